@@ -1,0 +1,1 @@
+"""Iris Messenger: a private browser messenger written in Python with Reflex."""

@@ -1,0 +1,258 @@
+"""Sign-in, tokens and sessions.
+
+Why it is built this way:
+- A JWT (HS256 only, from an allowlist, so ``alg=none`` or RS/HS confusion is refused)
+  carries ``sub`` (user id), ``sid`` (a ``user_sessions`` row), ``iat``, ``exp``, ``iss`` and
+  ``aud``. Every verification also loads the session row, so logging out, changing a password
+  or "sign out everywhere" revokes a token at once instead of waiting for ``exp``.
+- The web UI never hands its session token to JavaScript: after a login the browser gets a
+  60-second *handoff* token (another audience, useless as a bearer token) and trades it for an
+  HttpOnly cookie. API clients get the session token itself, as a bearer token.
+- Failed logins are counted per username and per address in the database (so several
+  workers share the count); past the limit, logins are refused with ``Throttled`` before the
+  password is even checked. A missing user costs the same argon2 work as a wrong password.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from sqlmodel import Session, col, delete, func, select, update
+
+from iris_reflex import clock
+from iris_reflex.errors import NotAuthenticated, Throttled
+from iris_reflex.models import LoginFailure, User, UserSession
+from iris_reflex.services import passwords, users
+from iris_reflex.settings import get_settings
+
+ALGORITHM = "HS256"
+ISSUER = "iris"
+SESSION_AUDIENCE = "iris:session"
+HANDOFF_AUDIENCE = "iris:web-handoff"
+HANDOFF_SECONDS = 60
+
+SESSION_ENDED = "Your session has ended. Please sign in again."
+WRONG_CREDENTIALS = "Wrong username or password."
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The outcome of a login: the user, their new session and its bearer token."""
+
+    user: User
+    session_id: str
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking, as proven by a verified token."""
+
+    user_id: int
+    session_id: str
+
+
+def _secret() -> str:
+    return get_settings().resolved_jwt_secret()
+
+
+def _encode(claims: dict[str, object]) -> str:
+    return jwt.encode(claims, _secret(), algorithm=ALGORITHM)
+
+
+def _decode(token: str, audience: str) -> dict[str, object]:
+    try:
+        return jwt.decode(
+            token,
+            _secret(),
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "sid", "aud", "iss"]},
+        )
+    except jwt.PyJWTError:
+        raise NotAuthenticated(SESSION_ENDED) from None
+
+
+def _throttle(session: Session, *, key: str, ip: str, now: datetime) -> None:
+    settings = get_settings()
+    window = timedelta(minutes=settings.login_window_minutes)
+    since = now - window
+    for column, value, limit in (
+        (LoginFailure.username_key, key, settings.login_max_failures),
+        (LoginFailure.ip, ip, settings.login_max_failures_per_ip),
+    ):
+        count, oldest = session.exec(
+            select(func.count(), func.min(LoginFailure.failed_at)).where(
+                column == value, LoginFailure.failed_at > since
+            )
+        ).one()
+        if count >= limit:
+            retry_after = max(1, int((oldest + window - now).total_seconds()) + 1)
+            minutes = -(-retry_after // 60)
+            raise Throttled(
+                f"Too many failed sign-in attempts. Try again in {minutes} minute"
+                f"{'s' if minutes != 1 else ''}.",
+                retry_after=retry_after,
+            )
+
+
+def login(session: Session, *, username: str, password: str, ip: str) -> SignedIn:
+    """Check a username and password and open a new session.
+
+    Raises:
+        Throttled: too many recent failures for this username or address.
+        NotAuthenticated: wrong username or password (one message for both).
+    """
+    now = clock.now()
+    key = users.username_key(username)[:64]
+    ip = ip[:64] or "unknown"
+    _throttle(session, key=key, ip=ip, now=now)
+    user = users.get_by_username(session, username) if key else None
+    if user is None:
+        passwords.verify(password, passwords.DUMMY_HASH)
+        ok, new_hash = False, None
+    else:
+        ok, new_hash = passwords.verify(password, user.password_hash)
+    if not ok or user is None:
+        session.add(LoginFailure(username_key=key, ip=ip, failed_at=now))
+        session.commit()
+        raise NotAuthenticated(WRONG_CREDENTIALS)
+    if new_hash:
+        user.password_hash = new_hash
+    session.exec(delete(LoginFailure).where(col(LoginFailure.username_key) == key))
+    signed_in = _open_session(session, user, now=now)
+    session.commit()
+    return signed_in
+
+
+def _open_session(session: Session, user: User, *, now: datetime) -> SignedIn:
+    assert user.id is not None
+    lifetime = timedelta(minutes=get_settings().jwt_lifetime_minutes)
+    row = UserSession(
+        id=secrets.token_urlsafe(32),
+        user_id=user.id,
+        created_at=now,
+        expires_at=now + lifetime,
+    )
+    session.add(row)
+    token = _encode(
+        {
+            "iss": ISSUER,
+            "aud": SESSION_AUDIENCE,
+            "sub": str(user.id),
+            "sid": row.id,
+            "iat": int(now.timestamp()),
+            "exp": int(row.expires_at.timestamp()),
+        }
+    )
+    return SignedIn(user=user, session_id=row.id, token=token, expires_at=row.expires_at)
+
+
+def _live_session(session: Session, *, user_id: int, session_id: str) -> UserSession:
+    row = session.get(UserSession, session_id)
+    now = clock.now()
+    if (
+        row is None
+        or row.user_id != user_id
+        or row.revoked_at is not None
+        or row.expires_at <= now
+    ):
+        raise NotAuthenticated(SESSION_ENDED)
+    return row
+
+
+def authenticate(session: Session, token: str | None) -> Identity:
+    """The identity proven by a session token; ``NotAuthenticated`` for anything else.
+
+    Expired, tampered, wrongly signed, revoked and handoff tokens are all refused alike.
+    """
+    if not token:
+        raise NotAuthenticated(SESSION_ENDED)
+    claims = _decode(token, SESSION_AUDIENCE)
+    try:
+        user_id = int(str(claims["sub"]))
+    except ValueError:
+        raise NotAuthenticated(SESSION_ENDED) from None
+    session_id = str(claims["sid"])
+    _live_session(session, user_id=user_id, session_id=session_id)
+    return Identity(user_id=user_id, session_id=session_id)
+
+
+def current_user(session: Session, token: str | None) -> User:
+    """The user behind a valid session token."""
+    identity = authenticate(session, token)
+    user = session.get(User, identity.user_id)
+    if user is None:
+        raise NotAuthenticated(SESSION_ENDED)
+    return user
+
+
+def issue_handoff(identity: Identity) -> str:
+    """A 60-second token the browser trades for its HttpOnly session cookie."""
+    now = clock.now()
+    return _encode(
+        {
+            "iss": ISSUER,
+            "aud": HANDOFF_AUDIENCE,
+            "sub": str(identity.user_id),
+            "sid": identity.session_id,
+            "iat": int(now.timestamp()),
+            "exp": int(now.timestamp()) + HANDOFF_SECONDS,
+        }
+    )
+
+
+def redeem_handoff(session: Session, handoff: str) -> tuple[str, datetime]:
+    """The session token (and its expiry) named by a valid handoff token."""
+    claims = _decode(handoff, HANDOFF_AUDIENCE)
+    user_id = int(str(claims["sub"]))
+    row = _live_session(session, user_id=user_id, session_id=str(claims["sid"]))
+    token = _encode(
+        {
+            "iss": ISSUER,
+            "aud": SESSION_AUDIENCE,
+            "sub": str(user_id),
+            "sid": row.id,
+            "iat": int(row.created_at.timestamp()),
+            "exp": int(row.expires_at.timestamp()),
+        }
+    )
+    return token, row.expires_at
+
+
+def logout(session: Session, identity: Identity) -> None:
+    """End one session: its tokens stop working at once. Idempotent."""
+    session.exec(
+        update(UserSession)
+        .where(col(UserSession.id) == identity.session_id, col(UserSession.revoked_at).is_(None))
+        .values(revoked_at=clock.now())
+    )
+    session.commit()
+
+
+def revoke_sessions(session: Session, *, user_id: int, keep_session_id: str | None = None) -> int:
+    """End every session of a user (but ``keep_session_id``); returns how many ended."""
+    statement = (
+        update(UserSession)
+        .where(col(UserSession.user_id) == user_id, col(UserSession.revoked_at).is_(None))
+        .values(revoked_at=clock.now())
+    )
+    if keep_session_id is not None:
+        statement = statement.where(col(UserSession.id) != keep_session_id)
+    result = session.exec(statement)
+    session.commit()
+    return int(result.rowcount or 0)
+
+
+def prune(session: Session, *, now: datetime | None = None) -> None:
+    """Forget failures past the window and sessions past their expiry (housekeeping)."""
+    now = now or clock.now()
+    window = timedelta(minutes=get_settings().login_window_minutes)
+    session.exec(delete(LoginFailure).where(col(LoginFailure.failed_at) <= now - window))
+    session.exec(delete(UserSession).where(col(UserSession.expires_at) <= now))
+    session.commit()

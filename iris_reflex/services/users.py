@@ -1,0 +1,128 @@
+"""Accounts: registration rules and lookups by username (case-insensitive)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from iris_reflex import clock
+from iris_reflex.errors import Conflict, Invalid, NotFound
+from iris_reflex.models import User
+from iris_reflex.services import passwords
+
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.]{3,32}$")
+PASSWORD_MIN = 8
+# argon2 hashes any length, but an unbounded password is a cheap way to burn server CPU.
+PASSWORD_MAX = 128
+
+
+@dataclass(frozen=True)
+class PublicUser:
+    """What anyone may see of a user: never the hash, never settings."""
+
+    id: int
+    username: str
+    display_name: str
+
+    @classmethod
+    def of(cls, user: User) -> PublicUser:
+        assert user.id is not None
+        return cls(id=user.id, username=user.username, display_name=user.display_name)
+
+
+@dataclass(frozen=True)
+class Me:
+    """The signed-in user's own view of their account."""
+
+    id: int
+    username: str
+    display_name: str
+    status_message: str
+    theme: str
+    read_receipts: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> Me:
+        assert user.id is not None
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            status_message=user.status_message,
+            theme=user.theme,
+            read_receipts=user.read_receipts,
+            created_at=user.created_at,
+        )
+
+
+def username_key(username: str) -> str:
+    """The case-insensitive identity of a username."""
+    return username.strip().casefold()
+
+
+def validate_username(username: str) -> str:
+    """The username as typed (surrounding spaces removed), or ``Invalid``."""
+    username = username.strip()
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise Invalid(
+            "A username has 3 to 32 characters: letters, digits, '_' and '.' only."
+        )
+    return username
+
+
+def validate_password(password: str) -> str:
+    """The password unchanged, or ``Invalid`` when it is too short or too long."""
+    if len(password) < PASSWORD_MIN:
+        raise Invalid(f"A password needs at least {PASSWORD_MIN} characters.")
+    if len(password) > PASSWORD_MAX:
+        raise Invalid(f"A password can have at most {PASSWORD_MAX} characters.")
+    return password
+
+
+def check_register(session: Session, *, username: str, password: str) -> User:
+    """Create an account after checking every rule; nothing is written when one fails.
+
+    Raises:
+        Invalid: bad username or password.
+        Conflict: the username is taken, in any letter case.
+    """
+    username = validate_username(username)
+    validate_password(password)
+    key = username_key(username)
+    taken = Conflict("That username is taken.")
+    if session.exec(select(User.id).where(User.username_key == key)).first() is not None:
+        raise taken
+    user = User(
+        username=username,
+        username_key=key,
+        display_name=username,
+        password_hash=passwords.hash_password(password),
+        created_at=clock.now(),
+    )
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:
+        # Two registrations raced past the check above; the unique index decides.
+        session.rollback()
+        raise taken from None
+    session.refresh(user)
+    return user
+
+
+def get_by_username(session: Session, username: str) -> User | None:
+    """The user with this username in any letter case, or ``None``."""
+    return session.exec(select(User).where(User.username_key == username_key(username))).first()
+
+
+def access_user(session: Session, user_id: int) -> User:
+    """The user with this id, or ``NotFound``."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
