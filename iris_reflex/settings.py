@@ -37,9 +37,6 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_max_failures_per_ip: int = Field(default=30, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
-    frontend_port: int = 3000
-    backend_port: int = 8000
-    api_url: str = ""
     redis_url: str = ""
 
     @property

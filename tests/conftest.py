@@ -88,7 +88,9 @@ def create_database(kind: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated database for this module, on SQLite and on PostgreSQL."""
     url, drop = create_database(request.param, tmp_path_factory.mktemp("db"))
     yield url

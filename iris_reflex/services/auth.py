@@ -156,12 +156,7 @@ def _open_session(session: Session, user: User, *, now: datetime) -> SignedIn:
 def _live_session(session: Session, *, user_id: int, session_id: str) -> UserSession:
     row = session.get(UserSession, session_id)
     now = clock.now()
-    if (
-        row is None
-        or row.user_id != user_id
-        or row.revoked_at is not None
-        or row.expires_at <= now
-    ):
+    if row is None or row.user_id != user_id or row.revoked_at is not None or row.expires_at <= now:
         raise NotAuthenticated(SESSION_ENDED)
     return row
 

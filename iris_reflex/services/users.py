@@ -69,9 +69,7 @@ def validate_username(username: str) -> str:
     """The username as typed (surrounding spaces removed), or ``Invalid``."""
     username = username.strip()
     if not USERNAME_PATTERN.fullmatch(username):
-        raise Invalid(
-            "A username has 3 to 32 characters: letters, digits, '_' and '.' only."
-        )
+        raise Invalid("A username has 3 to 32 characters: letters, digits, '_' and '.' only.")
     return username
 
 

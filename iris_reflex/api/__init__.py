@@ -1,0 +1,1 @@
+"""HTTP routes under ``/api``: parse, call a service, shape JSON. No rules live here."""

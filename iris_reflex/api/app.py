@@ -1,0 +1,31 @@
+"""The FastAPI app that Reflex mounts itself inside (``api_transformer``).
+
+Everything Iris serves over plain HTTP lives under ``/api``: the web session cookie now, the
+JSON API for other clients and authorized file downloads as they arrive.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from iris_reflex.api import web_session
+from iris_reflex.api.errors import install_error_handlers
+
+
+def create_api() -> FastAPI:
+    """A new FastAPI app with every Iris route under ``/api``."""
+    api = FastAPI(
+        title="Iris Messenger API",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(api)
+    api.include_router(web_session.router, prefix="/api")
+
+    @api.get("/api/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        """Liveness probe."""
+        return {"status": "ok"}
+
+    return api

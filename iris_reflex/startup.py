@@ -1,0 +1,39 @@
+"""Start-up checks run in the app's lifespan: refuse to serve an unmigrated database."""
+
+from __future__ import annotations
+
+import logging
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from iris_reflex.db import get_engine
+from iris_reflex.settings import PROJECT_ROOT, get_settings
+
+log = logging.getLogger("iris")
+
+
+def pending_migrations() -> list[str]:
+    """Revisions not yet applied to the configured database (empty when up to date)."""
+    script = ScriptDirectory.from_config(Config(str(PROJECT_ROOT / "alembic.ini")))
+    with get_engine().connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    heads = set(script.get_heads())
+    if current == heads:
+        return []
+    return [rev.revision for rev in script.walk_revisions() if rev.revision not in current]
+
+
+def check_database() -> None:
+    """Fail fast with a clear message instead of serving half a schema."""
+    settings = get_settings()
+    settings.resolved_jwt_secret()
+    settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    pending = pending_migrations()
+    if pending:
+        raise RuntimeError(
+            f"The database is missing migrations {pending}. Run `./iris migrate` "
+            "(alembic upgrade head) before starting Iris."
+        )
+    log.info("Iris database is up to date.")

@@ -1,0 +1,1 @@
+"""Reflex states: thin layers that verify who is asking, call services and hold a view."""

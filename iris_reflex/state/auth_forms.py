@@ -1,0 +1,81 @@
+"""The login and register forms: validate through the services, then hand off the session."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from iris_reflex.db import session_scope
+from iris_reflex.errors import DomainError
+from iris_reflex.services import auth, users
+from iris_reflex.state.session import handoff_script
+
+HANDOFF_FAILED = "Could not finish signing in. Check your connection and try again."
+
+
+class AuthFormState(rx.State):
+    """Shared by the login and register pages: one error line and a busy flag."""
+
+    error: str = ""
+    busy: bool = False
+
+    def _client_ip(self) -> str:
+        return self.router.session.client_ip or "unknown"
+
+    def _signed_in(self, signed: auth.SignedIn):  # type: ignore[no-untyped-def]
+        handoff = auth.issue_handoff(
+            auth.Identity(user_id=signed.user.id or 0, session_id=signed.session_id)
+        )
+        return rx.call_script(handoff_script(handoff), callback=AuthFormState.handoff_done)
+
+    @rx.event
+    def handoff_done(self, ok: bool) -> None:
+        """The page reports whether it got its cookie (on success it navigates away)."""
+        if not ok:
+            self.busy = False
+            self.error = HANDOFF_FAILED
+
+    @rx.event
+    def log_in(self, form: dict[str, str]):  # type: ignore[no-untyped-def]
+        """Check the credentials; on success the page trades a handoff for its cookie."""
+        self.error = ""
+        try:
+            with session_scope() as db:
+                signed = auth.login(
+                    db,
+                    username=str(form.get("username", "")),
+                    password=str(form.get("password", "")),
+                    ip=self._client_ip(),
+                )
+        except DomainError as exc:
+            self.error = exc.message
+            return None
+        self.busy = True
+        return self._signed_in(signed)
+
+    @rx.event
+    def register(self, form: dict[str, str]):  # type: ignore[no-untyped-def]
+        """Create the account and sign in with it."""
+        self.error = ""
+        password = str(form.get("password", ""))
+        if password != str(form.get("confirm", "")):
+            self.error = "The two passwords do not match."
+            return None
+        try:
+            with session_scope() as db:
+                user = users.check_register(
+                    db, username=str(form.get("username", "")), password=password
+                )
+                signed = auth.login(
+                    db, username=user.username, password=password, ip=self._client_ip()
+                )
+        except DomainError as exc:
+            self.error = exc.message
+            return None
+        self.busy = True
+        return self._signed_in(signed)
+
+    @rx.event
+    def clear(self) -> None:
+        """Reset the form state when a page opens."""
+        self.error = ""
+        self.busy = False
