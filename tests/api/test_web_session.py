@@ -1,0 +1,81 @@
+"""The cookie endpoints that turn a login handoff into an HttpOnly session cookie."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from iris_reflex.api.app import create_api
+from iris_reflex.api.web_session import SESSION_COOKIE
+from iris_reflex.errors import NotAuthenticated
+from iris_reflex.services import auth, users
+from iris_reflex.settings import get_settings
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def client(database_url: str, session, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setattr(get_settings(), "database_url", database_url)
+    with TestClient(create_api(), base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def _handoff(session) -> tuple[str, auth.SignedIn]:
+    users.check_register(session, username="Ada", password=PASSWORD)
+    signed = auth.login(session, username="Ada", password=PASSWORD, ip="198.51.100.1")
+    identity = auth.Identity(user_id=signed.user.id, session_id=signed.session_id)
+    return auth.issue_handoff(identity), signed
+
+
+def test_handoff_sets_httponly_strict_session_cookie(client, session):
+    handoff, signed = _handoff(session)
+    response = client.post("/api/auth/web/session", json={"handoff": handoff})
+    assert response.status_code == 204
+    header = response.headers["set-cookie"]
+    assert header.startswith(f"{SESSION_COOKIE}=")
+    assert "HttpOnly" in header
+    assert "SameSite=strict" in header
+    token = response.cookies[SESSION_COOKIE]
+    assert auth.authenticate(session, token).session_id == signed.session_id
+
+
+@pytest.mark.parametrize("bad", ["", "not-a-token", "a.b.c"])
+def test_bad_handoff_is_refused_with_json_error(client, bad):
+    response = client.post("/api/auth/web/session", json={"handoff": bad})
+    assert response.status_code in (401, 422)
+    assert "detail" in response.json()
+    assert "set-cookie" not in response.headers
+
+
+def test_session_token_cannot_be_used_as_handoff(client, session):
+    _, signed = _handoff(session)
+    response = client.post("/api/auth/web/session", json={"handoff": signed.token})
+    assert response.status_code == 401
+    assert response.json() == {"detail": auth.SESSION_ENDED}
+
+
+def test_handoff_of_revoked_session_is_refused(client, session):
+    handoff, signed = _handoff(session)
+    auth.logout(session, auth.Identity(user_id=signed.user.id, session_id=signed.session_id))
+    assert client.post("/api/auth/web/session", json={"handoff": handoff}).status_code == 401
+
+
+def test_web_logout_revokes_session_and_clears_cookie(client, session):
+    handoff, signed = _handoff(session)
+    client.post("/api/auth/web/session", json={"handoff": handoff})
+    response = client.post("/api/auth/web/logout")
+    assert response.status_code == 204
+    assert f'{SESSION_COOKIE}=""' in response.headers["set-cookie"]
+    with pytest.raises(NotAuthenticated):
+        auth.authenticate(session, signed.token)
+
+
+def test_web_logout_without_cookie_is_harmless(client):
+    assert client.post("/api/auth/web/logout").status_code == 204
+
+
+def test_health_answers(client):
+    assert client.get("/api/health").json() == {"status": "ok"}
