@@ -1,0 +1,87 @@
+"""Which open tabs (Reflex client tokens) belong to which signed-in user.
+
+Reflex knows tabs, not users. A tab registers here once its session is verified and leaves
+on logout; pushes then reach every tab of a user. With one worker the map lives in memory;
+with several workers (``IRIS_REDIS_URL``) it lives in Redis, so a message sent through any
+worker finds tabs connected to any other (Reflex forwards the state update itself).
+Entries can go stale (a closed tab): the pusher drops tokens Reflex no longer knows, and Redis
+entries expire a day after their last registration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Protocol
+
+from iris_reflex.settings import get_settings
+
+REDIS_TTL_SECONDS = 24 * 3600
+
+
+class TabRegistry(Protocol):
+    """The user → tabs map."""
+
+    async def add(self, user_id: int, token: str) -> None: ...
+
+    async def remove(self, user_id: int, token: str) -> None: ...
+
+    async def tokens(self, user_id: int) -> set[str]: ...
+
+
+class MemoryRegistry:
+    """For a single backend worker (no Redis)."""
+
+    def __init__(self) -> None:
+        self._tabs: dict[int, set[str]] = {}
+        self._lock = asyncio.Lock()
+
+    async def add(self, user_id: int, token: str) -> None:
+        async with self._lock:
+            self._tabs.setdefault(user_id, set()).add(token)
+
+    async def remove(self, user_id: int, token: str) -> None:
+        async with self._lock:
+            tabs = self._tabs.get(user_id)
+            if tabs is not None:
+                tabs.discard(token)
+                if not tabs:
+                    del self._tabs[user_id]
+
+    async def tokens(self, user_id: int) -> set[str]:
+        async with self._lock:
+            return set(self._tabs.get(user_id, ()))
+
+
+class RedisRegistry:
+    """Shared by every worker: one Redis set per user."""
+
+    def __init__(self, url: str, prefix: str = "iris:tabs:") -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url, decode_responses=True)
+        self._prefix = prefix
+
+    def _key(self, user_id: int) -> str:
+        return f"{self._prefix}{user_id}"
+
+    async def add(self, user_id: int, token: str) -> None:
+        key = self._key(user_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            await pipe.sadd(key, token).expire(key, REDIS_TTL_SECONDS).execute()
+
+    async def remove(self, user_id: int, token: str) -> None:
+        await self._redis.srem(self._key(user_id), token)
+
+    async def tokens(self, user_id: int) -> set[str]:
+        return set(await self._redis.smembers(self._key(user_id)))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+@functools.cache
+def get_registry() -> TabRegistry:
+    """The registry for this process: Redis when configured, else memory."""
+    url = get_settings().redis_url
+    return RedisRegistry(url) if url else MemoryRegistry()
