@@ -33,6 +33,8 @@ ISSUER = "iris"
 SESSION_AUDIENCE = "iris:session"
 HANDOFF_AUDIENCE = "iris:web-handoff"
 HANDOFF_SECONDS = 60
+# A token "issued" further in the future than this is forged or from a broken clock.
+CLOCK_SKEW_SECONDS = 30
 
 SESSION_ENDED = "Your session has ended. Please sign in again."
 WRONG_CREDENTIALS = "Wrong username or password."
@@ -64,18 +66,33 @@ def _encode(claims: dict[str, object]) -> str:
     return jwt.encode(claims, _secret(), algorithm=ALGORITHM)
 
 
-def _decode(token: str, audience: str) -> dict[str, object]:
+def _decode(token: str, audience: str) -> tuple[int, str]:
+    """The (user id, session id) of a valid token for ``audience``; else ``NotAuthenticated``.
+
+    Expiry is checked against ``clock.now()`` rather than by PyJWT against the wall clock, so
+    the one clock of the app decides (and tests can move it).
+    """
     try:
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             _secret(),
             algorithms=[ALGORITHM],
             audience=audience,
             issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "sid", "aud", "iss"]},
+            options={
+                "require": ["exp", "iat", "sub", "sid", "aud", "iss"],
+                "verify_exp": False,
+                "verify_iat": False,
+            },
         )
-    except jwt.PyJWTError:
+        expires, issued = int(claims["exp"]), int(claims["iat"])
+        user_id = int(str(claims["sub"]))
+    except (jwt.PyJWTError, TypeError, ValueError):
         raise NotAuthenticated(SESSION_ENDED) from None
+    now = clock.now().timestamp()
+    if expires <= now or issued > now + CLOCK_SKEW_SECONDS:
+        raise NotAuthenticated(SESSION_ENDED)
+    return user_id, str(claims["sid"])
 
 
 def _throttle(session: Session, *, key: str, ip: str, now: datetime) -> None:
@@ -113,8 +130,11 @@ def login(session: Session, *, username: str, password: str, ip: str) -> SignedI
     ip = ip[:64] or "unknown"
     _throttle(session, key=key, ip=ip, now=now)
     user = users.get_by_username(session, username) if key else None
-    if user is None:
-        passwords.verify(password, passwords.DUMMY_HASH)
+    # No stored password is longer than the registration limit; checking a longer one would
+    # only burn CPU (and passlib refuses over 4096 characters), so it is simply wrong.
+    too_long = len(password) > users.PASSWORD_MAX
+    if user is None or too_long:
+        passwords.verify(password[: users.PASSWORD_MAX], passwords.DUMMY_HASH)
         ok, new_hash = False, None
     else:
         ok, new_hash = passwords.verify(password, user.password_hash)
@@ -168,12 +188,7 @@ def authenticate(session: Session, token: str | None) -> Identity:
     """
     if not token:
         raise NotAuthenticated(SESSION_ENDED)
-    claims = _decode(token, SESSION_AUDIENCE)
-    try:
-        user_id = int(str(claims["sub"]))
-    except ValueError:
-        raise NotAuthenticated(SESSION_ENDED) from None
-    session_id = str(claims["sid"])
+    user_id, session_id = _decode(token, SESSION_AUDIENCE)
     _live_session(session, user_id=user_id, session_id=session_id)
     return Identity(user_id=user_id, session_id=session_id)
 
@@ -204,9 +219,8 @@ def issue_handoff(identity: Identity) -> str:
 
 def redeem_handoff(session: Session, handoff: str) -> tuple[str, datetime]:
     """The session token (and its expiry) named by a valid handoff token."""
-    claims = _decode(handoff, HANDOFF_AUDIENCE)
-    user_id = int(str(claims["sub"]))
-    row = _live_session(session, user_id=user_id, session_id=str(claims["sid"]))
+    user_id, session_id = _decode(handoff, HANDOFF_AUDIENCE)
+    row = _live_session(session, user_id=user_id, session_id=session_id)
     token = _encode(
         {
             "iss": ISSUER,

@@ -1,0 +1,648 @@
+"""Sign-in, throttling, tokens, sessions, handoffs and housekeeping.
+
+About time: the services read ``iris_reflex.clock`` (frozen here), but PyJWT checks ``exp``
+and ``iat`` against the real clock. The conftest clock starts on a fixed date that may lie in
+the real past, where every token it issues is already expired for PyJWT; so the ``now``
+fixture sets the frozen clock to the real time (whole seconds) before anything is issued.
+A token issued after moving the clock ahead of real time has an ``iat`` in the future and is
+refused by PyJWT, so tests that need a working token after time travel start in the past.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from sqlmodel import Session, func, select
+
+from iris_reflex.errors import NotAuthenticated, Throttled
+from iris_reflex.models import LoginFailure, User, UserSession
+from iris_reflex.services import auth, passwords
+from iris_reflex.settings import get_settings
+
+PASSWORD = "correct horse battery"
+WRONG = "wrong horse battery"
+IP = "198.51.100.7"
+OTHER_IP = "203.0.113.9"
+
+
+@functools.cache
+def password_hash() -> str:
+    """One argon2 hash of ``PASSWORD`` for the whole module (registration is tested elsewhere)."""
+    return passwords.hash_password(PASSWORD)
+
+
+@pytest.fixture
+def now(frozen_clock):
+    """The frozen clock, set to the real time so PyJWT accepts what the services issue."""
+    frozen_clock.current = datetime.now(UTC).replace(microsecond=0)
+    return frozen_clock
+
+
+def make_user(session: Session, username: str) -> User:
+    user = User(
+        username=username,
+        username_key=username.casefold(),
+        display_name=username,
+        password_hash=password_hash(),
+        created_at=datetime.now(UTC),
+    )
+    session.add(user)
+    session.commit()
+    session.refresh(user)
+    return user
+
+
+def count(session: Session, model: type, *where: object) -> int:
+    session.expire_all()
+    return session.exec(select(func.count()).select_from(model).where(*where)).one()
+
+
+def failures(session: Session) -> list[tuple[str, str]]:
+    session.expire_all()
+    rows = session.exec(select(LoginFailure).order_by(LoginFailure.id)).all()
+    return [(row.username_key, row.ip) for row in rows]
+
+
+def session_row(session: Session, session_id: str) -> UserSession | None:
+    session.expire_all()
+    return session.get(UserSession, session_id)
+
+
+def secret() -> str:
+    return get_settings().resolved_jwt_secret()
+
+
+def window() -> timedelta:
+    return timedelta(minutes=get_settings().login_window_minutes)
+
+
+def lifetime() -> timedelta:
+    return timedelta(minutes=get_settings().jwt_lifetime_minutes)
+
+
+def claims_of(token: str) -> dict[str, object]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def sign(claims: dict[str, object], key: str | None = None, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, secret() if key is None else key, algorithm=algorithm)
+
+
+def real_timestamp(**delta: float) -> int:
+    return int((datetime.now(UTC) + timedelta(**delta)).timestamp())
+
+
+def fail(session: Session, username: str = "ada", ip: str = IP) -> NotAuthenticated:
+    with pytest.raises(NotAuthenticated) as caught:
+        auth.login(session, username=username, password=WRONG, ip=ip)
+    return caught.value
+
+
+def throttled(session: Session, username: str = "ada", ip: str = IP) -> Throttled:
+    """A login with the *right* password that is refused anyway."""
+    with pytest.raises(Throttled) as caught:
+        auth.login(session, username=username, password=PASSWORD, ip=ip)
+    return caught.value
+
+
+def assert_refused(session: Session, token: str | None) -> None:
+    with pytest.raises(NotAuthenticated) as caught:
+        auth.authenticate(session, token)
+    assert caught.value.message == auth.SESSION_ENDED
+
+
+# --- login ------------------------------------------------------------------------------------
+
+
+def test_login_with_the_right_password_opens_a_session_whose_token_authenticates(session, now):
+    ada = make_user(session, "Ada")
+
+    signed = auth.login(session, username="Ada", password=PASSWORD, ip=IP)
+
+    assert signed.user.id == ada.id
+    assert signed.expires_at == now.current + lifetime()
+    row = session_row(session, signed.session_id)
+    assert row is not None
+    assert (row.user_id, row.created_at, row.expires_at, row.revoked_at) == (
+        ada.id,
+        now.current,
+        now.current + lifetime(),
+        None,
+    )
+    assert claims_of(signed.token) == {
+        "iss": "iris",
+        "aud": "iris:session",
+        "sub": str(ada.id),
+        "sid": signed.session_id,
+        "iat": int(now.current.timestamp()),
+        "exp": int((now.current + lifetime()).timestamp()),
+    }
+    assert jwt.get_unverified_header(signed.token)["alg"] == "HS256"
+    assert auth.authenticate(session, signed.token) == auth.Identity(ada.id, signed.session_id)
+    assert auth.current_user(session, signed.token).id == ada.id
+
+
+def test_login_accepts_the_username_in_any_case_and_with_surrounding_spaces(session, now):
+    ada = make_user(session, "Ada")
+
+    for typed in ("ada", "ADA", "  aDa "):
+        signed = auth.login(session, username=typed, password=PASSWORD, ip=IP)
+        assert signed.user.id == ada.id
+
+    assert count(session, UserSession) == 3
+    assert failures(session) == []
+
+
+def test_each_login_opens_its_own_session(session, now):
+    ada = make_user(session, "ada")
+
+    first = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    second = auth.login(session, username="ada", password=PASSWORD, ip=OTHER_IP)
+
+    assert first.session_id != second.session_id
+    assert auth.authenticate(session, first.token).session_id == first.session_id
+    assert auth.authenticate(session, second.token).session_id == second.session_id
+    assert count(session, UserSession, UserSession.user_id == ada.id) == 2
+
+
+def test_wrong_password_and_unknown_user_give_the_same_message_and_open_no_session(session, now):
+    make_user(session, "Ada")
+
+    wrong_password = fail(session, "Ada")
+    unknown_user = fail(session, "Nobody")
+
+    assert wrong_password.message == unknown_user.message == auth.WRONG_CREDENTIALS
+    assert type(wrong_password) is type(unknown_user) is NotAuthenticated
+    assert count(session, UserSession) == 0
+    assert failures(session) == [("ada", IP), ("nobody", IP)]
+
+
+def test_the_password_is_case_sensitive(session, now):
+    make_user(session, "ada")
+
+    with pytest.raises(NotAuthenticated):
+        auth.login(session, username="ada", password=PASSWORD.upper(), ip=IP)
+
+    assert count(session, UserSession) == 0
+    assert failures(session) == [("ada", IP)]
+
+
+def test_a_failure_from_an_empty_address_is_counted_as_unknown(session, now):
+    fail(session, "ada", ip="")
+
+    assert failures(session) == [("ada", "unknown")]
+
+
+def test_successful_login_clears_only_that_usernames_failures(session, now):
+    make_user(session, "ada")
+    limit = get_settings().login_max_failures
+    fail(session, "ADA", IP)
+    fail(session, "bob", IP)
+
+    auth.login(session, username="ada", password=PASSWORD, ip=OTHER_IP)
+
+    assert failures(session) == [("bob", IP)]
+    # Had the earlier failure been kept, these would reach the limit and throttle the login.
+    for _ in range(limit - 1):
+        fail(session, "ada")
+    assert auth.login(session, username="ada", password=PASSWORD, ip=IP).user.username == "ada"
+    assert failures(session) == [("bob", IP)]
+
+
+def test_an_overlong_password_at_login_is_a_wrong_password(session, now):
+    make_user(session, "ada")
+
+    with pytest.raises(NotAuthenticated) as caught:
+        auth.login(session, username="ada", password="x" * 4097, ip=IP)
+
+    assert caught.value.message == auth.WRONG_CREDENTIALS
+    assert count(session, UserSession) == 0
+    assert failures(session) == [("ada", IP)]
+
+
+# --- throttling -------------------------------------------------------------------------------
+
+
+def test_after_max_failures_even_the_right_password_is_throttled(session, now):
+    make_user(session, "ada")
+    limit = get_settings().login_max_failures
+    for _ in range(limit):
+        fail(session, "ada")
+
+    refused = throttled(session, "ada")
+
+    assert 0 < refused.retry_after <= window().total_seconds() + 1
+    assert refused.message.startswith("Too many failed sign-in attempts.")
+    assert count(session, UserSession) == 0
+    # A throttled attempt is not a new failure: the wait does not grow.
+    assert count(session, LoginFailure) == limit
+
+
+def test_the_username_throttle_ignores_letter_case_and_address(session, now):
+    make_user(session, "ada")
+    limit = get_settings().login_max_failures
+    for i in range(limit):
+        fail(session, "ada" if i % 2 else "ADA", ip=f"192.0.2.{i}")
+
+    throttled(session, " Ada ", ip=OTHER_IP)
+
+    assert count(session, UserSession) == 0
+    assert count(session, LoginFailure) == limit
+
+
+def test_the_throttle_lifts_when_the_oldest_failure_leaves_the_window(session, now):
+    make_user(session, "ada")
+    limit = get_settings().login_max_failures
+    start = now.advance(minutes=-30)  # so the token issued at the end is not from the future
+    for _ in range(limit):  # one failure a minute
+        fail(session, "ada")
+        now.advance(minutes=1)
+    now.current -= timedelta(minutes=1)  # back to the moment of the last failure
+
+    first = throttled(session, "ada")
+    wait = (start + window() - now.current).total_seconds()
+    assert wait <= first.retry_after <= wait + 1
+    minutes = -(-first.retry_after // 60)
+    assert f"Try again in {minutes} minutes." in first.message
+
+    now.current = start + window() - timedelta(seconds=1)
+    later = throttled(session, "ada")
+    assert 0 < later.retry_after < first.retry_after
+    assert count(session, UserSession) == 0
+
+    now.current = start + window()
+    signed = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    assert auth.authenticate(session, signed.token).user_id == signed.user.id
+
+
+def test_waiting_retry_after_seconds_is_enough(session, now):
+    make_user(session, "ada")
+    for _ in range(get_settings().login_max_failures):
+        fail(session, "ada")
+
+    now.advance(seconds=throttled(session, "ada").retry_after)
+
+    assert auth.login(session, username="ada", password=PASSWORD, ip=IP).user.username == "ada"
+
+
+def test_the_address_limit_spans_different_usernames(session, now):
+    """Failures for many names from one address throttle that address, right password or not.
+
+    To keep the test fast, all but the last two failures are written straight into the table
+    the service counts (one row per name, as a failed login writes them); the last two go
+    through ``login``.
+    """
+    make_user(session, "ada")
+    limit = get_settings().login_max_failures_per_ip
+    for i in range(limit - 2):
+        session.add(LoginFailure(username_key=f"guess{i}", ip=IP, failed_at=now.current))
+    session.commit()
+    fail(session, "nobody", IP)
+
+    # One below the limit: the address may still sign in.
+    auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    fail(session, "someone", IP)
+
+    refused = throttled(session, "ada", IP)
+    assert refused.retry_after > 0
+    assert count(session, LoginFailure, LoginFailure.ip == IP) == limit
+    assert count(session, UserSession) == 1
+    # Another address is not affected, and neither is this one once the window has passed.
+    auth.login(session, username="ada", password=PASSWORD, ip=OTHER_IP)
+    now.advance(seconds=window().total_seconds())
+    auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    assert count(session, UserSession) == 3
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signed(session, now) -> auth.SignedIn:
+    make_user(session, "ada")
+    return auth.login(session, username="ada", password=PASSWORD, ip=IP)
+
+
+@pytest.mark.parametrize("token", [None, ""])
+def test_authenticate_refuses_a_missing_token(session, token):
+    assert_refused(session, token)
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["garbage", "a.b.c", "Bearer x", "eyJhbGciOiJIUzI1NiJ9..", "🙂" * 10],
+)
+def test_authenticate_refuses_garbage(session, token):
+    assert_refused(session, token)
+
+
+def test_authenticate_accepts_a_rebuilt_token_so_the_refusals_below_are_meaningful(session, signed):
+    """Control: the claims of a real token, signed again with the app's secret, work."""
+    assert auth.authenticate(session, sign(claims_of(signed.token))).session_id == (
+        signed.session_id
+    )
+
+
+def test_authenticate_refuses_a_token_signed_with_another_secret(session, signed):
+    forged = sign(claims_of(signed.token), key="another-secret-" + "y" * 40)
+
+    assert_refused(session, forged)
+
+
+def test_authenticate_refuses_an_unsigned_alg_none_token(session, signed):
+    forged = jwt.encode(claims_of(signed.token), None, algorithm="none")
+    assert jwt.get_unverified_header(forged)["alg"] == "none"
+
+    assert_refused(session, forged)
+    # Also with the original signature glued back on.
+    assert_refused(session, forged + signed.token.rsplit(".", 1)[1])
+
+
+def test_authenticate_refuses_an_algorithm_outside_the_allowlist(session, signed):
+    assert_refused(session, sign(claims_of(signed.token), algorithm="HS384"))
+
+
+def _with_payload(token: str, claims: dict[str, object]) -> str:
+    header, _payload, signature = token.split(".")
+    payload = (
+        base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode())
+        .rstrip(b"=")
+        .decode()
+    )
+    return f"{header}.{payload}.{signature}"
+
+
+def test_authenticate_refuses_a_token_whose_payload_was_modified(session, signed, now):
+    bob = make_user(session, "bob")
+    bob_session = auth.login(session, username="bob", password=PASSWORD, ip=IP)
+    claims = claims_of(signed.token)
+
+    later = {**claims, "exp": claims["exp"] + 3600}
+    as_bob = {**claims, "sub": str(bob.id), "sid": bob_session.session_id}
+
+    assert _with_payload(signed.token, claims) == signed.token  # the splice itself is faithful
+    assert_refused(session, _with_payload(signed.token, later))
+    assert_refused(session, _with_payload(signed.token, as_bob))
+
+
+def test_authenticate_refuses_an_expired_token(session, signed):
+    claims = claims_of(signed.token)
+    expired = sign({**claims, "iat": real_timestamp(hours=-2), "exp": real_timestamp(seconds=-5)})
+
+    assert_refused(session, expired)
+    # The session itself is still live: only the token's expiry refused it.
+    assert auth.authenticate(session, signed.token).session_id == signed.session_id
+
+
+def test_authenticate_refuses_a_token_issued_in_the_future(session, signed):
+    claims = claims_of(signed.token)
+    future = sign({**claims, "iat": real_timestamp(hours=1), "exp": real_timestamp(hours=2)})
+
+    assert_refused(session, future)
+
+
+def test_authenticate_refuses_a_session_past_its_expiry_even_if_the_token_is_not(
+    session, signed, now
+):
+    now.advance(seconds=lifetime().total_seconds() - 1)
+    assert auth.authenticate(session, signed.token).session_id == signed.session_id
+
+    now.advance(seconds=1)
+
+    assert_refused(session, signed.token)
+
+
+def test_authenticate_refuses_a_correctly_signed_token_with_a_bad_claim(session, signed):
+    """Right secret, but one claim missing or wrong: every case is the same refusal."""
+    claims = claims_of(signed.token)
+    variants: list[dict[str, object]] = [
+        {k: v for k, v in claims.items() if k != missing}
+        for missing in ("exp", "iat", "sub", "sid", "aud", "iss")
+    ]
+    variants += [
+        {**claims, "iss": "not-iris"},
+        {**claims, "aud": "iris:web-handoff"},
+        {**claims, "aud": "somebody-else"},
+        {**claims, "sub": "not-a-number"},
+        {**claims, "sub": str(signed.user.id + 1)},  # another user, this user's session
+        {**claims, "sid": "no-such-session"},
+    ]
+    for variant in variants:
+        assert_refused(session, sign(variant))
+
+
+def test_authenticate_refuses_a_handoff_token(session, signed):
+    identity = auth.authenticate(session, signed.token)
+
+    assert_refused(session, auth.issue_handoff(identity))
+
+
+def test_authenticate_refuses_the_token_of_a_revoked_session(session, signed):
+    auth.logout(session, auth.authenticate(session, signed.token))
+
+    assert_refused(session, signed.token)
+    with pytest.raises(NotAuthenticated):
+        auth.current_user(session, signed.token)
+
+
+def test_authenticate_refuses_the_token_of_a_deleted_account(session, signed):
+    session.delete(session.get(User, signed.user.id))
+    session.commit()
+
+    assert_refused(session, signed.token)
+    assert count(session, UserSession) == 0
+
+
+# --- logout and revocation --------------------------------------------------------------------
+
+
+def test_logout_revokes_only_that_session(session, now):
+    make_user(session, "ada")
+    phone = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    laptop = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    now.advance(minutes=5)
+
+    auth.logout(session, auth.authenticate(session, phone.token))
+
+    assert_refused(session, phone.token)
+    assert auth.authenticate(session, laptop.token).session_id == laptop.session_id
+    phone_row = session_row(session, phone.session_id)
+    laptop_row = session_row(session, laptop.session_id)
+    assert phone_row is not None and phone_row.revoked_at == now.current
+    assert laptop_row is not None and laptop_row.revoked_at is None
+
+
+def test_logout_twice_keeps_the_first_revocation_time(session, signed, now):
+    identity = auth.authenticate(session, signed.token)
+    auth.logout(session, identity)
+    revoked_at = now.current
+    now.advance(minutes=10)
+
+    auth.logout(session, identity)
+
+    row = session_row(session, signed.session_id)
+    assert row is not None and row.revoked_at == revoked_at
+    assert_refused(session, signed.token)
+
+
+def test_revoke_sessions_ends_every_session_of_that_user_only(session, now):
+    ada = make_user(session, "ada")
+    make_user(session, "bob")
+    ada_tokens = [auth.login(session, username="ada", password=PASSWORD, ip=IP) for _ in "12"]
+    bob = auth.login(session, username="bob", password=PASSWORD, ip=IP)
+
+    assert auth.revoke_sessions(session, user_id=ada.id) == 2
+
+    for signed in ada_tokens:
+        assert_refused(session, signed.token)
+    assert auth.authenticate(session, bob.token).user_id == bob.user.id
+    assert auth.revoke_sessions(session, user_id=ada.id) == 0
+
+
+def test_revoke_sessions_keeps_the_named_session(session, now):
+    ada = make_user(session, "ada")
+    here, other, third = (
+        auth.login(session, username="ada", password=PASSWORD, ip=IP) for _ in range(3)
+    )
+    auth.logout(session, auth.authenticate(session, third.token))
+
+    ended = auth.revoke_sessions(session, user_id=ada.id, keep_session_id=here.session_id)
+
+    assert ended == 1  # ``third`` was already revoked and is not counted again
+    assert auth.authenticate(session, here.token).session_id == here.session_id
+    assert_refused(session, other.token)
+    assert_refused(session, third.token)
+    here_row = session_row(session, here.session_id)
+    assert here_row is not None and here_row.revoked_at is None
+
+
+# --- handoff ----------------------------------------------------------------------------------
+
+
+def test_a_redeemed_handoff_gives_a_token_for_the_same_session(session, signed, now):
+    identity = auth.authenticate(session, signed.token)
+    handoff = auth.issue_handoff(identity)
+    handoff_claims = claims_of(handoff)
+    assert handoff_claims["aud"] == "iris:web-handoff"
+    assert handoff_claims["exp"] - handoff_claims["iat"] == 60
+
+    token, expires_at = auth.redeem_handoff(session, handoff)
+
+    assert auth.authenticate(session, token) == identity
+    assert expires_at == signed.expires_at
+    assert claims_of(token)["exp"] == claims_of(signed.token)["exp"]
+    assert count(session, UserSession) == 1  # no new session was opened
+
+
+def test_a_session_token_cannot_be_redeemed_as_a_handoff(session, signed):
+    with pytest.raises(NotAuthenticated):
+        auth.redeem_handoff(session, signed.token)
+
+
+def test_a_handoff_of_a_logged_out_session_is_refused(session, signed):
+    identity = auth.authenticate(session, signed.token)
+    handoff = auth.issue_handoff(identity)
+    auth.logout(session, identity)
+
+    with pytest.raises(NotAuthenticated) as caught:
+        auth.redeem_handoff(session, handoff)
+    assert caught.value.message == auth.SESSION_ENDED
+
+
+def test_a_handoff_older_than_a_minute_is_refused(session, now):
+    make_user(session, "ada")
+    now.advance(minutes=-5)  # issued five real minutes ago
+    signed = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    old = auth.issue_handoff(auth.Identity(signed.user.id, signed.session_id))
+    now.advance(minutes=5)
+    fresh = auth.issue_handoff(auth.Identity(signed.user.id, signed.session_id))
+
+    with pytest.raises(NotAuthenticated):
+        auth.redeem_handoff(session, old)
+    assert auth.authenticate(session, auth.redeem_handoff(session, fresh)[0]).session_id == (
+        signed.session_id
+    )
+
+
+def test_a_forged_handoff_is_refused(session, signed):
+    handoff = auth.issue_handoff(auth.Identity(signed.user.id, signed.session_id))
+
+    with pytest.raises(NotAuthenticated):
+        auth.redeem_handoff(session, sign(claims_of(handoff), key="another-secret-" + "y" * 40))
+    with pytest.raises(NotAuthenticated):
+        auth.redeem_handoff(session, jwt.encode(claims_of(handoff), None, algorithm="none"))
+
+
+# --- prune ------------------------------------------------------------------------------------
+
+
+def test_prune_forgets_failures_that_left_the_window_and_keeps_fresh_ones(session, now):
+    start = now.current
+    fail(session, "old")
+    now.advance(minutes=1)
+    fail(session, "recent")
+    now.current = start + window()
+    fail(session, "new")
+
+    auth.prune(session)
+
+    # ``old`` is exactly one window old: it no longer counts, so it goes.
+    assert failures(session) == [("recent", IP), ("new", IP)]
+
+
+def test_prune_deletes_expired_sessions_and_keeps_live_ones(session, now):
+    make_user(session, "ada")
+    start = now.advance(days=-2)  # so the token of ``fresh`` is not from the future
+    old = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    now.advance(days=1)
+    fresh = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    now.current = start + lifetime()
+
+    auth.prune(session)
+
+    assert session_row(session, old.session_id) is None
+    assert session_row(session, fresh.session_id) is not None
+    assert auth.authenticate(session, fresh.token).session_id == fresh.session_id
+
+
+def test_prune_uses_the_time_it_is_given(session, now):
+    make_user(session, "ada")
+    signed = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    fail(session, "bob")
+
+    auth.prune(session, now=now.current + timedelta(seconds=1))
+    assert count(session, UserSession) == 1
+    assert count(session, LoginFailure) == 1
+
+    auth.prune(session, now=signed.expires_at)
+    assert count(session, UserSession) == 0
+    assert count(session, LoginFailure) == 0
+
+
+def test_token_expiry_follows_the_app_clock(session, frozen_clock):
+    make_user(session, "ada")
+    frozen_clock.current = datetime.now(UTC).replace(microsecond=0)
+    signed = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    lifetime = get_settings().jwt_lifetime_minutes
+    frozen_clock.advance(minutes=lifetime, seconds=-1)
+    assert auth.authenticate(session, signed.token).user_id == signed.user.id
+    frozen_clock.advance(seconds=1)
+    with pytest.raises(NotAuthenticated):
+        auth.authenticate(session, signed.token)
+
+
+def test_handoff_expires_after_sixty_seconds(session, frozen_clock):
+    make_user(session, "ada")
+    frozen_clock.current = datetime.now(UTC).replace(microsecond=0)
+    signed = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    handoff = auth.issue_handoff(auth.Identity(signed.user.id, signed.session_id))
+    frozen_clock.advance(seconds=auth.HANDOFF_SECONDS - 1)
+    assert auth.redeem_handoff(session, handoff)[1] == signed.expires_at
+    frozen_clock.advance(seconds=1)
+    with pytest.raises(NotAuthenticated):
+        auth.redeem_handoff(session, handoff)
