@@ -10,15 +10,20 @@ from iris_reflex.pages.home import home_page
 from iris_reflex.pages.login import login_page
 from iris_reflex.pages.register import register_page
 from iris_reflex.state.auth_forms import AuthFormState
+from iris_reflex.state.chat import ChatState
 from iris_reflex.state.session import SessionState
 
 app = rx.App(
     api_transformer=create_api(),
+    # Top centre: bottom-right toasts would cover the composer's send button.
+    toaster=rx.toast.provider(position="top-center", close_button=True),
     head_components=[rx.el.meta(name="description", content="Iris: private messaging.")],
 )
 app.register_lifespan_task(startup.check_database)
 
-app.add_page(home_page, route="/", title="Iris", on_load=SessionState.require_user)
+app.add_page(
+    home_page, route="/", title="Iris", on_load=[SessionState.require_user, ChatState.load]
+)
 app.add_page(
     login_page,
     route="/login",

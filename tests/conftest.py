@@ -140,3 +140,9 @@ def frozen_clock() -> Iterator[FrozenClock]:
     clock.set_clock(fake)
     yield fake
     clock.set_clock(None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: fast feedback first, and Playwright's sync API keeps an event
+    loop running in the main thread that would break ``asyncio.run`` in later tests."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace(os.sep, "/"))

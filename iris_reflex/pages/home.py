@@ -1,11 +1,101 @@
-"""The signed-in home page: the chat shell (sidebar and conversation pane)."""
+"""The signed-in home page: the sidebar (chats, friends) and the conversation pane."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from iris_reflex.components.brand import avatar, logo
+from iris_reflex.components.chat import conversation_pane, conversation_row
+from iris_reflex.components.friends import friends_panel
+from iris_reflex.state.chat import ChatState
 from iris_reflex.state.session import SessionState
+
+STYLE = """
+.iris-row { all: unset; box-sizing: border-box; display: block; width: 100%; cursor: pointer;
+  padding: 0.6em 1em; border-radius: 10px; }
+.iris-row:hover { background: var(--gray-a3); }
+.iris-row:focus-visible, button:focus-visible { outline: 2px solid var(--accent-8);
+  outline-offset: 1px; }
+.iris-row-active { background: var(--accent-a4); }
+.iris-ellipsis { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+"""
+
+
+def _chats_list() -> rx.Component:
+    return rx.cond(
+        ChatState.conversations.length() > 0,
+        rx.vstack(
+            rx.foreach(ChatState.conversations, conversation_row),
+            spacing="1",
+            padding="0.5em",
+            width="100%",
+            overflow_y="auto",
+            flex="1",
+        ),
+        rx.center(
+            rx.vstack(
+                rx.icon("messages-square", size=32, color=rx.color("gray", 9)),
+                rx.text("No conversations yet", weight="medium"),
+                rx.text(
+                    "Add a friend in the Friends tab, then say hello.",
+                    size="2",
+                    color_scheme="gray",
+                    text_align="center",
+                ),
+                rx.button(
+                    "Find friends",
+                    variant="soft",
+                    size="2",
+                    on_click=ChatState.set_sidebar_tab("friends"),
+                ),
+                align="center",
+                spacing="2",
+                max_width="240px",
+            ),
+            flex="1",
+            width="100%",
+        ),
+    )
+
+
+def _tabs() -> rx.Component:
+    return rx.segmented_control.root(
+        rx.segmented_control.item(
+            rx.hstack(
+                rx.text("Chats"),
+                rx.cond(
+                    ChatState.total_unread > 0,
+                    rx.badge(ChatState.total_unread, radius="full", size="1"),
+                ),
+                spacing="1",
+                align="center",
+            ),
+            value="chats",
+        ),
+        rx.segmented_control.item(
+            rx.hstack(
+                rx.text("Friends"),
+                rx.cond(
+                    ChatState.incoming.length() > 0,
+                    rx.badge(
+                        ChatState.incoming.length(),
+                        radius="full",
+                        size="1",
+                        color_scheme="red",
+                        class_name="incoming-count",
+                    ),
+                ),
+                spacing="1",
+                align="center",
+            ),
+            value="friends",
+        ),
+        value=ChatState.sidebar_tab,
+        on_change=ChatState.set_sidebar_tab,
+        width="calc(100% - 2em)",
+        margin="0.75em 1em 0.25em",
+        aria_label="Sidebar section",
+    )
 
 
 def _sidebar() -> rx.Component:
@@ -19,23 +109,8 @@ def _sidebar() -> rx.Component:
             padding="1em",
         ),
         rx.separator(size="4"),
-        rx.center(
-            rx.vstack(
-                rx.icon("messages-square", size=32, color=rx.color("gray", 9)),
-                rx.text("No conversations yet", weight="medium"),
-                rx.text(
-                    "When you and a friend start talking, the conversation shows here.",
-                    size="2",
-                    color_scheme="gray",
-                    text_align="center",
-                ),
-                align="center",
-                spacing="2",
-                max_width="240px",
-            ),
-            flex="1",
-            width="100%",
-        ),
+        _tabs(),
+        rx.cond(ChatState.sidebar_tab == "friends", friends_panel(), _chats_list()),
         rx.separator(size="4"),
         rx.hstack(
             avatar(SessionState.display_name, "3"),
@@ -76,12 +151,15 @@ def _sidebar() -> rx.Component:
         ),
         spacing="0",
         height="100vh",
-        width=["100%", "100%", "320px"],
-        min_width=["0", "0", "320px"],
+        width=["100%", "100%", "340px"],
+        min_width=["0", "0", "340px"],
         border_right=f"1px solid {rx.color('gray', 5)}",
         background=rx.color("gray", 2),
+        display=rx.cond(
+            ChatState.active_username != "", rx.breakpoints(initial="none", md="flex"), "flex"
+        ),
         as_="nav",
-        aria_label="Conversations",
+        aria_label="Conversations and friends",
     )
 
 
@@ -91,8 +169,7 @@ def _empty_pane() -> rx.Component:
             rx.icon("lock", size=40, color=rx.color("accent", 9)),
             rx.heading("Your conversations are private", size="5", as_="h1"),
             rx.text(
-                "Pick a conversation to read it. Only you and your friend can see what you "
-                "send, and timed messages vanish for good.",
+                "Pick a conversation to read it. Only you and your friend can see what you send.",
                 color_scheme="gray",
                 text_align="center",
             ),
@@ -103,16 +180,30 @@ def _empty_pane() -> rx.Component:
         ),
         flex="1",
         height="100vh",
-        display=["none", "none", "flex"],
         background=rx.color("accent", 1),
+    )
+
+
+def _main() -> rx.Component:
+    return rx.box(
+        rx.cond(ChatState.active_username != "", conversation_pane(), _empty_pane()),
+        flex="1",
+        min_width="0",
+        height="100vh",
+        display=rx.cond(
+            ChatState.active_username != "", "block", rx.breakpoints(initial="none", md="block")
+        ),
         as_="main",
     )
 
 
 def home_page() -> rx.Component:
     """The shell, rendered only once the session is verified (no flash of private UI)."""
-    return rx.cond(
-        SessionState.signed_in,
-        rx.hstack(_sidebar(), _empty_pane(), spacing="0", width="100%", height="100vh"),
-        rx.center(rx.spinner(size="3"), height="100vh", aria_label="Loading"),
+    return rx.fragment(
+        rx.el.style(STYLE),
+        rx.cond(
+            SessionState.signed_in,
+            rx.hstack(_sidebar(), _main(), spacing="0", width="100%", height="100vh"),
+            rx.center(rx.spinner(size="3"), height="100vh", aria_label="Loading"),
+        ),
     )

@@ -119,13 +119,17 @@ class SessionState(rx.State):
         return rx.redirect(HOME_ROUTE)
 
     @rx.event
-    def log_out(self):  # type: ignore[no-untyped-def]
+    async def log_out(self):  # type: ignore[no-untyped-def]
         """Revoke this session on the server, clear the cookie, go to the login page."""
+        from iris_reflex.state.chat import ChatState
+
         try:
             identity = self.verified_identity()
             with session_scope() as db:
                 auth.logout(db, identity)
         except NotAuthenticated:
             pass
+        chat = await self.get_state(ChatState)
+        await chat._forget_tab()
         self._forget()
         return rx.call_script(logout_script())

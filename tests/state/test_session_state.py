@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlmodel import func, select
 
@@ -54,7 +56,7 @@ def test_logged_out_session_is_refused_on_next_event(app_db, session):
     cookie, signed = _signed_in_cookie(session)
     state = make_state(SessionState, cookie=cookie)
     state.require_user()
-    result = state.log_out()
+    result = asyncio.run(state.log_out())
     assert action_name(result) == "_call_script"
     assert state.signed_in is False
     with pytest.raises(NotAuthenticated):

@@ -1,0 +1,238 @@
+"""Conversation pieces: sidebar rows, message bubbles, the composer."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from iris_reflex.services.conversations import MAX_BODY
+from iris_reflex.state.chat import ChatState, ConversationRow, MessageRow
+
+
+def initial_avatar(initial: rx.Var[str], size: str = "3") -> rx.Component:
+    """A round avatar showing one letter."""
+    return rx.avatar(fallback=initial, size=size, radius="full", variant="soft")
+
+
+def conversation_row(row: ConversationRow) -> rx.Component:
+    """A sidebar entry: avatar, name, last message preview, time and unread badge."""
+    return rx.el.button(
+        rx.hstack(
+            initial_avatar(row.initial),
+            rx.vstack(
+                rx.hstack(
+                    rx.text(
+                        row.display_name,
+                        weight="bold",
+                        size="2",
+                        trim="both",
+                        class_name="iris-ellipsis",
+                    ),
+                    rx.spacer(),
+                    rx.text(row.time, size="1", color_scheme="gray"),
+                    width="100%",
+                    align="center",
+                ),
+                rx.hstack(
+                    rx.text(
+                        row.preview,
+                        size="2",
+                        color_scheme="gray",
+                        trim="both",
+                        class_name="iris-ellipsis",
+                    ),
+                    rx.spacer(),
+                    rx.cond(
+                        row.unread > 0,
+                        rx.badge(
+                            row.unread,
+                            radius="full",
+                            variant="solid",
+                            aria_label=f"{row.unread} unread",
+                            class_name="unread-badge",
+                        ),
+                    ),
+                    width="100%",
+                    align="center",
+                ),
+                spacing="1",
+                flex="1",
+                min_width="0",
+            ),
+            align="center",
+            spacing="3",
+            width="100%",
+        ),
+        on_click=ChatState.open_conversation(row.username),
+        class_name=rx.cond(row.active, "iris-row iris-row-active", "iris-row"),
+        aria_label=f"Conversation with {row.display_name}",
+        data_username=row.username,
+    )
+
+
+def _status_icon(message: MessageRow) -> rx.Component:
+    return rx.cond(
+        message.status == "read",
+        rx.icon("check-check", size=14, aria_label="Read", class_name="receipt-read"),
+        rx.icon("check", size=14, aria_label="Sent", class_name="receipt-sent"),
+    )
+
+
+def message_bubble(message: MessageRow) -> rx.Component:
+    """One message; its text is rendered as text (markup never runs)."""
+    bubble = rx.box(
+        rx.text(
+            message.body,
+            size="2",
+            white_space="pre-wrap",
+            word_break="break-word",
+            class_name="message-body",
+        ),
+        rx.hstack(
+            rx.text(message.time, size="1", opacity="0.7"),
+            rx.cond(message.mine, _status_icon(message)),
+            spacing="1",
+            justify="end",
+            align="center",
+        ),
+        padding="0.45em 0.75em",
+        border_radius="14px",
+        max_width="min(70%, 560px)",
+        background=rx.cond(message.mine, rx.color("accent", 9), rx.color("gray", 3)),
+        color=rx.cond(message.mine, "var(--accent-contrast)", rx.color("gray", 12)),
+    )
+    delete_menu = rx.cond(
+        message.mine,
+        rx.dropdown_menu.root(
+            rx.dropdown_menu.trigger(
+                rx.icon_button(
+                    rx.icon("ellipsis", size=14),
+                    variant="ghost",
+                    size="1",
+                    color_scheme="gray",
+                    aria_label="Message actions",
+                    class_name="message-actions",
+                ),
+            ),
+            rx.dropdown_menu.content(
+                rx.dropdown_menu.item(
+                    "Delete for everyone",
+                    color="red",
+                    on_click=ChatState.delete_message(message.id),
+                ),
+            ),
+        ),
+    )
+    return rx.fragment(
+        rx.cond(
+            message.show_day,
+            rx.center(
+                rx.badge(message.day, variant="soft", color_scheme="gray", radius="full"),
+                padding_y="0.5em",
+            ),
+        ),
+        rx.hstack(
+            rx.cond(message.mine, rx.spacer()),
+            rx.cond(message.mine, delete_menu),
+            bubble,
+            width="100%",
+            align="center",
+            spacing="1",
+            class_name=rx.cond(message.mine, "message message-mine", "message message-theirs"),
+            data_message_id=message.id,
+        ),
+    )
+
+
+def composer() -> rx.Component:
+    """Enter sends, Shift+Enter makes a new line."""
+    return rx.form(
+        rx.hstack(
+            rx.text_area(
+                name="body",
+                id="composer",
+                placeholder="Write a message",
+                aria_label="Message",
+                enter_key_submit=True,
+                auto_height=True,
+                rows="1",
+                max_length=MAX_BODY,
+                size="3",
+                flex="1",
+                min_height="44px",
+                max_height="160px",
+                resize="none",
+            ),
+            rx.icon_button(
+                rx.icon("send-horizontal", size=18), type="submit", size="3", aria_label="Send"
+            ),
+            align="end",
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=ChatState.send_message,
+        reset_on_submit=True,
+        width="100%",
+        padding="0.75em 1em",
+        border_top=f"1px solid {rx.color('gray', 5)}",
+    )
+
+
+def conversation_pane() -> rx.Component:
+    """The open conversation: header, history (older pages on demand), composer."""
+    header = rx.hstack(
+        rx.icon_button(
+            rx.icon("arrow-left", size=18),
+            variant="ghost",
+            color_scheme="gray",
+            on_click=ChatState.close_conversation,
+            aria_label="Back to chats",
+            display=["inline-flex", "inline-flex", "none"],
+        ),
+        initial_avatar(ChatState.active_display_name.to(str)[0].upper(), "3"),
+        rx.vstack(
+            rx.heading(ChatState.active_display_name, size="3", as_="h1", id="conversation-title"),
+            rx.text("@", ChatState.active_username, size="1", color_scheme="gray"),
+            spacing="0",
+        ),
+        align="center",
+        spacing="3",
+        padding="0.75em 1em",
+        width="100%",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+    )
+    history = rx.box(
+        rx.vstack(
+            rx.cond(
+                ChatState.has_older,
+                rx.center(
+                    rx.button(
+                        "Load older messages",
+                        variant="soft",
+                        size="1",
+                        on_click=ChatState.load_older,
+                    ),
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                ChatState.messages.length() == 0,
+                rx.center(
+                    rx.text("No messages yet. Say hello!", color_scheme="gray", size="2"),
+                    padding="3em",
+                    width="100%",
+                ),
+            ),
+            rx.foreach(ChatState.messages, message_bubble),
+            spacing="2",
+            padding="1em",
+            width="100%",
+        ),
+        id="message-list",
+        flex="1",
+        overflow_y="auto",
+        width="100%",
+        role="log",
+        aria_label="Messages",
+        aria_live="polite",
+    )
+    return rx.vstack(header, history, composer(), spacing="0", height="100vh", width="100%")

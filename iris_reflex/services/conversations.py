@@ -1,0 +1,392 @@
+"""One-to-one conversations: sending, reading pages of history, unread counts, receipts.
+
+Why it is built this way:
+- Only friends talk. Every entry point resolves the other person through
+  ``friends.access_friend``, which answers ``NotFound`` for a stranger, a blocked pair or a
+  missing user alike, so nothing here reveals who exists.
+- A message is *visible* while ``deleted_at`` is unset and ``expires_at`` is unset or still in
+  the future. Every read filters on that with the current time, so a late sweep can never
+  expose an expired message; the sweep only reclaims space.
+- History pages use keyset pagination on ``(conversation_id, id)`` (never OFFSET), newest
+  first; the UI reverses a page for display.
+- Read receipts follow Signal: a user who turns receipts off sends none and sees none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select, update
+
+from iris_reflex import clock
+from iris_reflex.errors import Invalid, NotFound
+from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
+from iris_reflex.services import friends
+from iris_reflex.services.users import PublicUser
+
+MAX_BODY = 4000
+PAGE_DEFAULT = 50
+PAGE_MAX = 100
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """A message as one participant may see it."""
+
+    id: int
+    conversation_id: int
+    sender_id: int
+    recipient_id: int
+    kind: str
+    body: str
+    created_at: datetime
+    expires_at: datetime | None
+    timer_seconds: int | None
+    read_at: datetime | None
+
+    @property
+    def is_timed(self) -> bool:
+        return self.expires_at is not None
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """A sidebar row: the friend, the newest visible message and the unread count."""
+
+    conversation_id: int
+    friend: PublicUser
+    last_message: MessageView | None
+    unread: int
+    last_activity: datetime
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A stored message and who must hear about it."""
+
+    message: MessageView
+    recipient_id: int
+
+
+@dataclass(frozen=True)
+class ReadReceipt:
+    """Messages a reader has just read, for the sender's screens."""
+
+    conversation_id: int
+    reader_id: int
+    sender_id: int
+    message_ids: list[int]
+    read_at: datetime
+    sender_may_see: bool
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def visible(now: datetime):  # type: ignore[no-untyped-def]
+    """The SQL condition for "this message may still be shown or served"."""
+    return and_(
+        col(Message.deleted_at).is_(None),
+        or_(col(Message.expires_at).is_(None), col(Message.expires_at) > now),
+    )
+
+
+def _receipts_shared(session: Session, a_id: int, b_id: int) -> bool:
+    rows = session.exec(select(User.read_receipts).where(col(User.id).in_([a_id, b_id]))).all()
+    return len(rows) == 2 and all(rows)
+
+
+def _view(message: Message, *, viewer_id: int, receipts_shared: bool) -> MessageView:
+    assert message.id is not None
+    show_read = message.recipient_id == viewer_id or receipts_shared
+    return MessageView(
+        id=message.id,
+        conversation_id=message.conversation_id,
+        sender_id=message.sender_id,
+        recipient_id=message.recipient_id,
+        kind=message.kind,
+        body=message.body,
+        created_at=message.created_at,
+        expires_at=message.expires_at,
+        timer_seconds=message.timer_seconds,
+        read_at=message.read_at if show_read else None,
+    )
+
+
+def _conversation(session: Session, a_id: int, b_id: int, *, create: bool) -> Conversation | None:
+    low, high = _pair(a_id, b_id)
+    found = session.exec(
+        select(Conversation).where(
+            Conversation.user_low_id == low, Conversation.user_high_id == high
+        )
+    ).first()
+    if found is not None or not create:
+        return found
+    conversation = Conversation(user_low_id=low, user_high_id=high, created_at=clock.now())
+    session.add(conversation)
+    try:
+        session.flush()
+    except IntegrityError:
+        # The friend opened the conversation at the same moment; use theirs.
+        session.rollback()
+        return _conversation(session, a_id, b_id, create=False)
+    return conversation
+
+
+def validate_body(body: str) -> str:
+    """The text to store (trailing whitespace trimmed), or ``Invalid``."""
+    text = body.strip()
+    if not text:
+        raise Invalid("A message cannot be empty.")
+    if len(text) > MAX_BODY:
+        raise Invalid(f"A message can have at most {MAX_BODY:,} characters.")
+    return text
+
+
+def check_send_message(
+    session: Session,
+    *,
+    actor_id: int,
+    username: str,
+    body: str,
+    timer_seconds: int | None = None,
+) -> Sent:
+    """Store a message from the actor to a friend.
+
+    Raises:
+        NotFound: the username is not the actor's friend (or does not exist).
+        Invalid: empty or over-long text.
+    """
+    text = validate_body(body)
+    friend = friends.access_friend(session, actor_id=actor_id, username=username)
+    assert friend.id is not None
+    conversation = _conversation(session, actor_id, friend.id, create=True)
+    assert conversation is not None and conversation.id is not None
+    now = clock.now()
+    seconds = timer_seconds if timer_seconds is not None else conversation.timer_seconds
+    message = Message(
+        conversation_id=conversation.id,
+        sender_id=actor_id,
+        recipient_id=friend.id,
+        kind=MessageKind.TEXT.value,
+        body=text,
+        created_at=now,
+        timer_seconds=seconds,
+        timer_mode=TimerMode.FROM_SEND.value if seconds else None,
+        expires_at=now + timedelta(seconds=seconds) if seconds else None,
+    )
+    session.add(message)
+    conversation.last_message_at = now
+    session.add(conversation)
+    session.commit()
+    session.refresh(message)
+    return Sent(
+        message=_view(message, viewer_id=actor_id, receipts_shared=False),
+        recipient_id=friend.id,
+    )
+
+
+def list_messages(
+    session: Session,
+    *,
+    actor_id: int,
+    username: str,
+    before_id: int | None = None,
+    limit: int = PAGE_DEFAULT,
+) -> list[MessageView]:
+    """A page of visible messages, newest first, older than ``before_id`` when given."""
+    friend = friends.access_friend(session, actor_id=actor_id, username=username)
+    assert friend.id is not None
+    conversation = _conversation(session, actor_id, friend.id, create=False)
+    if conversation is None:
+        return []
+    limit = max(1, min(limit, PAGE_MAX))
+    query = select(Message).where(Message.conversation_id == conversation.id, visible(clock.now()))
+    if before_id is not None:
+        query = query.where(col(Message.id) < before_id)
+    rows = session.exec(query.order_by(col(Message.id).desc()).limit(limit)).all()
+    shared = _receipts_shared(session, actor_id, friend.id)
+    return [_view(m, viewer_id=actor_id, receipts_shared=shared) for m in rows]
+
+
+def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageView:
+    """One visible message of a conversation the actor is in; ``NotFound`` otherwise."""
+    message = session.get(Message, message_id)
+    now = clock.now()
+    if (
+        message is None
+        or actor_id not in (message.sender_id, message.recipient_id)
+        or message.deleted_at is not None
+        or (message.expires_at is not None and message.expires_at <= now)
+    ):
+        raise NotFound("No such message.")
+    other = message.recipient_id if message.sender_id == actor_id else message.sender_id
+    return _view(
+        message, viewer_id=actor_id, receipts_shared=_receipts_shared(session, actor_id, other)
+    )
+
+
+def list_conversations(session: Session, *, actor_id: int) -> list[ConversationSummary]:
+    """The actor's conversations with current friends, newest visible activity first."""
+    now = clock.now()
+    conversations = session.exec(
+        select(Conversation).where(
+            or_(Conversation.user_low_id == actor_id, Conversation.user_high_id == actor_id)
+        )
+    ).all()
+    unread_rows = session.exec(
+        select(Message.conversation_id, func.count())
+        .where(
+            Message.recipient_id == actor_id,
+            col(Message.read_at).is_(None),
+            visible(now),
+        )
+        .group_by(Message.conversation_id)
+    ).all()
+    unread = dict(unread_rows)
+    summaries: list[ConversationSummary] = []
+    for conversation in conversations:
+        other_id = (
+            conversation.user_high_id
+            if conversation.user_low_id == actor_id
+            else conversation.user_low_id
+        )
+        if not friends.are_friends(session, actor_id, other_id) or friends.blocked_between(
+            session, actor_id, other_id
+        ):
+            continue
+        other = session.get(User, other_id)
+        if other is None:
+            continue
+        last = session.exec(
+            select(Message)
+            .where(Message.conversation_id == conversation.id, visible(now))
+            .order_by(col(Message.id).desc())
+            .limit(1)
+        ).first()
+        shared = _receipts_shared(session, actor_id, other_id)
+        assert conversation.id is not None
+        summaries.append(
+            ConversationSummary(
+                conversation_id=conversation.id,
+                friend=PublicUser.of(other),
+                last_message=_view(last, viewer_id=actor_id, receipts_shared=shared)
+                if last
+                else None,
+                unread=int(unread.get(conversation.id, 0)),
+                last_activity=last.created_at if last else conversation.created_at,
+            )
+        )
+    summaries.sort(key=lambda s: (s.last_activity, s.conversation_id), reverse=True)
+    return summaries
+
+
+def unread_total(session: Session, *, actor_id: int) -> int:
+    """All unread, visible messages addressed to the actor."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Message)
+            .where(
+                Message.recipient_id == actor_id,
+                col(Message.read_at).is_(None),
+                visible(clock.now()),
+            )
+        ).one()
+    )
+
+
+def mark_read(
+    session: Session, *, actor_id: int, username: str, up_to_id: int | None = None
+) -> ReadReceipt | None:
+    """Mark the friend's visible messages to the actor as read (up to ``up_to_id``).
+
+    Returns what changed, for the sender's screens, or ``None`` when nothing was unread.
+    """
+    friend = friends.access_friend(session, actor_id=actor_id, username=username)
+    assert friend.id is not None
+    conversation = _conversation(session, actor_id, friend.id, create=False)
+    if conversation is None:
+        return None
+    now = clock.now()
+    query = select(Message.id).where(
+        Message.conversation_id == conversation.id,
+        Message.recipient_id == actor_id,
+        col(Message.read_at).is_(None),
+        visible(now),
+    )
+    if up_to_id is not None:
+        query = query.where(col(Message.id) <= up_to_id)
+    ids = [int(i) for i in session.exec(query).all() if i is not None]
+    if not ids:
+        return None
+    session.exec(update(Message).where(col(Message.id).in_(ids)).values(read_at=now))
+    session.commit()
+    return ReadReceipt(
+        conversation_id=conversation.id or 0,
+        reader_id=actor_id,
+        sender_id=friend.id,
+        message_ids=ids,
+        read_at=now,
+        sender_may_see=_receipts_shared(session, actor_id, friend.id),
+    )
+
+
+def delete_for_everyone(session: Session, *, actor_id: int, message_id: int) -> MessageView:
+    """The sender deletes their own message: hidden at once, then its row is removed.
+
+    The row is first marked ``deleted_at`` and committed (invisible from then on), then
+    removed; a crash in between leaves a marked row that the next sweep removes.
+
+    Raises:
+        NotFound: not the actor's own visible message.
+    """
+    message = session.get(Message, message_id)
+    now = clock.now()
+    if (
+        message is None
+        or message.sender_id != actor_id
+        or message.kind != MessageKind.TEXT.value
+        or message.deleted_at is not None
+        or (message.expires_at is not None and message.expires_at <= now)
+    ):
+        raise NotFound("No such message.")
+    view = _view(message, viewer_id=actor_id, receipts_shared=False)
+    message.deleted_at = now
+    session.add(message)
+    session.commit()
+    purge_messages(session, [message_id])
+    return view
+
+
+def purge_messages(session: Session, message_ids: list[int]) -> int:
+    """Remove hidden (deleted or expired) message rows. Idempotent; returns rows removed.
+
+    Attachment files are removed by the storage service before the rows (media issue).
+    """
+    if not message_ids:
+        return 0
+    rows = session.exec(select(Message).where(col(Message.id).in_(message_ids))).all()
+    for row in rows:
+        session.delete(row)
+    session.commit()
+    return len(rows)
+
+
+def conversation_partner(session: Session, *, actor_id: int, conversation_id: int) -> int:
+    """The other participant of a conversation the actor is in; ``NotFound`` otherwise."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None or actor_id not in (
+        conversation.user_low_id,
+        conversation.user_high_id,
+    ):
+        raise NotFound("No such conversation.")
+    return (
+        conversation.user_high_id
+        if conversation.user_low_id == actor_id
+        else conversation.user_low_id
+    )

@@ -1,0 +1,526 @@
+"""The chat view of one tab: sidebar, friends, the open conversation, and live updates.
+
+Thin by design: every read and write goes through ``services.friends`` and
+``services.conversations`` as the verified user; this state only holds what the page shows
+(a page of messages, sidebar rows) and turns domain errors into toasts. Other tabs are
+updated through ``live.push`` *after* the service has committed; methods that a push runs on
+another tab start with ``_`` so the browser can never call them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import reflex as rx
+
+from iris_reflex.db import session_scope
+from iris_reflex.errors import DomainError, NotAuthenticated
+from iris_reflex.live import push
+from iris_reflex.live.registry import get_registry
+from iris_reflex.services import conversations, friends
+from iris_reflex.services.conversations import MessageView
+from iris_reflex.state.session import LOGIN_ROUTE, SessionState
+
+log = logging.getLogger("iris.chat")
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any]) -> None:
+    """Run a push after the current event has released its own state lock."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+@dataclasses.dataclass
+class UserRow:
+    """Another user as lists show them."""
+
+    username: str = ""
+    display_name: str = ""
+    initial: str = ""
+
+
+@dataclasses.dataclass
+class RequestRow:
+    """A friend request in the incoming or outgoing list."""
+
+    id: int = 0
+    username: str = ""
+    display_name: str = ""
+    initial: str = ""
+
+
+@dataclasses.dataclass
+class ConversationRow:
+    """A sidebar row."""
+
+    username: str = ""
+    display_name: str = ""
+    initial: str = ""
+    preview: str = ""
+    time: str = ""
+    unread: int = 0
+    active: bool = False
+
+
+@dataclasses.dataclass
+class MessageRow:
+    """A message bubble. ``body`` is rendered as text, never as HTML."""
+
+    id: int = 0
+    mine: bool = False
+    body: str = ""
+    time: str = ""
+    day: str = ""
+    show_day: bool = False
+    status: str = ""  # "sent" or "read" on the viewer's own messages
+    notice: bool = False
+
+
+def _initial(name: str) -> str:
+    return name[:1].upper() or "?"
+
+
+class ChatState(rx.State):
+    """What one tab shows of the signed-in user's friends and conversations."""
+
+    conversations: list[ConversationRow] = []
+    friend_list: list[UserRow] = []
+    incoming: list[RequestRow] = []
+    outgoing: list[RequestRow] = []
+    search_query: str = ""
+    search_results: list[UserRow] = []
+    sidebar_tab: str = "chats"
+
+    active_username: str = ""
+    active_display_name: str = ""
+    messages: list[MessageRow] = []
+    has_older: bool = False
+    total_unread: int = 0
+
+    _user_id: int | None = None
+    _tz: str = "UTC"
+    _views: list[MessageView] = []
+
+    # ----------------------------------------------------------------- identity and loading
+
+    async def _me(self) -> int:
+        """The verified user id for this event (re-checked against the session table)."""
+        session_state = await self.get_state(SessionState)
+        identity = session_state.verified_identity()
+        self._user_id = identity.user_id
+        return identity.user_id
+
+    def _zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self._tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def _clock_text(self, moment: datetime) -> str:
+        return moment.astimezone(self._zone()).strftime("%H:%M")
+
+    def _day_text(self, moment: datetime) -> str:
+        from iris_reflex import clock
+
+        zone = self._zone()
+        day = moment.astimezone(zone).date()
+        today = clock.now().astimezone(zone).date()
+        if day == today:
+            return "Today"
+        if (today - day).days == 1:
+            return "Yesterday"
+        return day.strftime("%A, %d %B %Y")
+
+    @rx.event
+    async def load(self):  # type: ignore[no-untyped-def]
+        """On page load: register this tab for live updates and fill the sidebar."""
+        try:
+            user_id = await self._me()
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        await get_registry().add(user_id, self.router.session.client_token)
+        self._refresh_sidebar()
+        self._refresh_friends()
+        return rx.call_script(
+            "Intl.DateTimeFormat().resolvedOptions().timeZone", callback=ChatState.set_timezone
+        )
+
+    @rx.event
+    def set_timezone(self, zone: str) -> None:
+        """The browser's time zone, so times and day separators read as local time."""
+        if isinstance(zone, str) and len(zone) < 64:
+            self._tz = zone
+            self._refresh_sidebar()
+            self._reload_messages()
+
+    def _refresh_sidebar(self) -> None:
+        if self._user_id is None:
+            return
+        with session_scope() as db:
+            summaries = conversations.list_conversations(db, actor_id=self._user_id)
+        rows = []
+        for s in summaries:
+            last = s.last_message
+            preview = ""
+            if last is not None:
+                preview = ("You: " if last.sender_id == self._user_id else "") + last.body
+            rows.append(
+                ConversationRow(
+                    username=s.friend.username,
+                    display_name=s.friend.display_name,
+                    initial=_initial(s.friend.display_name),
+                    preview=preview[:80],
+                    time=self._clock_text(s.last_activity) if last else "",
+                    unread=s.unread,
+                    active=s.friend.username == self.active_username,
+                )
+            )
+        self.conversations = rows
+        self.total_unread = sum(r.unread for r in rows)
+
+    def _refresh_friends(self) -> None:
+        if self._user_id is None:
+            return
+        with session_scope() as db:
+            listed = friends.list_friends(db, actor_id=self._user_id)
+            requests = friends.list_requests(db, actor_id=self._user_id)
+        self.friend_list = [
+            UserRow(u.username, u.display_name, _initial(u.display_name)) for u in listed
+        ]
+        self.incoming = [
+            RequestRow(
+                r.id,
+                r.requester.username,
+                r.requester.display_name,
+                _initial(r.requester.display_name),
+            )
+            for r in requests.incoming
+        ]
+        self.outgoing = [
+            RequestRow(
+                r.id,
+                r.addressee.username,
+                r.addressee.display_name,
+                _initial(r.addressee.display_name),
+            )
+            for r in requests.outgoing
+        ]
+
+    def _rows(self, views: list[MessageView]) -> list[MessageRow]:
+        """Display rows, oldest first, with a day separator before each new day."""
+        rows: list[MessageRow] = []
+        previous_day = ""
+        for view in views:
+            day = self._day_text(view.created_at)
+            mine = view.sender_id == self._user_id
+            rows.append(
+                MessageRow(
+                    id=view.id,
+                    mine=mine,
+                    body=view.body,
+                    time=self._clock_text(view.created_at),
+                    day=day,
+                    show_day=day != previous_day,
+                    status=("read" if view.read_at else "sent") if mine else "",
+                    notice=view.kind != "text",
+                )
+            )
+            previous_day = day
+        return rows
+
+    def _reload_messages(self) -> None:
+        """Re-read the open conversation's newest messages (as many as are shown, at least a
+        page, at most ``PAGE_MAX``), so expired and deleted ones drop out."""
+        if self._user_id is None or not self.active_username:
+            return
+        limit = min(conversations.PAGE_MAX, max(conversations.PAGE_DEFAULT, len(self._views)))
+        try:
+            with session_scope() as db:
+                page = conversations.list_messages(
+                    db, actor_id=self._user_id, username=self.active_username, limit=limit
+                )
+        except DomainError:
+            self._close_conversation()
+            return
+        self._views = list(reversed(page))
+        self.has_older = len(page) == limit
+        self.messages = self._rows(self._views)
+
+    def _close_conversation(self) -> None:
+        self.active_username = ""
+        self.active_display_name = ""
+        self.messages = []
+        self.has_older = False
+        self._views = []
+
+    # ------------------------------------------------------------------------ conversations
+
+    @rx.event
+    async def open_conversation(self, username: str):  # type: ignore[no-untyped-def]
+        """Show a conversation with a friend and mark what arrived as read."""
+        try:
+            user_id = await self._me()
+            with session_scope() as db:
+                friend = friends.access_friend(db, actor_id=user_id, username=username)
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        self.active_username = friend.username
+        self.active_display_name = friend.display_name
+        self._reload_messages()
+        self._mark_read_and_notify()
+        self._refresh_sidebar()
+        return rx.call_script(
+            "setTimeout(() => { const el = document.getElementById('message-list');"
+            " if (el) el.scrollTop = el.scrollHeight;"
+            " document.getElementById('composer')?.focus(); }, 50)"
+        )
+
+    @rx.event
+    def close_conversation(self) -> None:
+        """Back to the sidebar (phone-sized screens)."""
+        self._close_conversation()
+        self._refresh_sidebar()
+
+    def _mark_read_and_notify(self) -> None:
+        if self._user_id is None or not self.active_username:
+            return
+        with session_scope() as db:
+            receipt = conversations.mark_read(
+                db, actor_id=self._user_id, username=self.active_username
+            )
+        if receipt is None:
+            return
+        reader = self._user_id
+        token = self.router.session.client_token
+
+        async def notify() -> None:
+            # The reader's other tabs: unread counts drop.
+            await push.push_to_user(reader, ChatState._on_conversation_changed, skip_token=token)
+            if receipt.sender_may_see:
+                await push.push_to_user(receipt.sender_id, ChatState._on_conversation_changed)
+
+        spawn(notify())
+
+    @rx.event
+    async def load_older(self):  # type: ignore[no-untyped-def]
+        """Prepend the previous page (keyset on the oldest id shown, never OFFSET)."""
+        if not self.active_username or not self._views:
+            return None
+        try:
+            user_id = await self._me()
+            with session_scope() as db:
+                page = conversations.list_messages(
+                    db,
+                    actor_id=user_id,
+                    username=self.active_username,
+                    before_id=self._views[0].id,
+                    limit=conversations.PAGE_DEFAULT,
+                )
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        self.has_older = len(page) == conversations.PAGE_DEFAULT
+        self._views = list(reversed(page)) + self._views
+        self.messages = self._rows(self._views)
+        return None
+
+    @rx.event
+    async def send_message(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+        """Send the composer's text to the open conversation."""
+        body = str(form.get("body", ""))
+        if not self.active_username:
+            return rx.toast.error("Open a conversation first.")
+        try:
+            user_id = await self._me()
+            with session_scope() as db:
+                sent = conversations.check_send_message(
+                    db, actor_id=user_id, username=self.active_username, body=body
+                )
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        self._reload_messages()
+        self._refresh_sidebar()
+        token = self.router.session.client_token
+
+        async def notify() -> None:
+            await push.push_to_user(sent.recipient_id, ChatState._on_message_arrived)
+            await push.push_to_user(user_id, ChatState._on_conversation_changed, skip_token=token)
+
+        spawn(notify())
+        return rx.call_script(
+            "setTimeout(() => { const el = document.getElementById('message-list');"
+            " if (el) el.scrollTop = el.scrollHeight; }, 30)"
+        )
+
+    @rx.event
+    async def delete_message(self, message_id: int):  # type: ignore[no-untyped-def]
+        """Delete one's own message for everyone."""
+        try:
+            user_id = await self._me()
+            with session_scope() as db:
+                view = conversations.delete_for_everyone(
+                    db, actor_id=user_id, message_id=int(message_id)
+                )
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        except (DomainError, TypeError, ValueError):
+            return rx.toast.error("That message cannot be deleted.")
+        self._reload_messages()
+        self._refresh_sidebar()
+        token = self.router.session.client_token
+
+        async def notify() -> None:
+            await push.push_to_user(view.recipient_id, ChatState._on_conversation_changed)
+            await push.push_to_user(user_id, ChatState._on_conversation_changed, skip_token=token)
+
+        spawn(notify())
+        return None
+
+    # ----------------------------------------------------------------- applied by live pushes
+
+    def _on_message_arrived(self) -> None:
+        """A friend sent this user a message: refresh, and read it if it is on screen."""
+        self._reload_messages()
+        if self.active_username:
+            self._mark_read_and_notify()
+        self._refresh_sidebar()
+
+    def _on_conversation_changed(self) -> None:
+        """Receipts, deletions or messages from this user's other tabs."""
+        self._reload_messages()
+        self._refresh_sidebar()
+
+    def _on_friends_changed(self) -> None:
+        """A request arrived, was answered, or a friendship ended."""
+        self._refresh_friends()
+        self._refresh_sidebar()
+        if self.active_username and self.active_username not in {
+            f.username for f in self.friend_list
+        }:
+            self._close_conversation()
+
+    # --------------------------------------------------------------------------- friends
+
+    @rx.event
+    def set_sidebar_tab(self, tab: str | list[str]) -> None:
+        """Chats or Friends."""
+        if isinstance(tab, str) and tab in ("chats", "friends"):
+            self.sidebar_tab = tab
+
+    @rx.event
+    async def search(self, query: str):  # type: ignore[no-untyped-def]
+        """Find people by username (exact match first, then a few by prefix)."""
+        self.search_query = query[:32]
+        if not self.search_query.strip():
+            self.search_results = []
+            return None
+        try:
+            user_id = await self._me()
+            with session_scope() as db:
+                found = friends.search_users(db, actor_id=user_id, query=self.search_query)
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        self.search_results = [
+            UserRow(u.username, u.display_name, _initial(u.display_name)) for u in found
+        ]
+        return None
+
+    async def _friend_action(self, action: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+        try:
+            user_id = await self._me()
+            with session_scope() as db:
+                outcome = getattr(friends, action)(db, actor_id=user_id, **kwargs)
+        except NotAuthenticated:
+            return None, rx.redirect(LOGIN_ROUTE)
+        except DomainError as exc:
+            return None, rx.toast.error(exc.message)
+        self._refresh_friends()
+        self._refresh_sidebar()
+        token = self.router.session.client_token
+        others: set[int] = set()
+        if isinstance(outcome, friends.RequestOutcome):
+            others = {outcome.requester_id, outcome.addressee_id} - {user_id}
+        elif isinstance(outcome, int):
+            others = {outcome}
+
+        async def notify() -> None:
+            for other in others:
+                await push.push_to_user(other, ChatState._on_friends_changed)
+            await push.push_to_user(user_id, ChatState._on_friends_changed, skip_token=token)
+
+        spawn(notify())
+        return outcome, None
+
+    @rx.event
+    async def send_request(self, username: str):  # type: ignore[no-untyped-def]
+        """Ask a user to be friends."""
+        outcome, error = await self._friend_action("send_request", username=username)
+        if error is not None:
+            return error
+        self.search_query = ""
+        self.search_results = []
+        if outcome.status == "accepted":
+            return rx.toast.success(f"You and {username} are now friends.")
+        return rx.toast.success(f"Friend request sent to {username}.")
+
+    @rx.event
+    async def accept_request(self, request_id: int):  # type: ignore[no-untyped-def]
+        """Accept an incoming request."""
+        _, error = await self._friend_action("accept_request", request_id=int(request_id))
+        return error
+
+    @rx.event
+    async def decline_request(self, request_id: int):  # type: ignore[no-untyped-def]
+        """Decline an incoming request."""
+        _, error = await self._friend_action("decline_request", request_id=int(request_id))
+        return error
+
+    @rx.event
+    async def cancel_request(self, request_id: int):  # type: ignore[no-untyped-def]
+        """Withdraw an outgoing request."""
+        _, error = await self._friend_action("cancel_request", request_id=int(request_id))
+        return error
+
+    @rx.event
+    async def remove_friend(self, username: str):  # type: ignore[no-untyped-def]
+        """End a friendship (the conversation closes on both sides)."""
+        _, error = await self._friend_action("remove_friend", username=username)
+        if error is None and username == self.active_username:
+            self._close_conversation()
+        return error
+
+    @rx.event
+    async def block_user(self, username: str):  # type: ignore[no-untyped-def]
+        """Block a user: no requests or messages from them; they are not told."""
+        _, error = await self._friend_action("block", username=username)
+        if error is None and username == self.active_username:
+            self._close_conversation()
+        return error or rx.toast.success(f"{username} is blocked.")
+
+    # ---------------------------------------------------------------------------- logout
+
+    async def _forget_tab(self) -> None:
+        """On logout: this tab stops receiving the user's pushes and shows nothing."""
+        if self._user_id is not None:
+            await get_registry().remove(self._user_id, self.router.session.client_token)
+        self._user_id = None
+        self._close_conversation()
+        self.conversations = []
+        self.friend_list = []
+        self.incoming = []
+        self.outgoing = []
+        self.search_results = []

@@ -1,0 +1,85 @@
+"""Two people befriend and talk; everything arrives live on the other screen, no reload."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import screenshot
+from tests.e2e.test_accounts import register
+
+TIMEOUT = 20_000
+
+
+def signed_up(browser: Browser, base: str, username: str) -> Page:
+    page = browser.new_context(viewport={"width": 1200, "height": 800}).new_page()
+    register(page, base, username)
+    expect(page.locator("#signed-in-username")).to_have_text(f"@{username}", timeout=TIMEOUT)
+    return page
+
+
+def friends_tab(page: Page) -> None:
+    page.get_by_role("radio", name="Friends").click()
+
+
+def test_friends_talk_live_with_receipts_and_delete(browser: Browser, iris_url: str):
+    ada = signed_up(browser, iris_url, "Ada")
+    bob = signed_up(browser, iris_url, "Bob")
+    eve = signed_up(browser, iris_url, "Eve")
+
+    # Ada finds Bob and sends a request; Bob sees it arrive without reloading.
+    friends_tab(ada)
+    ada.get_by_label("Find people by username").fill("bo")
+    ada.get_by_role("button", name="Send friend request to Bob").click()
+    expect(ada.get_by_role("button", name="Cancel request to Bob")).to_be_visible(timeout=TIMEOUT)
+    expect(bob.locator(".incoming-count").first).to_have_text("1", timeout=TIMEOUT)
+    friends_tab(bob)
+    bob.get_by_role("button", name="Accept Ada").click()
+    expect(ada.get_by_role("button", name="Message Bob")).to_be_visible(timeout=TIMEOUT)
+
+    # Ada writes; markup is shown as text on Bob's side.
+    ada.get_by_role("button", name="Message Bob").click()
+    composer = ada.get_by_label("Message", exact=True)
+    composer.fill("Hello <b>Bob</b>")
+    composer.press("Enter")
+    expect(ada.locator(".message-mine .message-body")).to_have_text(
+        "Hello <b>Bob</b>", timeout=TIMEOUT
+    )
+    expect(ada.locator(".message-mine").get_by_label("Sent")).to_be_visible(timeout=TIMEOUT)
+
+    bob.get_by_role("radio", name="Chats").click()
+    row = bob.get_by_role("button", name="Conversation with Ada")
+    expect(row.locator(".unread-badge")).to_have_text("1", timeout=TIMEOUT)
+    row.click()
+    theirs = bob.locator(".message-theirs .message-body")
+    expect(theirs).to_have_text("Hello <b>Bob</b>", timeout=TIMEOUT)
+    assert bob.locator(".message-theirs b").count() == 0
+
+    # Opening the conversation marked it read: Ada sees the receipt live.
+    expect(ada.locator(".message-mine").get_by_label("Read")).to_be_visible(timeout=TIMEOUT)
+
+    # Bob answers with two lines (Shift+Enter); Ada, whose conversation is open, sees it live.
+    reply = bob.get_by_label("Message", exact=True)
+    reply.fill("Hi Ada")
+    reply.press("Shift+Enter")
+    reply.type("second line")
+    reply.press("Enter")
+    expect(ada.locator(".message-theirs .message-body")).to_have_text(
+        "Hi Ada\nsecond line", timeout=TIMEOUT
+    )
+    screenshot(ada, "chat-light")
+    ada.emulate_media(color_scheme="dark")
+    screenshot(ada, "chat-dark")
+
+    # Ada deletes her message for everyone: it disappears from Bob's screen.
+    ada.locator(".message-mine").get_by_label("Message actions").click()
+    ada.get_by_role("menuitem", name="Delete for everyone").click()
+    expect(bob.locator(".message-theirs .message-body")).to_have_count(0, timeout=TIMEOUT)
+    expect(ada.locator(".message-mine")).to_have_count(0, timeout=TIMEOUT)
+
+    # Eve is nobody's friend: she has no conversation and cannot open one.
+    expect(eve.get_by_role("button", name="Conversation with Ada")).to_have_count(0)
+    friends_tab(eve)
+    expect(eve.get_by_role("button", name="Message Ada")).to_have_count(0)
+
+    for page in (ada, bob, eve):
+        page.context.close()
