@@ -153,6 +153,7 @@ def composer() -> rx.Component:
                 placeholder="Write a message",
                 aria_label="Message",
                 enter_key_submit=True,
+                on_change=ChatState.typing.throttle(2000),
                 auto_height=True,
                 rows="1",
                 max_length=MAX_BODY,
@@ -191,7 +192,24 @@ def conversation_pane() -> rx.Component:
         initial_avatar(ChatState.active_display_name.to(str)[0].upper(), "3"),
         rx.vstack(
             rx.heading(ChatState.active_display_name, size="3", as_="h1", id="conversation-title"),
-            rx.text("@", ChatState.active_username, size="1", color_scheme="gray"),
+            rx.hstack(
+                rx.text("@", ChatState.active_username, size="1", color_scheme="gray"),
+                rx.cond(
+                    ChatState.active_presence != "",
+                    rx.text(
+                        "· ",
+                        ChatState.active_presence,
+                        size="1",
+                        color=rx.cond(
+                            ChatState.active_presence == "online",
+                            rx.color("green", 11),
+                            rx.color("gray", 11),
+                        ),
+                        id="presence",
+                    ),
+                ),
+                spacing="1",
+            ),
             spacing="0",
         ),
         align="center",
@@ -235,4 +253,21 @@ def conversation_pane() -> rx.Component:
         aria_label="Messages",
         aria_live="polite",
     )
-    return rx.vstack(header, history, composer(), spacing="0", height="100vh", width="100%")
+    typing = rx.box(
+        rx.cond(
+            ChatState.friend_typing,
+            rx.text(
+                ChatState.active_display_name,
+                " is typing…",
+                size="1",
+                color_scheme="gray",
+                key=ChatState.typing_seq,
+                class_name="iris-typing",
+                id="typing-indicator",
+            ),
+        ),
+        height="1.4em",
+        padding_x="1em",
+        aria_live="polite",
+    )
+    return rx.vstack(header, history, typing, composer(), spacing="0", height="100vh", width="100%")

@@ -28,6 +28,8 @@ class TabRegistry(Protocol):
 
     async def tokens(self, user_id: int) -> set[str]: ...
 
+    async def users(self) -> set[int]: ...
+
 
 class MemoryRegistry:
     """For a single backend worker (no Redis)."""
@@ -52,6 +54,10 @@ class MemoryRegistry:
         async with self._lock:
             return set(self._tabs.get(user_id, ()))
 
+    async def users(self) -> set[int]:
+        async with self._lock:
+            return set(self._tabs)
+
 
 class RedisRegistry:
     """Shared by every worker: one Redis set per user."""
@@ -75,6 +81,14 @@ class RedisRegistry:
 
     async def tokens(self, user_id: int) -> set[str]:
         return set(await self._redis.smembers(self._key(user_id)))
+
+    async def users(self) -> set[int]:
+        found: set[int] = set()
+        async for key in self._redis.scan_iter(match=f"{self._prefix}*", count=500):
+            suffix = key[len(self._prefix) :]
+            if suffix.isdigit():
+                found.add(int(suffix))
+        return found
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -18,6 +18,9 @@ STYLE = """
   outline-offset: 1px; }
 .iris-row-active { background: var(--accent-a4); }
 .iris-ellipsis { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* "is typing…" fades out 5 s after the last keystroke unless a new one re-mounts it. */
+.iris-typing { animation: iris-typing-fade 5s forwards; }
+@keyframes iris-typing-fade { 0%, 80% { opacity: 1; } 100% { opacity: 0; } }
 """
 
 
@@ -98,6 +101,44 @@ def _tabs() -> rx.Component:
     )
 
 
+def _settings_menu() -> rx.Component:
+    return rx.popover.root(
+        rx.popover.trigger(
+            rx.icon_button(
+                rx.icon("settings", size=18),
+                variant="soft",
+                color_scheme="gray",
+                aria_label="Settings",
+            ),
+        ),
+        rx.popover.content(
+            rx.vstack(
+                rx.heading("Settings", size="2"),
+                rx.el.label(
+                    rx.hstack(
+                        rx.switch(
+                            checked=ChatState.read_receipts,
+                            on_change=ChatState.set_read_receipts,
+                            id="read-receipts",
+                        ),
+                        rx.text("Read receipts", size="2"),
+                        align="center",
+                        spacing="2",
+                    ),
+                ),
+                rx.text(
+                    "When off, friends don't see when you read their messages, and you "
+                    "don't see when they read yours.",
+                    size="1",
+                    color_scheme="gray",
+                ),
+                spacing="2",
+                max_width="260px",
+            ),
+        ),
+    )
+
+
 def _sidebar() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -134,6 +175,7 @@ def _sidebar() -> rx.Component:
                 min_width="0",
             ),
             rx.spacer(),
+            _settings_menu(),
             rx.tooltip(
                 rx.icon_button(
                     rx.icon("log-out", size=18),

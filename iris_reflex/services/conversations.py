@@ -30,6 +30,8 @@ from iris_reflex.services.users import PublicUser
 MAX_BODY = 4000
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
+MIN_TIMER_SECONDS = 5
+MAX_TIMER_SECONDS = 365 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -138,13 +140,25 @@ def _conversation(session: Session, a_id: int, b_id: int, *, create: bool) -> Co
 
 
 def validate_body(body: str) -> str:
-    """The text to store (trailing whitespace trimmed), or ``Invalid``."""
+    """The text to store (surrounding whitespace trimmed), or ``Invalid``."""
     text = body.strip()
     if not text:
         raise Invalid("A message cannot be empty.")
     if len(text) > MAX_BODY:
         raise Invalid(f"A message can have at most {MAX_BODY:,} characters.")
+    if "\x00" in text:
+        # PostgreSQL cannot store NUL in text; refuse it everywhere so both databases agree.
+        raise Invalid("A message cannot contain NUL characters.")
     return text
+
+
+def validate_timer(seconds: int | None) -> int | None:
+    """A disappearing-message period in seconds, ``None`` for off (0 also means off)."""
+    if seconds is None or seconds == 0:
+        return None
+    if not MIN_TIMER_SECONDS <= seconds <= MAX_TIMER_SECONDS:
+        raise Invalid("A timer runs from 5 seconds to 365 days.")
+    return seconds
 
 
 def check_send_message(
@@ -162,12 +176,14 @@ def check_send_message(
         Invalid: empty or over-long text.
     """
     text = validate_body(body)
+    explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
     friend = friends.access_friend(session, actor_id=actor_id, username=username)
     assert friend.id is not None
     conversation = _conversation(session, actor_id, friend.id, create=True)
     assert conversation is not None and conversation.id is not None
     now = clock.now()
-    seconds = timer_seconds if timer_seconds is not None else conversation.timer_seconds
+    # No timer given: the conversation's default. An explicit 0 means "no timer" for this one.
+    seconds = conversation.timer_seconds if timer_seconds is None else explicit_timer
     message = Message(
         conversation_id=conversation.id,
         sender_id=actor_id,
@@ -225,6 +241,13 @@ def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageV
     ):
         raise NotFound("No such message.")
     other = message.recipient_id if message.sender_id == actor_id else message.sender_id
+    other_user = session.get(User, other)
+    if other_user is None:
+        raise NotFound("No such message.")
+    try:
+        friends.access_friend(session, actor_id=actor_id, username=other_user.username)
+    except NotFound:
+        raise NotFound("No such message.") from None
     return _view(
         message, viewer_id=actor_id, receipts_shared=_receipts_shared(session, actor_id, other)
     )
@@ -286,18 +309,8 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
 
 
 def unread_total(session: Session, *, actor_id: int) -> int:
-    """All unread, visible messages addressed to the actor."""
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(Message)
-            .where(
-                Message.recipient_id == actor_id,
-                col(Message.read_at).is_(None),
-                visible(clock.now()),
-            )
-        ).one()
-    )
+    """Unread, visible messages in the conversations the actor can open (the sidebar's sum)."""
+    return sum(s.unread for s in list_conversations(session, actor_id=actor_id))
 
 
 def mark_read(
@@ -364,7 +377,9 @@ def delete_for_everyone(session: Session, *, actor_id: int, message_id: int) -> 
 
 
 def purge_messages(session: Session, message_ids: list[int]) -> int:
-    """Remove hidden (deleted or expired) message rows. Idempotent; returns rows removed.
+    """Remove message rows. Idempotent; returns rows removed.
+
+    Trusts its input: callers pass only ids that are already hidden (deleted or expired).
 
     Attachment files are removed by the storage service before the rows (media issue).
     """

@@ -124,3 +124,20 @@ def access_user(session: Session, user_id: int) -> User:
     if user is None:
         raise NotFound("No such user.")
     return user
+
+
+def touch_last_seen(session: Session, *, user_id: int) -> None:
+    """Record that the user was here just now (presence's "last seen")."""
+    user = session.get(User, user_id)
+    if user is not None:
+        user.last_seen_at = clock.now()
+        session.add(user)
+        session.commit()
+
+
+def set_read_receipts(session: Session, *, actor_id: int, enabled: bool) -> None:
+    """Turn read receipts on or off; off also hides others' receipts (as in Signal)."""
+    user = access_user(session, actor_id)
+    user.read_receipts = bool(enabled)
+    session.add(user)
+    session.commit()

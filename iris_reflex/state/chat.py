@@ -21,9 +21,9 @@ import reflex as rx
 
 from iris_reflex.db import session_scope
 from iris_reflex.errors import DomainError, NotAuthenticated
-from iris_reflex.live import push
+from iris_reflex.live import presence, push
 from iris_reflex.live.registry import get_registry
-from iris_reflex.services import conversations, friends
+from iris_reflex.services import conversations, friends, users
 from iris_reflex.services.conversations import MessageView
 from iris_reflex.state.session import LOGIN_ROUTE, SessionState
 
@@ -105,6 +105,10 @@ class ChatState(rx.State):
     messages: list[MessageRow] = []
     has_older: bool = False
     total_unread: int = 0
+    friend_typing: bool = False
+    typing_seq: int = 0
+    active_presence: str = ""
+    read_receipts: bool = True
 
     _user_id: int | None = None
     _tz: str = "UTC"
@@ -148,6 +152,10 @@ class ChatState(rx.State):
         except NotAuthenticated:
             return rx.redirect(LOGIN_ROUTE)
         await get_registry().add(user_id, self.router.session.client_token)
+        with session_scope() as db:
+            users.touch_last_seen(db, user_id=user_id)
+            self.read_receipts = users.access_user(db, user_id).read_receipts
+        spawn(presence.announce(user_id))
         self._refresh_sidebar()
         self._refresh_friends()
         return rx.call_script(
@@ -255,7 +263,32 @@ class ChatState(rx.State):
         self.has_older = len(page) == limit
         self.messages = self._rows(self._views)
 
+    async def _refresh_presence(self) -> None:
+        """ "online", or when the open conversation's friend was last seen."""
+        if self._user_id is None or not self.active_username:
+            self.active_presence = ""
+            return
+        try:
+            with session_scope() as db:
+                friend = friends.access_friend(
+                    db, actor_id=self._user_id, username=self.active_username
+                )
+        except DomainError:
+            self.active_presence = ""
+            return
+        assert friend.id is not None
+        if await push.is_online(friend.id):
+            self.active_presence = "online"
+        elif friend.last_seen_at is not None:
+            day = self._day_text(friend.last_seen_at)
+            day = day.lower() if day in ("Today", "Yesterday") else f"on {day}"
+            self.active_presence = f"last seen {day} at {self._clock_text(friend.last_seen_at)}"
+        else:
+            self.active_presence = ""
+
     def _close_conversation(self) -> None:
+        self.friend_typing = False
+        self.active_presence = ""
         self.active_username = ""
         self.active_display_name = ""
         self.messages = []
@@ -277,6 +310,8 @@ class ChatState(rx.State):
             return rx.toast.error(exc.message)
         self.active_username = friend.username
         self.active_display_name = friend.display_name
+        self.friend_typing = False
+        await self._refresh_presence()
         self._reload_messages()
         self._mark_read_and_notify()
         self._refresh_sidebar()
@@ -394,6 +429,7 @@ class ChatState(rx.State):
 
     def _on_message_arrived(self) -> None:
         """A friend sent this user a message: refresh, and read it if it is on screen."""
+        self.friend_typing = False
         self._reload_messages()
         if self.active_username:
             self._mark_read_and_notify()
@@ -404,6 +440,15 @@ class ChatState(rx.State):
         self._reload_messages()
         self._refresh_sidebar()
 
+    def _on_friend_typing(self, username: str) -> None:
+        """The friend is typing: show it; the page fades it out unless it is renewed."""
+        if username == self.active_username:
+            self.friend_typing = True
+            self.typing_seq += 1
+
+    async def _on_presence_changed(self) -> None:
+        await self._refresh_presence()
+
     def _on_friends_changed(self) -> None:
         """A request arrived, was answered, or a friendship ended."""
         self._refresh_friends()
@@ -412,6 +457,48 @@ class ChatState(rx.State):
             f.username for f in self.friend_list
         }:
             self._close_conversation()
+
+    @rx.event
+    async def typing(self, _text: str = ""):  # type: ignore[no-untyped-def]
+        """The composer changed (throttled by the page): tell the friend's open tabs."""
+        if not self.active_username:
+            return None
+        try:
+            user_id = await self._me()
+            with session_scope() as db:
+                friend = friends.access_friend(db, actor_id=user_id, username=self.active_username)
+                name = users.access_user(db, user_id).username
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        except DomainError:
+            return None
+
+        def apply(chat: ChatState) -> None:
+            chat._on_friend_typing(name)
+
+        assert friend.id is not None
+        spawn(push.push_to_user(friend.id, apply))
+        return None
+
+    @rx.event
+    async def set_read_receipts(self, enabled: bool):  # type: ignore[no-untyped-def]
+        """Send (and see) read receipts, or neither."""
+        try:
+            user_id = await self._me()
+            with session_scope() as db:
+                users.set_read_receipts(db, actor_id=user_id, enabled=bool(enabled))
+                friend_ids = [f.id for f in friends.list_friends(db, actor_id=user_id)]
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        self.read_receipts = bool(enabled)
+        self._reload_messages()
+
+        async def notify() -> None:
+            for friend_id in friend_ids:
+                await push.push_to_user(friend_id, ChatState._on_conversation_changed)
+
+        spawn(notify())
+        return None
 
     # --------------------------------------------------------------------------- friends
 

@@ -57,8 +57,11 @@ def test_friends_talk_live_with_receipts_and_delete(browser: Browser, iris_url: 
     # Opening the conversation marked it read: Ada sees the receipt live.
     expect(ada.locator(".message-mine").get_by_label("Read")).to_be_visible(timeout=TIMEOUT)
 
-    # Bob answers with two lines (Shift+Enter); Ada, whose conversation is open, sees it live.
+    # Presence and typing: Ada sees Bob online, then sees him typing before he sends.
+    expect(ada.locator("#presence")).to_contain_text("online", timeout=TIMEOUT)
     reply = bob.get_by_label("Message", exact=True)
+    reply.type("Hi Ada")
+    expect(ada.locator("#typing-indicator")).to_have_text("Bob is typing…", timeout=TIMEOUT)
     reply.fill("Hi Ada")
     reply.press("Shift+Enter")
     reply.type("second line")
@@ -81,5 +84,9 @@ def test_friends_talk_live_with_receipts_and_delete(browser: Browser, iris_url: 
     friends_tab(eve)
     expect(eve.get_by_role("button", name="Message Ada")).to_have_count(0)
 
-    for page in (ada, bob, eve):
+    # Bob leaves: Ada's header turns from "online" to "last seen", without a reload.
+    bob.context.close()
+    expect(ada.locator("#presence")).to_contain_text("last seen today at", timeout=TIMEOUT)
+
+    for page in (ada, eve):
         page.context.close()
