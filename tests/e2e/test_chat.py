@@ -69,6 +69,7 @@ def test_friends_talk_live_with_receipts_and_delete(browser: Browser, iris_url: 
     expect(ada.locator(".message-theirs .message-body")).to_have_text(
         "Hi Ada\nsecond line", timeout=TIMEOUT
     )
+    expect(ada.locator("[data-sonner-toast]")).to_have_count(0, timeout=TIMEOUT)
     screenshot(ada, "chat-light")
     ada.emulate_media(color_scheme="dark")
     screenshot(ada, "chat-dark")
