@@ -1,7 +1,7 @@
 """Live delivery latency: from a sender pressing Enter to the message on the friend's screen.
 
-Starts Iris the way the README does (``./iris run``, production build, one worker, fresh
-SQLite or the PostgreSQL you name), opens two headless Chromium tabs as two friends, and sends
+Starts Iris the way the README does (``./iris run``, production build, fresh SQLite or the
+PostgreSQL you name; one worker, or several with ``IRIS_REDIS_URL`` set), opens two headless Chromium tabs as two friends, and sends
 N messages one after another. The receiver's page records, with a MutationObserver, the moment
 each message's bubble appears; the sender's page records the moment before Enter. Both tabs
 live in one browser on one machine, so ``Date.now()`` is one clock.
@@ -106,7 +106,12 @@ def run(messages: int, database_url: str | None) -> None:
     finally:
         server.stop()
     kind = "PostgreSQL" if database_url and "postgres" in database_url else "SQLite"
-    print(f"live delivery, {messages} messages, one worker, {kind}:")
+    workers = (
+        f"Redis state, {os.environ.get('GRANIAN_WORKERS', 'default')} workers"
+        if os.environ.get("IRIS_REDIS_URL")
+        else "one worker"
+    )
+    print(f"live delivery, {messages} messages, {workers}, {kind}:")
     print(f"  send -> friend's screen: {fmt(percentiles([float(x) for x in latencies]))}")
     print(f"  sequential rate: {messages / elapsed:.1f} messages/s (each waits for the last)")
 

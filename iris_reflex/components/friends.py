@@ -113,6 +113,20 @@ def _friend(row: UserRow) -> rx.Component:
     )
 
 
+def _blocked(row: UserRow) -> rx.Component:
+    return _person(
+        row,
+        rx.button(
+            "Unblock",
+            size="1",
+            variant="soft",
+            color_scheme="gray",
+            on_click=ChatState.unblock_user(row.username),
+            aria_label=f"Unblock {row.username}",
+        ),
+    )
+
+
 def friends_panel() -> rx.Component:
     """Search, requests and the friend list, in one scrollable column."""
     return rx.vstack(
@@ -148,6 +162,10 @@ def friends_panel() -> rx.Component:
                     color_scheme="gray",
                 ),
             ),
+        ),
+        rx.cond(
+            ChatState.blocked.length() > 0,
+            _section("Blocked", rx.foreach(ChatState.blocked, _blocked)),
         ),
         spacing="4",
         padding="1em",

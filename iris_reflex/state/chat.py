@@ -96,6 +96,7 @@ class ChatState(rx.State):
     friend_list: list[UserRow] = []
     incoming: list[RequestRow] = []
     outgoing: list[RequestRow] = []
+    blocked: list[UserRow] = []
     search_query: str = ""
     search_results: list[UserRow] = []
     sidebar_tab: str = "chats"
@@ -201,6 +202,10 @@ class ChatState(rx.State):
         with session_scope() as db:
             listed = friends.list_friends(db, actor_id=self._user_id)
             requests = friends.list_requests(db, actor_id=self._user_id)
+            blocked = friends.list_blocked(db, actor_id=self._user_id)
+        self.blocked = [
+            UserRow(u.username, u.display_name, _initial(u.display_name)) for u in blocked
+        ]
         self.friend_list = [
             UserRow(u.username, u.display_name, _initial(u.display_name)) for u in listed
         ]
@@ -598,6 +603,12 @@ class ChatState(rx.State):
             self._close_conversation()
         return error or rx.toast.success(f"{username} is blocked.")
 
+    @rx.event
+    async def unblock_user(self, username: str):  # type: ignore[no-untyped-def]
+        """Lift a block (friendship is not restored: send a new request)."""
+        _, error = await self._friend_action("unblock", username=username)
+        return error or rx.toast.success(f"{username} is unblocked.")
+
     # ---------------------------------------------------------------------------- logout
 
     async def _forget_tab(self) -> None:
@@ -610,4 +621,5 @@ class ChatState(rx.State):
         self.friend_list = []
         self.incoming = []
         self.outgoing = []
+        self.blocked = []
         self.search_results = []

@@ -85,6 +85,17 @@ def test_friends_talk_live_with_receipts_and_delete(browser: Browser, iris_url: 
     friends_tab(eve)
     expect(eve.get_by_role("button", name="Message Ada")).to_have_count(0)
 
+    # Ada blocks Eve, who had asked to be friends: Eve is not told, Ada can lift it again.
+    eve.get_by_label("Find people by username").fill("ada")
+    eve.get_by_role("button", name="Send friend request to Ada").click()
+    expect(ada.get_by_role("button", name="Accept Eve")).to_be_visible(timeout=TIMEOUT)
+    friends_tab(ada)
+    ada.get_by_role("button", name="Decline Eve").click()
+    eve.get_by_label("Find people by username").fill("ada")
+    expect(eve.get_by_role("button", name="Send friend request to Ada")).to_be_visible(
+        timeout=TIMEOUT
+    )
+
     # Bob leaves: Ada's header turns from "online" to "last seen", without a reload.
     bob.context.close()
     expect(ada.locator("#presence")).to_contain_text("last seen today at", timeout=TIMEOUT)
