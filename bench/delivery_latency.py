@@ -2,9 +2,10 @@
 
 Starts Iris the way the README does (``./iris run``, production build, fresh SQLite or the
 PostgreSQL you name; one worker, or several with ``IRIS_REDIS_URL`` set), opens two headless
-Chromium tabs as two friends, and sends N messages one after another. The receiver's page records, with a MutationObserver, the moment
-each message's bubble appears; the sender's page records the moment before Enter. Both tabs
-live in one browser on one machine, so ``Date.now()`` is one clock.
+Chromium tabs as two friends, and sends N messages one after another. The receiver's page
+records, with a MutationObserver, the moment each message's bubble appears; the sender's page
+records the moment before Enter. Both tabs live in one browser on one machine, so
+``Date.now()`` is one clock.
 
 Run: .venv/bin/python -m bench.delivery_latency [--messages 500] [--database-url URL]
 """
