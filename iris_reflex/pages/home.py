@@ -21,6 +21,13 @@ STYLE = """
 /* "is typing…" fades out 5 s after the last keystroke unless a new one re-mounts it. */
 .iris-typing { animation: iris-typing-fade 5s forwards; }
 @keyframes iris-typing-fade { 0%, 80% { opacity: 1; } 100% { opacity: 0; } }
+.iris-sidebar { width: 340px; min-width: 340px; }
+/* Phone-sized screens show one pane: the sidebar, or the open conversation. */
+@media (max-width: 767px) {
+  .iris-sidebar { width: 100%; min-width: 0; }
+  .iris-shell-active .iris-sidebar { display: none !important; }
+  .iris-shell:not(.iris-shell-active) .iris-main { display: none !important; }
+}
 """
 
 
@@ -193,13 +200,9 @@ def _sidebar() -> rx.Component:
         ),
         spacing="0",
         height="100vh",
-        width=["100%", "100%", "340px"],
-        min_width=["0", "0", "340px"],
+        class_name="iris-sidebar",
         border_right=f"1px solid {rx.color('gray', 5)}",
         background=rx.color("gray", 2),
-        display=rx.cond(
-            ChatState.active_username != "", rx.breakpoints(initial="none", md="flex"), "flex"
-        ),
         as_="nav",
         aria_label="Conversations and friends",
     )
@@ -232,9 +235,7 @@ def _main() -> rx.Component:
         flex="1",
         min_width="0",
         height="100vh",
-        display=rx.cond(
-            ChatState.active_username != "", "block", rx.breakpoints(initial="none", md="block")
-        ),
+        class_name="iris-main",
         as_="main",
     )
 
@@ -245,7 +246,16 @@ def home_page() -> rx.Component:
         rx.el.style(STYLE),
         rx.cond(
             SessionState.signed_in,
-            rx.hstack(_sidebar(), _main(), spacing="0", width="100%", height="100vh"),
+            rx.hstack(
+                _sidebar(),
+                _main(),
+                spacing="0",
+                width="100%",
+                height="100vh",
+                class_name=rx.cond(
+                    ChatState.active_username != "", "iris-shell iris-shell-active", "iris-shell"
+                ),
+            ),
             rx.center(rx.spinner(size="3"), height="100vh", aria_label="Loading"),
         ),
     )
