@@ -7,8 +7,9 @@ applied per viewer and nothing is ever sent that a read would not return.
 Reflex's ``app.modify_state`` changes another tab's state and sends it the delta (through
 Redis when that tab is connected to another worker). It locks that tab's state, so a handler
 must never push to its own tab: callers pass ``skip_token`` and update their own state
-directly. Before touching a tab we check that it is still signed in as the same user: a tab
-that logged out and in as someone else keeps its client token.
+directly. Before touching a tab we check that it is still signed in as the same user, with a
+session that has not been revoked: a tab that logged out and in as someone else keeps its
+client token, and a session ended on another device must stop receiving at once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import reflex as rx
 
+from iris_reflex.db import session_scope
 from iris_reflex.live.registry import get_registry
+from iris_reflex.services import auth
 
 if TYPE_CHECKING:
     from iris_reflex.state.chat import ChatState
@@ -52,13 +55,23 @@ async def _push_one(app: Any, user_id: int, token: str, apply: Apply) -> None:
         return
     async with app.modify_state(rx.BaseStateToken(ident=token, cls=ChatState)) as root:
         session_state = await root.get_state(SessionState)
-        if session_state._user_id != user_id:
+        if session_state._user_id != user_id or not _still_signed_in(
+            user_id, session_state._session_id
+        ):
             await get_registry().remove(user_id, token)
             return
         chat = await root.get_state(ChatState)
         result = apply(chat)
         if asyncio.iscoroutine(result):
             await result
+
+
+def _still_signed_in(user_id: int, session_id: str | None) -> bool:
+    """A tab whose session was revoked elsewhere (logout, password change) gets nothing."""
+    if session_id is None:
+        return False
+    with session_scope() as db:
+        return auth.session_is_live(db, auth.Identity(user_id=user_id, session_id=session_id))
 
 
 async def push_to_user(user_id: int, apply: Apply, *, skip_token: str | None = None) -> int:

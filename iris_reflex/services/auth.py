@@ -181,6 +181,15 @@ def _live_session(session: Session, *, user_id: int, session_id: str) -> UserSes
     return row
 
 
+def session_is_live(session: Session, identity: Identity) -> bool:
+    """Whether a previously verified session is still valid (not revoked, not expired)."""
+    try:
+        _live_session(session, user_id=identity.user_id, session_id=identity.session_id)
+    except NotAuthenticated:
+        return False
+    return True
+
+
 def authenticate(session: Session, token: str | None) -> Identity:
     """The identity proven by a session token; ``NotAuthenticated`` for anything else.
 

@@ -646,3 +646,13 @@ def test_handoff_expires_after_sixty_seconds(session, frozen_clock):
     frozen_clock.advance(seconds=1)
     with pytest.raises(NotAuthenticated):
         auth.redeem_handoff(session, handoff)
+
+
+def test_session_is_live_until_revoked(session, now):
+    make_user(session, "ada")
+    signed = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    identity = auth.Identity(signed.user.id, signed.session_id)
+    assert auth.session_is_live(session, identity) is True
+    auth.revoke_sessions(session, user_id=signed.user.id)
+    assert auth.session_is_live(session, identity) is False
+    assert auth.session_is_live(session, auth.Identity(signed.user.id, "no-such-session")) is False
