@@ -85,6 +85,19 @@ class MessageRow:
     notice: bool = False
 
 
+def _same_user(a: str, b: str) -> bool:
+    """Usernames match in any letter case (as the services match them)."""
+    return bool(a) and users.username_key(a) == users.username_key(b)
+
+
+def _as_id(value: object) -> int | None:
+    """An id from the browser, or ``None`` when it is not a whole number."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
 def _initial(name: str) -> str:
     return name[:1].upper() or "?"
 
@@ -190,7 +203,7 @@ class ChatState(rx.State):
                     preview=preview[:80],
                     time=self._clock_text(s.last_activity) if last else "",
                     unread=s.unread,
-                    active=s.friend.username == self.active_username,
+                    active=_same_user(s.friend.username, self.active_username),
                 )
             )
         self.conversations = rows
@@ -265,8 +278,23 @@ class ChatState(rx.State):
             self._close_conversation()
             return
         self._views = list(reversed(page))
-        self.has_older = len(page) == limit
+        self.has_older = self._older_exists()
         self.messages = self._rows(self._views)
+
+    def _older_exists(self) -> bool:
+        """Whether anything older than the oldest shown message is still visible."""
+        if self._user_id is None or not self._views:
+            return False
+        with session_scope() as db:
+            return bool(
+                conversations.list_messages(
+                    db,
+                    actor_id=self._user_id,
+                    username=self.active_username,
+                    before_id=self._views[0].id,
+                    limit=1,
+                )
+            )
 
     async def _refresh_presence(self) -> None:
         """ "online", or when the open conversation's friend was last seen."""
@@ -371,8 +399,8 @@ class ChatState(rx.State):
             return rx.redirect(LOGIN_ROUTE)
         except DomainError as exc:
             return rx.toast.error(exc.message)
-        self.has_older = len(page) == conversations.PAGE_DEFAULT
         self._views = list(reversed(page)) + self._views
+        self.has_older = self._older_exists()
         self.messages = self._rows(self._views)
         return None
 
@@ -447,7 +475,7 @@ class ChatState(rx.State):
 
     def _on_friend_typing(self, username: str) -> None:
         """The friend is typing: show it; the page fades it out unless it is renewed."""
-        if username == self.active_username:
+        if _same_user(username, self.active_username):
             self.friend_typing = True
             self.typing_seq += 1
 
@@ -572,26 +600,32 @@ class ChatState(rx.State):
     @rx.event
     async def accept_request(self, request_id: int):  # type: ignore[no-untyped-def]
         """Accept an incoming request."""
-        _, error = await self._friend_action("accept_request", request_id=int(request_id))
+        if (request := _as_id(request_id)) is None:
+            return rx.toast.error("No such friend request.")
+        _, error = await self._friend_action("accept_request", request_id=request)
         return error
 
     @rx.event
     async def decline_request(self, request_id: int):  # type: ignore[no-untyped-def]
         """Decline an incoming request."""
-        _, error = await self._friend_action("decline_request", request_id=int(request_id))
+        if (request := _as_id(request_id)) is None:
+            return rx.toast.error("No such friend request.")
+        _, error = await self._friend_action("decline_request", request_id=request)
         return error
 
     @rx.event
     async def cancel_request(self, request_id: int):  # type: ignore[no-untyped-def]
         """Withdraw an outgoing request."""
-        _, error = await self._friend_action("cancel_request", request_id=int(request_id))
+        if (request := _as_id(request_id)) is None:
+            return rx.toast.error("No such friend request.")
+        _, error = await self._friend_action("cancel_request", request_id=request)
         return error
 
     @rx.event
     async def remove_friend(self, username: str):  # type: ignore[no-untyped-def]
         """End a friendship (the conversation closes on both sides)."""
         _, error = await self._friend_action("remove_friend", username=username)
-        if error is None and username == self.active_username:
+        if error is None and _same_user(username, self.active_username):
             self._close_conversation()
         return error
 
@@ -599,7 +633,7 @@ class ChatState(rx.State):
     async def block_user(self, username: str):  # type: ignore[no-untyped-def]
         """Block a user: no requests or messages from them; they are not told."""
         _, error = await self._friend_action("block", username=username)
-        if error is None and username == self.active_username:
+        if error is None and _same_user(username, self.active_username):
             self._close_conversation()
         return error or rx.toast.success(f"{username} is blocked.")
 

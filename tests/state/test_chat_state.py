@@ -1,0 +1,722 @@
+"""ChatState through its event handlers, driven directly (no browser), on SQLite and PostgreSQL.
+
+Each ``_tab`` is one browser tab: its own state tree (built from ``rx.State`` so
+``get_state(SessionState)`` finds the session) with its own client token. Async handlers run
+under ``asyncio.run``; the pushes they ``spawn`` find no running app (``push._is_connected``
+is False), and whatever is still pending is cancelled when the loop closes: no test relies
+on them. What a push would run on another tab (``_on_conversation_changed`` ...) is called
+directly on that tab instead. Rows are read back through the test's own session after a
+``rollback``, so every count is what the database holds now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+import secrets
+from collections.abc import Coroutine, Iterator
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from reflex.istate.data import RouterData
+from sqlmodel import Session, func, select
+
+from iris_reflex.api.web_session import SESSION_COOKIE
+from iris_reflex.live import push
+from iris_reflex.live.registry import get_registry
+from iris_reflex.models import Friendship, Message, User
+from iris_reflex.services import auth, conversations, friends, users
+from iris_reflex.state.chat import ChatState
+from iris_reflex.state.session import SessionState
+from tests.state.conftest import action_args, action_name, make_state
+
+PASSWORD = "correct horse battery"
+
+# A coroutine created by a handler and never awaited would only warn; here it fails the run.
+pytestmark = [
+    pytest.mark.filterwarnings("error::RuntimeWarning"),
+    pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning"),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Person:
+    """A registered user with a signed-in browser (its session cookie)."""
+
+    id: int
+    username: str
+    cookie: str
+
+
+def _person(session: Session, username: str) -> Person:
+    user = users.check_register(session, username=username, password=PASSWORD)
+    signed = auth.login(session, username=username, password=PASSWORD, ip="198.51.100.1")
+    assert user.id is not None
+    return Person(user.id, user.username, f"{SESSION_COOKIE}={signed.token}; theme=dark")
+
+
+def _befriend(session: Session, a: Person, b: Person) -> None:
+    sent = friends.send_request(session, actor_id=a.id, username=b.username)
+    friends.accept_request(session, actor_id=b.id, request_id=sent.request_id)
+
+
+def _tab(cookie: str = "") -> Any:
+    """A new tab (its own state tree and client token) sending this cookie header."""
+    chat = make_state(ChatState, cookie=cookie)
+    chat.parent_state.router = RouterData.from_router_data(
+        {
+            "headers": {"cookie": cookie} if cookie else {},
+            "ip": "203.0.113.7",
+            "pathname": "/",
+            "token": secrets.token_hex(16),
+        }
+    )
+    return chat
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+def _loaded_tab(person: Person) -> Any:
+    """A tab of ``person`` after the home page's on_load (require_user, then load)."""
+    chat = _tab(person.cookie)
+
+    async def on_load() -> None:
+        session_state = await chat.get_state(SessionState)
+        assert session_state.require_user() is None
+        await chat.load()
+
+    run(on_load())
+    return chat
+
+
+def _toast(spec: Any) -> tuple[str, str]:
+    """(kind, text) of a returned toast, e.g. ("error", "No such conversation.")."""
+    assert spec is not None, "expected a toast, got None"
+    assert action_name(spec) == "_call_function"
+    js = spec.args[0][1]._js_expr
+    found = re.search(r"""\['__toast'\]\?\.\["(\w+)"\]\(("(?:[^"\\]|\\.)*")\)""", js)
+    assert found, js
+    return found.group(1), json.loads(found.group(2))
+
+
+def _error_text(spec: Any) -> str:
+    kind, text = _toast(spec)
+    assert kind == "error", (kind, text)
+    return text
+
+
+def _redirects_to_login(spec: Any) -> bool:
+    return (
+        spec is not None
+        and action_name(spec) == "_redirect"
+        and action_args(spec)["path"] == "/login"
+    )
+
+
+def _message_count(session: Session) -> int:
+    session.rollback()  # end any snapshot: count what is committed now
+    return session.exec(select(func.count()).select_from(Message)).one()
+
+
+def _bodies(chat: Any) -> list[str]:
+    return [m.body for m in chat.messages]
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry() -> Iterator[None]:
+    """Client tokens registered by one test (user ids repeat) never reach another."""
+    get_registry.cache_clear()
+    yield
+    get_registry.cache_clear()
+
+
+# ------------------------------------------------------------------ the tab and its session
+
+
+def test_chat_state_finds_session_state_of_its_own_tab(app_db, session):
+    ada = _person(session, "Ada")
+    chat = _tab(ada.cookie)
+    other = _tab(ada.cookie)
+
+    async def sessions() -> tuple[Any, Any]:
+        return await chat.get_state(SessionState), await other.get_state(SessionState)
+
+    mine, theirs = run(sessions())
+    assert isinstance(mine, SessionState)
+    assert mine.parent_state is chat.parent_state
+    assert mine is not theirs
+    assert mine.verified_identity().user_id == ada.id
+
+
+@pytest.mark.parametrize("cookie_kind", ["missing", "tampered"])
+def test_tab_without_valid_cookie_is_sent_to_login_and_changes_nothing(
+    app_db, session, cookie_kind
+):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    cookie = {
+        "missing": "",
+        "tampered": bob.cookie.replace(f"{SESSION_COOKIE}=", f"{SESSION_COOKIE}=x", 1),
+    }[cookie_kind]
+    chat = _tab(cookie)
+
+    assert _redirects_to_login(run(chat.load()))
+    assert _redirects_to_login(run(chat.open_conversation("ada")))
+    assert chat.active_username == ""
+    # A tab still showing a conversation from before its cookie went bad.
+    chat.active_username = "Ada"
+    assert _redirects_to_login(run(chat.send_message({"body": "hi"})))
+    assert _redirects_to_login(run(chat.search("ad")))
+    assert _redirects_to_login(run(chat.send_request("ada")))
+
+    assert _message_count(session) == 0
+    assert chat.conversations == [] and chat.friend_list == [] and chat.messages == []
+    assert chat.search_results == []
+    assert run(get_registry().users()) == set()
+
+
+def test_anonymous_tab_with_nothing_open_writes_nothing(app_db, session):
+    _person(session, "Ada")
+    chat = _tab()
+    result = run(chat.send_message({"body": "hi"}))
+    # Checked before the cookie: a toast, not a redirect (see the report); nothing written.
+    assert _error_text(result) == "Open a conversation first."
+    assert _message_count(session) == 0
+
+
+def test_session_revoked_after_opening_conversation_cannot_send(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+    assert chat.active_username == "Bob"
+
+    auth.revoke_sessions(session, user_id=ada.id)  # "sign out everywhere"
+
+    assert _redirects_to_login(run(chat.send_message({"body": "still here?"})))
+    assert _message_count(session) == 0
+
+
+# ------------------------------------------------------------------------------- loading
+
+
+def test_load_registers_tab_and_fills_sidebar_and_friend_lists(app_db, session):
+    ada, bob, cat, dan = (_person(session, n) for n in ("Ada", "Bob", "Cat", "Dan"))
+    _befriend(session, ada, bob)
+    conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="hi Ada")
+    incoming = friends.send_request(session, actor_id=cat.id, username="Ada")
+    outgoing = friends.send_request(session, actor_id=ada.id, username="Dan")
+    chat = _tab(ada.cookie)
+
+    async def load() -> tuple[Any, set[str]]:
+        result = await chat.load()
+        return result, await get_registry().tokens(ada.id)
+
+    result, tokens = run(load())
+
+    assert action_name(result) == "_call_script"
+    assert action_args(result)["javascript_code"].startswith("Intl.DateTimeFormat()")
+    assert tokens == {chat.router.session.client_token}
+    assert chat.router.session.client_token != ""
+    assert [f.username for f in chat.friend_list] == ["Bob"]
+    assert [(r.id, r.username) for r in chat.incoming] == [(incoming.request_id, "Cat")]
+    assert [(r.id, r.username) for r in chat.outgoing] == [(outgoing.request_id, "Dan")]
+    assert chat.blocked == []
+    assert [(c.username, c.preview, c.unread) for c in chat.conversations] == [("Bob", "hi Ada", 1)]
+    assert chat.total_unread == 1
+    assert chat.read_receipts is True
+
+    # A second tab of the same user registers beside the first.
+    second = _loaded_tab(ada)
+    assert run(get_registry().tokens(ada.id)) == {
+        chat.router.session.client_token,
+        second.router.session.client_token,
+    }
+
+
+# ------------------------------------------------------------- who may open and send
+
+
+def test_outsider_cannot_open_conversation(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    cat = _person(session, "Cat")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(cat)
+
+    assert _error_text(run(chat.open_conversation("ada"))) == friends.NO_SUCH_CONVERSATION
+    assert chat.active_username == ""
+    assert chat.messages == []
+    # The same answer for someone who does not exist: nothing reveals who does.
+    assert _error_text(run(chat.open_conversation("nobody"))) == friends.NO_SUCH_CONVERSATION
+
+
+def test_send_without_open_conversation_is_refused(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(ada)
+
+    assert _error_text(run(chat.send_message({"body": "hi"}))) == "Open a conversation first."
+    assert _message_count(session) == 0
+
+
+def test_tab_whose_friendship_ended_after_opening_cannot_send(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+    assert chat.active_username == "Bob"
+
+    friends.remove_friend(session, actor_id=bob.id, username="Ada")
+
+    assert _error_text(run(chat.send_message({"body": "hello?"}))) == (friends.NO_SUCH_CONVERSATION)
+    assert _message_count(session) == 0
+
+
+# --------------------------------------------------------------------- a conversation
+
+
+def test_sent_message_shows_as_sent_then_read_once_friend_opens_it(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
+
+    opened = run(ada_tab.open_conversation("bob"))  # any letter case
+    assert action_name(opened) == "_call_script"
+    assert ada_tab.active_username == "Bob"
+    assert ada_tab.messages == []
+
+    assert action_name(run(ada_tab.send_message({"body": "  hello  "}))) == "_call_script"
+    assert [(m.body, m.mine, m.status) for m in ada_tab.messages] == [("hello", True, "sent")]
+    assert ada_tab.messages[0].show_day is True
+    assert [(c.username, c.preview) for c in ada_tab.conversations] == [("Bob", "You: hello")]
+
+    # Bob's tab, told by a push, counts it as unread until he opens it.
+    bob_tab._on_conversation_changed()
+    assert [(c.username, c.unread) for c in bob_tab.conversations] == [("Ada", 1)]
+    assert bob_tab.total_unread == 1
+
+    run(bob_tab.open_conversation("Ada"))
+    assert [(m.body, m.mine, m.status) for m in bob_tab.messages] == [("hello", False, "")]
+    assert bob_tab.total_unread == 0
+
+    ada_tab._on_conversation_changed()  # what the read receipt's push runs
+    assert [(m.body, m.status) for m in ada_tab.messages] == [("hello", "read")]
+
+
+def test_message_arriving_in_open_conversation_is_read_at_once(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
+    run(ada_tab.open_conversation("Bob"))
+    run(bob_tab.open_conversation("Ada"))
+    bob_tab._on_friend_typing("Ada")
+    assert bob_tab.friend_typing is True
+
+    run(ada_tab.send_message({"body": "are you there?"}))
+
+    async def arrive() -> None:  # the push runs on the loop: it may spawn receipts
+        bob_tab._on_message_arrived()
+
+    run(arrive())
+    assert _bodies(bob_tab) == ["are you there?"]
+    assert bob_tab.friend_typing is False
+    assert bob_tab.total_unread == 0
+    ada_tab._on_conversation_changed()
+    assert [m.status for m in ada_tab.messages] == ["read"]
+
+
+def test_markup_in_body_is_kept_verbatim(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
+    body = '<b>bold</b> & <script>alert("x")</script> {{state}} `code` <img src=x onerror=1>'
+
+    run(ada_tab.open_conversation("Bob"))
+    run(ada_tab.send_message({"body": body}))
+    run(bob_tab.open_conversation("Ada"))
+
+    assert _bodies(ada_tab) == [body]
+    assert _bodies(bob_tab) == [body]
+    assert bob_tab.conversations[0].preview == body[:80]
+    session.rollback()
+    assert session.exec(select(Message.body)).one() == body
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("", "A message cannot be empty."),
+        ("   \n\t  ", "A message cannot be empty."),
+        ("x" * (conversations.MAX_BODY + 1), "A message can have at most 4,000 characters."),
+        ("a\x00b", "A message cannot contain NUL characters."),
+    ],
+    ids=["empty", "whitespace", "4001-chars", "nul"],
+)
+def test_invalid_body_is_refused_and_nothing_written(app_db, session, body, error):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+
+    assert _error_text(run(chat.send_message({"body": body}))) == error
+    assert _message_count(session) == 0
+    assert chat.messages == []
+
+
+def test_body_of_exactly_the_limit_is_sent(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+
+    run(chat.send_message({"body": "y" * conversations.MAX_BODY}))
+    assert _bodies(chat) == ["y" * conversations.MAX_BODY]
+    assert _message_count(session) == 1
+
+
+def test_recipient_cannot_delete_friends_message(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
+    run(ada_tab.open_conversation("Bob"))
+    run(ada_tab.send_message({"body": "mine to delete"}))
+    run(bob_tab.open_conversation("Ada"))
+    message_id = bob_tab.messages[0].id
+
+    result = run(bob_tab.delete_message(message_id))
+
+    assert _error_text(result) == "That message cannot be deleted."
+    assert _message_count(session) == 1
+    assert _bodies(bob_tab) == ["mine to delete"]
+    # Garbage from the browser is refused the same way.
+    assert _error_text(run(bob_tab.delete_message("not a number"))) == (
+        "That message cannot be deleted."
+    )
+
+
+def test_sender_deletes_message_for_both_tabs(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
+    run(ada_tab.open_conversation("Bob"))
+    run(ada_tab.send_message({"body": "keep"}))
+    run(ada_tab.send_message({"body": "oops"}))
+    run(bob_tab.open_conversation("Ada"))
+    assert _bodies(bob_tab) == ["keep", "oops"]
+    oops = ada_tab.messages[-1].id
+
+    assert run(ada_tab.delete_message(oops)) is None
+
+    assert _bodies(ada_tab) == ["keep"]
+    assert [c.preview for c in ada_tab.conversations] == ["You: keep"]
+    bob_tab._on_conversation_changed()  # what the deletion's push runs
+    assert _bodies(bob_tab) == ["keep"]
+    assert [c.preview for c in bob_tab.conversations] == ["keep"]
+    assert _message_count(session) == 1
+    # Deleting it again: it is gone.
+    assert _error_text(run(ada_tab.delete_message(oops))) == "That message cannot be deleted."
+
+
+# ------------------------------------------------------------------------------ history
+
+
+def _send_many(session: Session, sender: Person, recipient: Person, count: int) -> list[str]:
+    bodies = [f"message {i}" for i in range(count)]
+    for body in bodies:
+        conversations.check_send_message(
+            session, actor_id=sender.id, username=recipient.username, body=body
+        )
+    return bodies
+
+
+def test_load_older_pages_back_to_the_first_message(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    bodies = _send_many(session, bob, ada, 55)
+    chat = _loaded_tab(ada)
+
+    run(chat.open_conversation("Bob"))
+    assert len(chat.messages) == conversations.PAGE_DEFAULT
+    assert _bodies(chat) == bodies[5:]
+    assert chat.has_older is True
+
+    assert run(chat.load_older()) is None
+
+    assert _bodies(chat) == bodies
+    ids = [m.id for m in chat.messages]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 55
+    assert chat.has_older is False
+    assert [m.show_day for m in chat.messages] == [True] + [False] * 54
+
+    # Nothing older: asking again changes nothing.
+    run(chat.load_older())
+    assert _bodies(chat) == bodies
+    assert chat.has_older is False
+
+
+def test_exactly_one_page_of_history_has_nothing_older(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    _send_many(session, bob, ada, conversations.PAGE_DEFAULT)
+    chat = _loaded_tab(ada)
+
+    run(chat.open_conversation("Bob"))
+
+    assert len(chat.messages) == conversations.PAGE_DEFAULT
+    assert chat.has_older is False
+
+
+def test_reload_after_loading_whole_history_keeps_has_older_false(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    bodies = _send_many(session, bob, ada, 55)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+    run(chat.load_older())
+    assert chat.has_older is False
+
+    chat._on_conversation_changed()
+
+    assert _bodies(chat) == bodies
+    assert chat.has_older is False
+
+
+# ------------------------------------------------------------------------ friend actions
+
+
+def test_friend_request_sent_seen_and_accepted_through_state(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
+    run(ada_tab.search("bo"))
+    assert [r.username for r in ada_tab.search_results] == ["Bob"]
+
+    result = run(ada_tab.send_request("bob"))
+
+    assert _toast(result) == ("success", "Friend request sent to bob.")
+    assert ada_tab.search_query == "" and ada_tab.search_results == []
+    assert [r.username for r in ada_tab.outgoing] == ["Bob"]
+    bob_tab._on_friends_changed()  # what the request's push runs
+    assert [r.username for r in bob_tab.incoming] == ["Ada"]
+    request_id = bob_tab.incoming[0].id
+
+    assert run(bob_tab.accept_request(request_id)) is None
+
+    assert bob_tab.incoming == []
+    assert [f.username for f in bob_tab.friend_list] == ["Ada"]
+    ada_tab._on_friends_changed()
+    assert ada_tab.outgoing == []
+    assert [f.username for f in ada_tab.friend_list] == ["Bob"]
+    # A request already answered cannot be accepted twice.
+    assert _error_text(run(bob_tab.accept_request(request_id))) == friends.NO_SUCH_REQUEST
+
+
+def test_cancel_of_someone_elses_request_is_refused(app_db, session):
+    ada, bob, cat = (_person(session, n) for n in ("Ada", "Bob", "Cat"))
+    sent = friends.send_request(session, actor_id=ada.id, username="Bob")
+    bob_tab, cat_tab = _loaded_tab(bob), _loaded_tab(cat)
+
+    # Neither the addressee nor a stranger may withdraw Ada's request.
+    for tab in (bob_tab, cat_tab):
+        assert _error_text(run(tab.cancel_request(sent.request_id))) == friends.NO_SUCH_REQUEST
+    session.rollback()
+    row = session.get(Friendship, sent.request_id)
+    assert row is not None and row.status == friends.PENDING
+    assert [r.username for r in bob_tab.incoming] == ["Ada"]
+
+
+def test_block_closes_open_conversation_with_that_user(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
+    run(ada_tab.open_conversation("Bob"))
+    run(ada_tab.send_message({"body": "bye"}))
+    run(bob_tab.open_conversation("Ada"))
+
+    result = run(ada_tab.block_user("Bob"))
+
+    assert _toast(result) == ("success", "Bob is blocked.")
+    assert ada_tab.active_username == ""
+    assert ada_tab.messages == [] and ada_tab.has_older is False
+    assert ada_tab.friend_list == [] and ada_tab.conversations == []
+    assert [u.username for u in ada_tab.blocked] == ["Bob"]
+    # Bob's tab, on the push, closes too: no longer friends (he is not told why).
+    bob_tab._on_friends_changed()
+    assert bob_tab.active_username == "" and bob_tab.messages == []
+    assert _error_text(run(bob_tab.open_conversation("Ada"))) == friends.NO_SUCH_CONVERSATION
+
+
+@pytest.mark.parametrize("handler", ["block_user", "remove_friend"])
+def test_ending_friendship_in_other_letter_case_closes_conversation(app_db, session, handler):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+    run(chat.send_message({"body": "hello"}))
+
+    run(getattr(chat, handler)("bob"))
+
+    assert chat.friend_list == []
+    assert chat.active_username == ""
+    assert chat.messages == []
+
+
+def test_remove_friend_closes_open_conversation(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+
+    assert run(chat.remove_friend("Bob")) is None
+
+    assert chat.active_username == "" and chat.friend_list == []
+    assert _error_text(run(chat.remove_friend("Bob"))) == friends.NOT_A_FRIEND
+
+
+# ---------------------------------------------------------------------- settings, search
+
+
+def test_turning_read_receipts_off_persists_and_hides_friends_receipts(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
+    run(ada_tab.open_conversation("Bob"))
+    run(ada_tab.send_message({"body": "seen?"}))
+    run(bob_tab.open_conversation("Ada"))
+    ada_tab._on_conversation_changed()
+    assert [m.status for m in ada_tab.messages] == ["read"]
+
+    assert run(ada_tab.set_read_receipts(False)) is None
+
+    session.rollback()
+    assert session.get(User, ada.id).read_receipts is False
+    assert ada_tab.read_receipts is False
+    assert [m.status for m in ada_tab.messages] == ["sent"]
+    # A new tab (after a reload of the page) starts from the stored setting.
+    reloaded = _loaded_tab(ada)
+    assert reloaded.read_receipts is False
+    run(reloaded.open_conversation("Bob"))
+    assert [(m.body, m.status) for m in reloaded.messages] == [("seen?", "sent")]
+
+    run(reloaded.set_read_receipts(True))
+    session.rollback()
+    assert session.get(User, ada.id).read_receipts is True
+    assert [m.status for m in reloaded.messages] == ["read"]
+
+
+def test_search_returns_public_rows_only(app_db, session):
+    ada = _person(session, "Ada")
+    for name in ("Bob", "bonnie", "Carl"):
+        users.check_register(session, username=name, password=PASSWORD)
+    chat = _loaded_tab(ada)
+
+    assert run(chat.search("bo")) is None
+
+    assert chat.search_query == "bo"
+    assert [(r.username, r.display_name) for r in chat.search_results] == [
+        ("Bob", "Bob"),
+        ("bonnie", "bonnie"),
+    ]
+    # What reaches the browser: exactly the public fields, no id, nothing else.
+    sent = chat.dict()[chat.get_full_name()]["search_results_rx_state_"]
+    assert [dataclasses.asdict(row) for row in sent] == [
+        {"username": "Bob", "display_name": "Bob", "initial": "B"},
+        {"username": "bonnie", "display_name": "bonnie", "initial": "B"},
+    ]
+
+    run(chat.search("   "))
+    assert chat.search_results == []
+    run(chat.search("ad"))  # never oneself
+    assert chat.search_results == []
+
+
+def test_friend_typing_shows_only_in_that_friends_open_conversation(app_db, session):
+    ada, bob, cat = (_person(session, n) for n in ("Ada", "Bob", "Cat"))
+    _befriend(session, ada, bob)
+    _befriend(session, ada, cat)
+    chat = _loaded_tab(ada)
+
+    chat._on_friend_typing("Bob")
+    assert (chat.friend_typing, chat.typing_seq) == (False, 0)
+
+    run(chat.open_conversation("Cat"))
+    chat._on_friend_typing("Bob")
+    assert (chat.friend_typing, chat.typing_seq) == (False, 0)
+
+    run(chat.open_conversation("Bob"))
+    chat._on_friend_typing("Bob")
+    assert (chat.friend_typing, chat.typing_seq) == (True, 1)
+    chat._on_friend_typing("Bob")
+    assert (chat.friend_typing, chat.typing_seq) == (True, 2)
+
+    chat.close_conversation()
+    assert chat.friend_typing is False
+
+
+# ------------------------------------------------------------------------ live pushes
+
+
+class _ConnectedTabs:
+    """Stands in for the running app in ``push``: these tabs are connected."""
+
+    def __init__(self, *tabs: Any) -> None:
+        self.roots = {tab.router.session.client_token: tab.parent_state for tab in tabs}
+
+        async def is_token_connected(token: str) -> bool:
+            return token in self.roots
+
+        self.event_namespace = SimpleNamespace(
+            _token_manager=SimpleNamespace(is_token_connected=is_token_connected)
+        )
+
+    @asynccontextmanager
+    async def modify_state(self, token: Any):  # type: ignore[no-untyped-def]
+        yield self.roots[token.ident]
+
+
+def test_push_reaches_friends_open_tab(app_db, session, monkeypatch):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    bob_tab = _loaded_tab(bob)
+    run(bob_tab.open_conversation("Ada"))
+    monkeypatch.setattr(push, "_app", lambda: _ConnectedTabs(bob_tab))
+    conversations.check_send_message(session, actor_id=ada.id, username="Bob", body="ping")
+
+    assert run(push.push_to_user(bob.id, ChatState._on_message_arrived)) == 1
+    assert _bodies(bob_tab) == ["ping"]
+
+
+def test_tab_signed_out_elsewhere_receives_no_new_messages_by_push(app_db, session, monkeypatch):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab = _loaded_tab(ada)
+    run(ada_tab.open_conversation("Bob"))
+    token = ada_tab.router.session.client_token
+    monkeypatch.setattr(push, "_app", lambda: _ConnectedTabs(ada_tab))
+    auth.revoke_sessions(session, user_id=ada.id)  # "sign out everywhere"
+    conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="secret")
+
+    run(push.push_to_user(ada.id, ChatState._on_message_arrived))
+
+    assert "secret" not in _bodies(ada_tab)
+    session.rollback()
+    assert session.exec(select(Message.read_at)).one() is None  # no receipt given
+    assert token not in run(get_registry().tokens(ada.id))
+
+
+@pytest.mark.parametrize("bad_id", ["abc", "1.5", "", None])
+def test_non_numeric_request_id_from_the_browser_is_a_clear_error(app_db, session, bad_id):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    sent = friends.send_request(session, actor_id=ada.id, username="Bob")
+    bob_tab = _loaded_tab(bob)
+    for handler in (bob_tab.accept_request, bob_tab.decline_request, bob_tab.cancel_request):
+        assert _error_text(run(handler(bad_id))) == "No such friend request."
+    session.rollback()
+    row = session.get(Friendship, sent.request_id)
+    assert row is not None and row.status == friends.PENDING
