@@ -6,6 +6,7 @@ import reflex as rx
 
 from iris_reflex import startup
 from iris_reflex.api.app import create_api
+from iris_reflex.jobs import sweeper
 from iris_reflex.live import presence
 from iris_reflex.pages.home import home_page
 from iris_reflex.pages.login import login_page
@@ -22,6 +23,7 @@ app = rx.App(
 )
 app.register_lifespan_task(startup.check_database)
 app.register_lifespan_task(presence.watch)
+app.register_lifespan_task(sweeper.run)
 
 app.add_page(
     home_page, route="/", title="Iris", on_load=[SessionState.require_user, ChatState.load]

@@ -5,7 +5,28 @@ from __future__ import annotations
 import reflex as rx
 
 from iris_reflex.services.conversations import MAX_BODY
-from iris_reflex.state.chat import ChatState, ConversationRow, MessageRow
+from iris_reflex.state.chat import TIMER_CHOICES, ChatState, ConversationRow, MessageRow
+
+# Counts down every timed bubble and hides it the moment its deadline passes; the server's
+# sweep then removes it for good (and from every other screen) within about a second.
+COUNTDOWN_SCRIPT = """
+(() => {
+  if (window.__irisCountdown) return;
+  window.__irisCountdown = setInterval(() => {
+    const now = Date.now();
+    for (const el of document.querySelectorAll('[data-expires]')) {
+      const left = Number(el.dataset.expires) - now;
+      if (!Number(el.dataset.expires)) continue;
+      const row = el.closest('.message');
+      if (left <= 0) { if (row) row.style.display = 'none'; continue; }
+      const s = Math.ceil(left / 1000);
+      el.textContent = s < 60 ? s + 's' : s < 3600 ? Math.floor(s / 60) + 'm ' + (s % 60) + 's'
+        : s < 86400 ? Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm'
+        : Math.floor(s / 86400) + 'd ' + Math.floor((s % 86400) / 3600) + 'h';
+    }
+  }, 250);
+})();
+"""
 
 
 def initial_avatar(initial: rx.Var[str], size: str = "3") -> rx.Component:
@@ -86,6 +107,24 @@ def message_bubble(message: MessageRow) -> rx.Component:
             class_name="message-body",
         ),
         rx.hstack(
+            rx.cond(
+                message.expires_ms > 0,
+                rx.hstack(
+                    rx.icon("timer", size=12, aria_label="Disappearing message"),
+                    rx.cond(
+                        message.waiting_for_read,
+                        rx.text("after reading", size="1"),
+                        rx.el.span(
+                            data_expires=message.expires_ms,
+                            class_name="countdown",
+                            style={"fontSize": "var(--font-size-1)"},
+                        ),
+                    ),
+                    spacing="1",
+                    align="center",
+                    opacity="0.8",
+                ),
+            ),
             rx.text(message.time, size="1", opacity="0.7"),
             rx.cond(message.mine, _status_icon(message)),
             spacing="1",
@@ -120,6 +159,18 @@ def message_bubble(message: MessageRow) -> rx.Component:
             ),
         ),
     )
+    notice = rx.center(
+        rx.badge(
+            rx.icon("timer", size=12),
+            message.body,
+            variant="soft",
+            radius="full",
+            size="2",
+            class_name="message-notice",
+        ),
+        width="100%",
+        padding_y="0.25em",
+    )
     return rx.fragment(
         rx.cond(
             message.show_day,
@@ -128,43 +179,101 @@ def message_bubble(message: MessageRow) -> rx.Component:
                 padding_y="0.5em",
             ),
         ),
-        rx.hstack(
-            rx.cond(message.mine, rx.spacer()),
-            rx.cond(message.mine, delete_menu),
-            bubble,
-            width="100%",
-            align="center",
-            spacing="1",
-            class_name=rx.cond(message.mine, "message message-mine", "message message-theirs"),
-            data_message_id=message.id,
+        rx.cond(
+            message.notice,
+            notice,
+            rx.hstack(
+                rx.cond(message.mine, rx.spacer()),
+                rx.cond(message.mine, delete_menu),
+                bubble,
+                width="100%",
+                align="center",
+                spacing="1",
+                class_name=rx.cond(message.mine, "message message-mine", "message message-theirs"),
+                data_message_id=message.id,
+            ),
         ),
+    )
+
+
+def timer_picker() -> rx.Component:
+    """How long the next message lives: the chat's default, off, a preset or a custom period."""
+    return rx.hstack(
+        rx.icon("timer", size=16, color=rx.color("gray", 10)),
+        rx.select.root(
+            rx.select.trigger(aria_label="Disappearing timer", variant="ghost"),
+            rx.select.content(
+                *[rx.select.item(label, value=value) for value, label in TIMER_CHOICES]
+            ),
+            value=ChatState.timer_choice,
+            on_change=ChatState.set_timer_choice,
+            size="1",
+        ),
+        rx.cond(
+            ChatState.timer_choice == "custom",
+            rx.input(
+                placeholder="e.g. 90s, 10m, 2h, 3d",
+                value=ChatState.custom_timer,
+                on_change=ChatState.set_custom_timer,
+                size="1",
+                width="9em",
+                aria_label="Custom timer",
+            ),
+        ),
+        rx.el.label(
+            rx.hstack(
+                rx.checkbox(
+                    checked=ChatState.timer_after_read,
+                    on_change=ChatState.set_timer_after_read,
+                    size="1",
+                ),
+                rx.text("after reading", size="1"),
+                spacing="1",
+                align="center",
+            ),
+        ),
+        rx.spacer(),
+        rx.button(
+            "Set as chat default",
+            size="1",
+            variant="ghost",
+            on_click=ChatState.set_conversation_default,
+        ),
+        align="center",
+        spacing="2",
+        width="100%",
     )
 
 
 def composer() -> rx.Component:
     """Enter sends, Shift+Enter makes a new line."""
     return rx.form(
-        rx.hstack(
-            rx.text_area(
-                name="body",
-                id="composer",
-                placeholder="Write a message",
-                aria_label="Message",
-                enter_key_submit=True,
-                on_change=ChatState.typing.throttle(2000),
-                auto_height=True,
-                rows="1",
-                max_length=MAX_BODY,
-                size="3",
-                flex="1",
-                min_height="44px",
-                max_height="160px",
-                resize="none",
+        rx.vstack(
+            timer_picker(),
+            rx.hstack(
+                rx.text_area(
+                    name="body",
+                    id="composer",
+                    placeholder="Write a message",
+                    aria_label="Message",
+                    enter_key_submit=True,
+                    on_change=ChatState.typing.throttle(2000),
+                    auto_height=True,
+                    rows="1",
+                    max_length=MAX_BODY,
+                    size="3",
+                    flex="1",
+                    min_height="44px",
+                    max_height="160px",
+                    resize="none",
+                ),
+                rx.icon_button(
+                    rx.icon("send-horizontal", size=18), type="submit", size="3", aria_label="Send"
+                ),
+                align="end",
+                spacing="2",
+                width="100%",
             ),
-            rx.icon_button(
-                rx.icon("send-horizontal", size=18), type="submit", size="3", aria_label="Send"
-            ),
-            align="end",
             spacing="2",
             width="100%",
         ),

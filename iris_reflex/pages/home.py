@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from iris_reflex.components.brand import avatar, logo
-from iris_reflex.components.chat import conversation_pane, conversation_row
+from iris_reflex.components.chat import COUNTDOWN_SCRIPT, conversation_pane, conversation_row
 from iris_reflex.components.friends import friends_panel
 from iris_reflex.state.chat import ChatState
 from iris_reflex.state.session import SessionState
@@ -244,6 +244,7 @@ def home_page() -> rx.Component:
     """The shell, rendered only once the session is verified (no flash of private UI)."""
     return rx.fragment(
         rx.el.style(STYLE),
+        rx.script(COUNTDOWN_SCRIPT),
         rx.cond(
             SessionState.signed_in,
             rx.hstack(

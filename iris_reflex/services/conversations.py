@@ -10,6 +10,13 @@ Why it is built this way:
 - History pages use keyset pagination on ``(conversation_id, id)`` (never OFFSET), newest
   first; the UI reverses a page for display.
 - Read receipts follow Signal: a user who turns receipts off sends none and sees none.
+- Timers come in two modes. ``from_send``: ``expires_at = created_at + timer``. ``after_read``:
+  the countdown starts when the recipient first reads the message (``mark_read`` sets
+  ``expires_at = read_at + timer`` in the same transaction); until then ``expires_at`` is a
+  bound, ``created_at + AFTER_READ_UNREAD_LIMIT``, so an unread message cannot live forever
+  and every read keeps filtering on ``expires_at`` alone.
+- Changing a conversation's default timer writes a notice into the conversation, already
+  read, so both people see who changed what and it never counts as unread.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from sqlmodel import Session, col, func, select, update
 from iris_reflex import clock
 from iris_reflex.errors import Invalid, NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
-from iris_reflex.services import friends
+from iris_reflex.services import expiry, friends
 from iris_reflex.services.users import PublicUser
 
 MAX_BODY = 4000
@@ -32,6 +39,16 @@ PAGE_DEFAULT = 50
 PAGE_MAX = 100
 MIN_TIMER_SECONDS = 5
 MAX_TIMER_SECONDS = 365 * 24 * 3600
+# An after-read message nobody reads still vanishes this long after it was sent.
+AFTER_READ_UNREAD_LIMIT = timedelta(days=30)
+
+_UNITS = (
+    (7 * 24 * 3600, "week"),
+    (24 * 3600, "day"),
+    (3600, "hour"),
+    (60, "minute"),
+    (1, "second"),
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,7 @@ class MessageView:
     created_at: datetime
     expires_at: datetime | None
     timer_seconds: int | None
+    timer_mode: str | None
     read_at: datetime | None
 
     @property
@@ -115,6 +133,7 @@ def _view(message: Message, *, viewer_id: int, receipts_shared: bool) -> Message
         created_at=message.created_at,
         expires_at=message.expires_at,
         timer_seconds=message.timer_seconds,
+        timer_mode=message.timer_mode,
         read_at=message.read_at if show_read else None,
     )
 
@@ -161,6 +180,41 @@ def validate_timer(seconds: int | None) -> int | None:
     return seconds
 
 
+def validate_timer_mode(mode: str | None) -> str | None:
+    """A known timer mode (``"from_send"`` or ``"after_read"``), ``None`` when not given."""
+    if mode is None:
+        return None
+    try:
+        return TimerMode(mode).value
+    except ValueError:
+        raise Invalid("A timer starts when a message is sent or when it is read.") from None
+
+
+def describe_period(seconds: int) -> str:
+    """A period in words, in the largest unit that divides it evenly.
+
+    ``3600`` is ``"1 hour"``, ``7200`` ``"2 hours"``, ``90`` ``"90 seconds"``.
+    """
+    if seconds < 0:
+        raise ValueError("A period cannot be negative.")
+    if seconds == 0:
+        return "0 seconds"
+    for size, unit in _UNITS:
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+    raise AssertionError("unreachable: every whole number of seconds divides by 1")
+
+
+def _first_expiry(created_at: datetime, seconds: int | None, mode: str | None) -> datetime | None:
+    """A new message's ``expires_at``: the deadline, or for after-read the unread bound."""
+    if not seconds:
+        return None
+    if mode == TimerMode.AFTER_READ.value:
+        return created_at + AFTER_READ_UNREAD_LIMIT
+    return created_at + timedelta(seconds=seconds)
+
+
 def check_send_message(
     session: Session,
     *,
@@ -168,15 +222,23 @@ def check_send_message(
     username: str,
     body: str,
     timer_seconds: int | None = None,
+    timer_mode: str | None = None,
 ) -> Sent:
     """Store a message from the actor to a friend.
 
+    Args:
+        timer_seconds: ``None`` for the conversation's default timer, ``0`` for no timer on
+            this message, else 5 seconds to 365 days.
+        timer_mode: ``"from_send"`` or ``"after_read"``; ``None`` for the conversation's mode
+            (``"from_send"`` when it has none).
+
     Raises:
         NotFound: the username is not the actor's friend (or does not exist).
-        Invalid: empty or over-long text.
+        Invalid: empty or over-long text, an impossible timer or an unknown mode.
     """
     text = validate_body(body)
     explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
+    explicit_mode = validate_timer_mode(timer_mode)
     friend = friends.access_friend(session, actor_id=actor_id, username=username)
     assert friend.id is not None
     conversation = _conversation(session, actor_id, friend.id, create=True)
@@ -184,6 +246,9 @@ def check_send_message(
     now = clock.now()
     # No timer given: the conversation's default. An explicit 0 means "no timer" for this one.
     seconds = conversation.timer_seconds if timer_seconds is None else explicit_timer
+    mode = (
+        (explicit_mode or conversation.timer_mode or TimerMode.FROM_SEND.value) if seconds else None
+    )
     message = Message(
         conversation_id=conversation.id,
         sender_id=actor_id,
@@ -192,8 +257,8 @@ def check_send_message(
         body=text,
         created_at=now,
         timer_seconds=seconds,
-        timer_mode=TimerMode.FROM_SEND.value if seconds else None,
-        expires_at=now + timedelta(seconds=seconds) if seconds else None,
+        timer_mode=mode,
+        expires_at=_first_expiry(now, seconds, mode),
     )
     session.add(message)
     conversation.last_message_at = now
@@ -202,6 +267,63 @@ def check_send_message(
     session.refresh(message)
     return Sent(
         message=_view(message, viewer_id=actor_id, receipts_shared=False),
+        recipient_id=friend.id,
+    )
+
+
+def set_conversation_timer(
+    session: Session,
+    *,
+    actor_id: int,
+    username: str,
+    seconds: int | None,
+    mode: str = TimerMode.FROM_SEND.value,
+) -> Sent:
+    """Set (or with ``None``/``0`` turn off) the default timer of the conversation with a friend.
+
+    Later messages without a timer of their own use it; earlier messages keep theirs. A notice
+    ("Ada set disappearing messages to 1 hour.") is written into the conversation, already
+    read, and returned as the sent message.
+
+    Raises:
+        NotFound: the username is not the actor's friend (or does not exist).
+        Invalid: an impossible period or an unknown mode.
+    """
+    period = validate_timer(seconds)
+    timer_mode = validate_timer_mode(mode)
+    friend = friends.access_friend(session, actor_id=actor_id, username=username)
+    assert friend.id is not None
+    actor = session.get(User, actor_id)
+    if actor is None:
+        raise NotFound(friends.NO_SUCH_CONVERSATION)
+    conversation = _conversation(session, actor_id, friend.id, create=True)
+    assert conversation is not None and conversation.id is not None
+    now = clock.now()
+    name = actor.display_name or actor.username
+    if period is None:
+        text = f"{name} turned off disappearing messages."
+    else:
+        when = " after reading" if timer_mode == TimerMode.AFTER_READ.value else ""
+        text = f"{name} set disappearing messages to {describe_period(period)}{when}."
+    conversation.timer_seconds = period
+    conversation.timer_mode = timer_mode if period is not None else None
+    conversation.timer_set_by_id = actor_id
+    conversation.last_message_at = now
+    session.add(conversation)
+    notice = Message(
+        conversation_id=conversation.id,
+        sender_id=actor_id,
+        recipient_id=friend.id,
+        kind=MessageKind.NOTICE.value,
+        body=text,
+        created_at=now,
+        read_at=now,  # a notice is never unread
+    )
+    session.add(notice)
+    session.commit()
+    session.refresh(notice)
+    return Sent(
+        message=_view(notice, viewer_id=actor_id, receipts_shared=False),
         recipient_id=friend.id,
     )
 
@@ -326,7 +448,7 @@ def mark_read(
     if conversation is None:
         return None
     now = clock.now()
-    query = select(Message.id).where(
+    query = select(Message.id, Message.timer_mode, Message.timer_seconds).where(
         Message.conversation_id == conversation.id,
         Message.recipient_id == actor_id,
         col(Message.read_at).is_(None),
@@ -334,10 +456,22 @@ def mark_read(
     )
     if up_to_id is not None:
         query = query.where(col(Message.id) <= up_to_id)
-    ids = [int(i) for i in session.exec(query).all() if i is not None]
-    if not ids:
+    rows = [(int(i), m, s) for i, m, s in session.exec(query).all() if i is not None]
+    if not rows:
         return None
+    ids = [i for i, _, _ in rows]
+    # After-read countdowns start now: one UPDATE per distinct period, same transaction.
+    countdowns: dict[int, list[int]] = {}
+    for message_id, mode, seconds in rows:
+        if mode == TimerMode.AFTER_READ.value and seconds:
+            countdowns.setdefault(seconds, []).append(message_id)
     session.exec(update(Message).where(col(Message.id).in_(ids)).values(read_at=now))
+    for seconds, timed_ids in countdowns.items():
+        session.exec(
+            update(Message)
+            .where(col(Message.id).in_(timed_ids))
+            .values(expires_at=now + timedelta(seconds=seconds))
+        )
     session.commit()
     return ReadReceipt(
         conversation_id=conversation.id or 0,
@@ -377,19 +511,12 @@ def delete_for_everyone(session: Session, *, actor_id: int, message_id: int) -> 
 
 
 def purge_messages(session: Session, message_ids: list[int]) -> int:
-    """Remove message rows. Idempotent; returns rows removed.
+    """Remove message rows and their attachments' files. Idempotent; returns rows removed.
 
     Trusts its input: callers pass only ids that are already hidden (deleted or expired).
-
-    Attachment files are removed by the storage service before the rows (media issue).
+    The same code path as the expiry sweep (``expiry.purge``): files first, then rows.
     """
-    if not message_ids:
-        return 0
-    rows = session.exec(select(Message).where(col(Message.id).in_(message_ids))).all()
-    for row in rows:
-        session.delete(row)
-    session.commit()
-    return len(rows)
+    return len(expiry.purge(session, message_ids))
 
 
 def conversation_partner(session: Session, *, actor_id: int, conversation_id: int) -> int:

@@ -21,6 +21,7 @@ import reflex as rx
 
 from iris_reflex.db import session_scope
 from iris_reflex.errors import DomainError, NotAuthenticated
+from iris_reflex.jobs import sweeper
 from iris_reflex.live import presence, push
 from iris_reflex.live.registry import get_registry
 from iris_reflex.services import conversations, friends, users
@@ -83,6 +84,35 @@ class MessageRow:
     show_day: bool = False
     status: str = ""  # "sent" or "read" on the viewer's own messages
     notice: bool = False
+    expires_ms: int = 0  # deadline in epoch milliseconds, 0 when untimed (page counts down)
+    waiting_for_read: bool = False  # an after-read timer that has not started yet
+
+
+TIMER_CHOICES: list[tuple[str, str]] = [
+    ("default", "Chat default"),
+    ("0", "Off"),
+    ("30", "30 seconds"),
+    ("300", "5 minutes"),
+    ("3600", "1 hour"),
+    ("28800", "8 hours"),
+    ("86400", "1 day"),
+    ("604800", "1 week"),
+    ("2419200", "4 weeks"),
+    ("custom", "Custom…"),
+]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_period(text: str) -> int | None:
+    """Seconds from "90s", "10m", "2h", "3d", "1w" (or plain seconds); ``None`` if unreadable."""
+    raw = text.strip().lower().replace(" ", "")
+    if not raw:
+        return None
+    unit = raw[-1] if raw[-1] in _UNITS else "s"
+    number = raw[:-1] if raw[-1] in _UNITS else raw
+    if not number.isdigit() or len(number) > 9:
+        return None
+    return int(number) * _UNITS[unit]
 
 
 def _same_user(a: str, b: str) -> bool:
@@ -119,6 +149,9 @@ class ChatState(rx.State):
     messages: list[MessageRow] = []
     has_older: bool = False
     total_unread: int = 0
+    timer_choice: str = "default"
+    custom_timer: str = ""
+    timer_after_read: bool = False
     friend_typing: bool = False
     typing_seq: int = 0
     active_presence: str = ""
@@ -258,6 +291,10 @@ class ChatState(rx.State):
                     show_day=day != previous_day,
                     status=("read" if view.read_at else "sent") if mine else "",
                     notice=view.kind != "text",
+                    expires_ms=int(view.expires_at.timestamp() * 1000) if view.expires_at else 0,
+                    waiting_for_read=bool(
+                        getattr(view, "timer_mode", None) == "after_read" and not view.read_at
+                    ),
                 )
             )
             previous_day = day
@@ -369,6 +406,7 @@ class ChatState(rx.State):
             )
         if receipt is None:
             return
+        sweeper.recheck()  # reading may have started after-read countdowns
         reader = self._user_id
         token = self.router.session.client_token
 
@@ -410,16 +448,25 @@ class ChatState(rx.State):
         body = str(form.get("body", ""))
         if not self.active_username:
             return rx.toast.error("Open a conversation first.")
+        timer_seconds, timer_mode = self._picked_timer()
+        if timer_seconds == -1:
+            return rx.toast.error("Write the custom timer like 90s, 10m, 2h, 3d or 1w.")
         try:
             user_id = await self._me()
             with session_scope() as db:
                 sent = conversations.check_send_message(
-                    db, actor_id=user_id, username=self.active_username, body=body
+                    db,
+                    actor_id=user_id,
+                    username=self.active_username,
+                    body=body,
+                    timer_seconds=timer_seconds,
+                    timer_mode=timer_mode,
                 )
         except NotAuthenticated:
             return rx.redirect(LOGIN_ROUTE)
         except DomainError as exc:
             return rx.toast.error(exc.message)
+        sweeper.wake_at(sent.message.expires_at)
         self._reload_messages()
         self._refresh_sidebar()
         token = self.router.session.client_token
@@ -433,6 +480,65 @@ class ChatState(rx.State):
             "setTimeout(() => { const el = document.getElementById('message-list');"
             " if (el) el.scrollTop = el.scrollHeight; }, 30)"
         )
+
+    def _picked_timer(self) -> tuple[int | None, str | None]:
+        """(seconds, mode) from the composer's picker; seconds -1 means unreadable."""
+        mode = "after_read" if self.timer_after_read else None
+        if self.timer_choice == "default":
+            return None, mode
+        if self.timer_choice == "custom":
+            seconds = parse_period(self.custom_timer)
+            return (-1 if seconds is None else seconds), mode
+        choice = _as_id(self.timer_choice)
+        return (-1 if choice is None else choice), mode
+
+    @rx.event
+    def set_timer_choice(self, choice: str) -> None:
+        """The composer's timer picker."""
+        if choice in {value for value, _ in TIMER_CHOICES}:
+            self.timer_choice = choice
+
+    @rx.event
+    def set_custom_timer(self, text: str) -> None:
+        """The custom period typed next to the picker (e.g. "90s", "2h")."""
+        self.custom_timer = str(text)[:16]
+
+    @rx.event
+    def set_timer_after_read(self, on: bool) -> None:
+        """Start the countdown when the friend reads the message, not when it is sent."""
+        self.timer_after_read = bool(on)
+
+    @rx.event
+    async def set_conversation_default(self):  # type: ignore[no-untyped-def]
+        """Make the picker's timer this conversation's default, for both people."""
+        seconds, mode = self._picked_timer()
+        if self.timer_choice == "default" or seconds == -1:
+            return rx.toast.error("Pick a timer (or Off) first, then set it as the default.")
+        try:
+            user_id = await self._me()
+            with session_scope() as db:
+                sent = conversations.set_conversation_timer(
+                    db,
+                    actor_id=user_id,
+                    username=self.active_username,
+                    seconds=seconds,
+                    mode=mode or "from_send",
+                )
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        self.timer_choice = "default"
+        self._reload_messages()
+        self._refresh_sidebar()
+        token = self.router.session.client_token
+
+        async def notify() -> None:
+            await push.push_to_user(sent.recipient_id, ChatState._on_conversation_changed)
+            await push.push_to_user(user_id, ChatState._on_conversation_changed, skip_token=token)
+
+        spawn(notify())
+        return rx.toast.success(sent.message.body)
 
     @rx.event
     async def delete_message(self, message_id: int):  # type: ignore[no-untyped-def]

@@ -131,8 +131,17 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+@dataclass
+class RunningApp:
+    """An app started by ``./iris run`` and where its data lives."""
+
+    url: str
+    database: Path
+    uploads: Path
+
+
 @pytest.fixture(scope="module")
-def iris_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def iris_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     """The app as the README runs it (``./iris run``), on a free port and a fresh SQLite."""
     tmp = tmp_path_factory.mktemp("iris-run")
     port = free_port()
@@ -143,8 +152,14 @@ def iris_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     wait_for(lambda: answers(url + "/login"), deadline=60, what="the login page")
-    yield url
+    yield RunningApp(url=url, database=tmp / "iris.db", uploads=tmp / "uploads")
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def iris_url(iris_app: RunningApp) -> str:
+    """The running app's address."""
+    return iris_app.url
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -165,6 +165,7 @@ def test_a_friend_sends_a_message_that_is_stored_for_both(session, frozen_clock)
         created_at=frozen_clock.current,
         expires_at=None,
         timer_seconds=None,
+        timer_mode=None,
         read_at=None,
     )
     assert not sent.message.is_timed

@@ -1,0 +1,1 @@
+"""Scheduled jobs: the expiry sweep."""

@@ -1,0 +1,98 @@
+"""Stored files: the only code that touches the upload folder.
+
+Why it is built this way:
+- A file's only name on disk is a random key (``new_key``), never anything a user typed, so
+  names cannot collide, cannot be guessed and cannot climb out of the folder. ``path_for``
+  refuses any key that could (separators, ``..``, empty), whatever its origin.
+- Files live under ``upload_dir / key[:2] / key`` so no single directory grows huge.
+- Deleting is idempotent: a missing file is not an error, because the expiry sweep deletes
+  files *before* rows and retries after a crash, so it may meet a file it already removed.
+- Settings are read on every call (not at import), so tests can point ``upload_dir`` at a
+  temporary folder.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from iris_reflex.settings import get_settings
+
+KEY_BYTES = 24
+
+
+def new_key() -> str:
+    """A fresh random key: URL-safe base64 (``A-Z a-z 0-9 - _``), no path separators."""
+    return secrets.token_urlsafe(KEY_BYTES)
+
+
+def _root() -> Path:
+    return get_settings().upload_dir
+
+
+def _check_key(key: str) -> None:
+    if not key or "/" in key or "\\" in key or ".." in key or "\x00" in key or key.startswith("."):
+        raise ValueError(f"Not a storage key: {key!r}")
+
+
+def path_for(key: str) -> Path:
+    """Where the file of ``key`` lives.
+
+    Raises:
+        ValueError: the key is empty or could name a path outside its folder.
+    """
+    _check_key(key)
+    return _root() / key[:2] / key
+
+
+def write_bytes(key: str, data: bytes) -> Path:
+    """Store ``data`` under ``key`` (creating folders as needed); returns the path."""
+    path = path_for(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def delete_keys(keys: Iterable[str | None]) -> int:
+    """Delete the files of these keys; returns how many existed.
+
+    ``None``, empty, repeated and missing keys are ignored. A key that ``path_for`` refuses
+    cannot name a stored file (nothing can be written under it), so it is skipped too: one
+    bad value must never stop the sweep.
+    """
+    removed = 0
+    for key in dict.fromkeys(k for k in keys if k):
+        try:
+            path = path_for(key)
+        except ValueError:
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed += 1
+    return removed
+
+
+def iter_stored_keys() -> Iterator[tuple[str, float]]:
+    """Every stored file as ``(key, modification time as a POSIX timestamp)``.
+
+    Only files at their own key's place are listed, so whatever is yielded can be deleted
+    with ``delete_keys``; anything else in the folder is not Iris's and is left alone.
+    """
+    root = _root()
+    if not root.is_dir():
+        return
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for entry in sorted(folder.iterdir()):
+            key = entry.name
+            try:
+                if path_for(key) != entry or not entry.is_file() or entry.is_symlink():
+                    continue
+                mtime = entry.stat().st_mtime
+            except (ValueError, FileNotFoundError):
+                continue
+            yield key, mtime

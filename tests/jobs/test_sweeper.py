@@ -1,0 +1,127 @@
+"""The scheduled sweep with real APScheduler and real time (short timers), on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import func, select
+
+from iris_reflex import clock
+from iris_reflex.db import engine_for
+from iris_reflex.jobs import sweeper
+from iris_reflex.models import Message
+from iris_reflex.services import conversations, friends, passwords, users
+from iris_reflex.settings import get_settings
+
+
+@pytest.fixture(autouse=True)
+def _app_database(database_url, session, monkeypatch, tmp_path):
+    monkeypatch.setattr(get_settings(), "database_url", database_url)
+    monkeypatch.setattr(get_settings(), "upload_dir", tmp_path / "uploads")
+    monkeypatch.setattr(passwords, "hash_password", lambda _p: "$argon2id$test")
+
+
+def _friends(session) -> tuple[int, int]:
+    ada = users.check_register(session, username="Ada", password="correct horse")
+    bob = users.check_register(session, username="Bob", password="correct horse")
+    sent = friends.send_request(session, actor_id=ada.id, username="Bob")
+    friends.accept_request(session, actor_id=bob.id, request_id=sent.request_id)
+    return ada.id, bob.id
+
+
+def _count(session) -> int:
+    session.expire_all()
+    return session.exec(select(func.count()).select_from(Message)).one()
+
+
+def test_sweep_waits_for_the_lock_holder_then_deletes(session, database_url, frozen_clock):
+    ada, _ = _friends(session)
+    conversations.check_send_message(
+        session, actor_id=ada, username="Bob", body="x", timer_seconds=5
+    )
+    frozen_clock.advance(seconds=5)
+    engine = engine_for(database_url)
+    if engine.dialect.name == "postgresql":
+        other = engine.connect()
+        assert other.execute(
+            sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": sweeper.ADVISORY_LOCK_KEY}
+        ).scalar()
+
+        def release() -> None:
+            other.execute(
+                sa.text("SELECT pg_advisory_unlock(:k)"), {"k": sweeper.ADVISORY_LOCK_KEY}
+            )
+            other.close()
+
+    else:
+        handle = Path(f"{engine.url.database}.sweep.lock").open("a")
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        release = handle.close
+
+    vanished, retry_at = sweeper.sweep_once()
+    assert vanished == []
+    assert retry_at is not None and retry_at > clock.now()
+    assert _count(session) == 1
+    release()
+
+    vanished, upcoming = sweeper.sweep_once()
+    assert [v.sender_id for v in vanished] == [ada]
+    assert upcoming is None
+    assert _count(session) == 0
+
+
+def test_scheduler_deletes_a_timed_message_at_its_deadline_in_real_time(session):
+    ada, _ = _friends(session)
+
+    async def scenario() -> float:
+        task = asyncio.create_task(sweeper.run())
+        try:
+            deadline = time.monotonic() + 10
+            while sweeper._scheduler is None:  # wait for start-up
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            sent = conversations.check_send_message(
+                session, actor_id=ada, username="Bob", body="gone soon", timer_seconds=5
+            )
+            sweeper.wake_at(sent.message.expires_at)
+            due = sent.message.expires_at.timestamp()
+            while _count(session) and time.monotonic() < deadline + 10:
+                await asyncio.sleep(0.05)
+            return time.time() - due
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    lag = asyncio.run(scenario())
+    assert _count(session) == 0
+    # Deleted by the precise wake-up, not the 15-second catch-up (and never before the deadline).
+    assert 0 <= lag < sweeper.CATCH_UP_SECONDS
+
+
+def test_start_up_sweeps_deadlines_that_passed_while_down(session, frozen_clock):
+    ada, _ = _friends(session)
+    for seconds in (5, 60, 3600, 3 * 3600):
+        conversations.check_send_message(
+            session, actor_id=ada, username="Bob", body=f"{seconds}", timer_seconds=seconds
+        )
+    conversations.check_send_message(session, actor_id=ada, username="Bob", body="keep")
+    frozen_clock.advance(hours=2)  # "the app was down"
+
+    async def start_then_stop() -> None:
+        task = asyncio.create_task(sweeper.run())
+        deadline = time.monotonic() + 10
+        while _count(session) > 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(start_then_stop())
+    session.expire_all()
+    assert sorted(m.body for m in session.exec(select(Message)).all()) == ["10800", "keep"]
