@@ -123,6 +123,15 @@ def _receipts_shared(session: Session, a_id: int, b_id: int) -> bool:
 def _view(message: Message, *, viewer_id: int, receipts_shared: bool) -> MessageView:
     assert message.id is not None
     show_read = message.recipient_id == viewer_id or receipts_shared
+    expires_at = message.expires_at
+    if (
+        not show_read
+        and message.timer_mode == TimerMode.AFTER_READ.value
+        and message.read_at is not None
+    ):
+        # read_at + timer would tell the sender when it was read; without shared receipts
+        # the sender sees the unread bound instead (it still vanishes for them on time).
+        expires_at = message.created_at + AFTER_READ_UNREAD_LIMIT
     return MessageView(
         id=message.id,
         conversation_id=message.conversation_id,
@@ -131,7 +140,7 @@ def _view(message: Message, *, viewer_id: int, receipts_shared: bool) -> Message
         kind=message.kind,
         body=message.body,
         created_at=message.created_at,
-        expires_at=message.expires_at,
+        expires_at=expires_at,
         timer_seconds=message.timer_seconds,
         timer_mode=message.timer_mode,
         read_at=message.read_at if show_read else None,

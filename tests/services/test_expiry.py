@@ -889,3 +889,27 @@ def test_stored_files_are_listed_and_deleted_by_key(uploads):
     assert dict(storage.iter_stored_keys()).keys() == {second}
     assert storage.delete_keys([first, second]) == 1
     assert list(storage.iter_stored_keys()) == []
+
+
+def test_without_shared_receipts_an_after_read_deadline_does_not_reveal_the_read_time(
+    session, frozen_clock
+):
+    ada, bob = friends_ada_and_bob(session)
+    reader = session.get(User, bob)
+    assert reader is not None
+    reader.read_receipts = False
+    session.add(reader)
+    session.commit()
+    sent = send(session, ada, "bob", "secret", timer_seconds=60, timer_mode="after_read")
+    read_at = frozen_clock.advance(minutes=7)
+    conversations.mark_read(session, actor_id=bob, username="ada")
+
+    seen_by_sender = conversations.get_message(session, actor_id=ada, message_id=sent.id)
+    assert seen_by_sender.read_at is None
+    assert seen_by_sender.expires_at == sent.created_at + conversations.AFTER_READ_UNREAD_LIMIT
+    seen_by_reader = conversations.get_message(session, actor_id=bob, message_id=sent.id)
+    assert seen_by_reader.expires_at == read_at + timedelta(seconds=60)
+    # It still vanishes for both at the real deadline.
+    frozen_clock.current = read_at + timedelta(seconds=60)
+    assert page(session, ada, "bob") == []
+    assert page(session, bob, "ada") == []
