@@ -19,6 +19,7 @@ COUNTDOWN_SCRIPT = """
       if (!Number(el.dataset.expires)) continue;
       const row = el.closest('.message');
       if (left <= 0) { if (row) row.style.display = 'none'; continue; }
+      if (row && row.style.display === 'none') row.style.display = '';
       const s = Math.ceil(left / 1000);
       el.textContent = s < 60 ? s + 's' : s < 3600 ? Math.floor(s / 60) + 'm ' + (s % 60) + 's'
         : s < 86400 ? Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm'
@@ -171,6 +172,8 @@ def message_bubble(message: MessageRow) -> rx.Component:
         width="100%",
         padding_y="0.25em",
     )
+    # rx.foreach keys rows by index; keying by message id makes React rebuild a row when the
+    # message under it changes, so a bubble hidden by its countdown can't hide the next one.
     return rx.fragment(
         rx.cond(
             message.show_day,
@@ -193,6 +196,7 @@ def message_bubble(message: MessageRow) -> rx.Component:
                 data_message_id=message.id,
             ),
         ),
+        key=message.id,
     )
 
 
@@ -246,10 +250,11 @@ def timer_picker() -> rx.Component:
 
 
 def composer() -> rx.Component:
-    """Enter sends, Shift+Enter makes a new line."""
-    return rx.form(
-        rx.vstack(
-            timer_picker(),
+    """Enter sends, Shift+Enter makes a new line. The timer picker sits outside the form so
+    that clearing the text after a send never resets the chosen timer."""
+    return rx.vstack(
+        timer_picker(),
+        rx.form(
             rx.hstack(
                 rx.text_area(
                     name="body",
@@ -274,11 +279,11 @@ def composer() -> rx.Component:
                 spacing="2",
                 width="100%",
             ),
-            spacing="2",
+            on_submit=ChatState.send_message,
+            reset_on_submit=True,
             width="100%",
         ),
-        on_submit=ChatState.send_message,
-        reset_on_submit=True,
+        spacing="2",
         width="100%",
         padding="0.75em 1em",
         border_top=f"1px solid {rx.color('gray', 5)}",

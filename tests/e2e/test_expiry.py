@@ -44,15 +44,22 @@ def test_five_second_message_vanishes_everywhere(browser: Browser, iris_app: Run
     composer.press("Enter")
     sent_at = time.monotonic()
 
+    # The picker keeps its choice after a send: the next message is timed too.
+    ada.locator(".message-mine .message-body", has_text="self-destruct").wait_for(timeout=TIMEOUT)
+    composer.fill("me too")
+    composer.press("Enter")
+
     theirs = bob.locator(".message-theirs .message-body", has_text="this will self-destruct")
     expect(theirs).to_be_visible(timeout=TIMEOUT)
-    expect(bob.locator(".message-theirs .countdown")).to_have_text(
+    expect(bob.locator(".message-theirs .countdown")).to_have_count(2, timeout=TIMEOUT)
+    expect(bob.locator(".message-theirs .countdown").first).to_have_text(
         re.compile(r"^\d+s$"), timeout=TIMEOUT
     )
     assert rows(iris_app, "this will self-destruct") == 1
     screenshot(bob, "timed-message")
 
     expect(theirs).to_have_count(0, timeout=TIMEOUT)
+    expect(bob.locator(".message-theirs")).to_have_count(0, timeout=TIMEOUT)
     expect(ada.locator(".message-mine .message-body", has_text="self-destruct")).to_have_count(
         0, timeout=TIMEOUT
     )
