@@ -202,13 +202,18 @@ def authenticate(session: Session, token: str | None) -> Identity:
     return Identity(user_id=user_id, session_id=session_id)
 
 
-def current_user(session: Session, token: str | None) -> User:
-    """The user behind a valid session token."""
+def signed_in_user(session: Session, token: str | None) -> tuple[Identity, User]:
+    """The identity proven by a session token and its user, verified once."""
     identity = authenticate(session, token)
     user = session.get(User, identity.user_id)
     if user is None:
         raise NotAuthenticated(SESSION_ENDED)
-    return user
+    return identity, user
+
+
+def current_user(session: Session, token: str | None) -> User:
+    """The user behind a valid session token."""
+    return signed_in_user(session, token)[1]
 
 
 def issue_handoff(identity: Identity) -> str:

@@ -402,6 +402,13 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
         .group_by(Message.conversation_id)
     ).all()
     unread = dict(unread_rows)
+    # One query each for friends (blocks excluded) and receipt settings, not per conversation.
+    current = {f.id: f for f in friends.list_friends(session, actor_id=actor_id)}
+    receipts = dict(
+        session.exec(
+            select(User.id, User.read_receipts).where(col(User.id).in_([actor_id, *current]))
+        ).all()
+    )
     summaries: list[ConversationSummary] = []
     for conversation in conversations:
         other_id = (
@@ -409,12 +416,8 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
             if conversation.user_low_id == actor_id
             else conversation.user_low_id
         )
-        if not friends.are_friends(session, actor_id, other_id) or friends.blocked_between(
-            session, actor_id, other_id
-        ):
-            continue
-        other = session.get(User, other_id)
-        if other is None:
+        friend = current.get(other_id)
+        if friend is None:
             continue
         last = session.exec(
             select(Message)
@@ -422,12 +425,12 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
             .order_by(col(Message.id).desc())
             .limit(1)
         ).first()
-        shared = _receipts_shared(session, actor_id, other_id)
+        shared = bool(receipts.get(actor_id)) and bool(receipts.get(other_id))
         assert conversation.id is not None
         summaries.append(
             ConversationSummary(
                 conversation_id=conversation.id,
-                friend=PublicUser.of(other),
+                friend=friend,
                 last_message=_view(last, viewer_id=actor_id, receipts_shared=shared)
                 if last
                 else None,

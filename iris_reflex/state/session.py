@@ -96,8 +96,7 @@ class SessionState(rx.State):
         """On load of a protected page: show the user, or send them to the login page."""
         try:
             with session_scope() as db:
-                identity = auth.authenticate(db, self._cookie_token())
-                user = auth.current_user(db, self._cookie_token())
+                identity, user = auth.signed_in_user(db, self._cookie_token())
         except NotAuthenticated:
             self._forget()
             return rx.redirect(LOGIN_ROUTE)
