@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
-from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
+from bench.browser import served_app, two_friends, wait
 from bench.common import fmt, percentiles
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, app_env, free_port, start_iris
 
 OBSERVER = """
 () => {
@@ -45,67 +41,24 @@ OBSERVER = """
 """
 
 
-def _register(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(base + "/register")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill("correct horse battery")
-    page.get_by_label("Confirm password").fill("correct horse battery")
-    page.get_by_role("button", name="Create account").click()
-    page.locator("#signed-in-username").wait_for(timeout=30_000)
-
-
-def _wait(predicate, deadline: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.005)
-    raise TimeoutError(what)
-
-
 def run(messages: int, database_url: str | None) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="iris-bench-"))
-    port = free_port()
-    env = app_env(tmp, database_url or f"sqlite:///{tmp / 'bench.db'}")
-    env |= {"REFLEX_FRONTEND_PORT": str(port), "REFLEX_BACKEND_PORT": str(port)}
-    server = start_iris(
-        ["run"], env=env, log=tmp / "run.log", ready_url=f"http://127.0.0.1:{port}/ping"
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            ada = browser.new_context().new_page()
-            bob = browser.new_context().new_page()
-            _register(ada, base, "ada")
-            _register(bob, base, "bob")
-            ada.get_by_role("radio", name="Friends").click()
-            ada.get_by_label("Find people by username").fill("bob")
-            ada.get_by_role("button", name="Send friend request to bob").click()
-            bob.get_by_role("radio", name="Friends").click()
-            bob.get_by_role("button", name="Accept ada").click(timeout=30_000)
-            for page, friend in ((ada, "bob"), (bob, "ada")):
-                page.get_by_role("button", name=f"Message {friend}").click(timeout=30_000)
-                page.locator("#conversation-title").wait_for(timeout=30_000)
-            bob.evaluate(OBSERVER)
-            composer = ada.get_by_label("Message", exact=True)
-            latencies: list[float] = []
-            started = time.perf_counter()
-            for i in range(messages):
-                text = f"m{i:05d}"
-                composer.fill(text)
-                sent_at = ada.evaluate("Date.now()")
-                composer.press("Enter")
-                _wait(
-                    lambda t=text: bob.evaluate(f"'{t}' in window.__arrivals"),
-                    30,
-                    f"message {text} to arrive",
-                )
-                latencies.append(bob.evaluate(f"window.__arrivals['{text}']") - sent_at)
-            elapsed = time.perf_counter() - started
-            browser.close()
-    finally:
-        server.stop()
+    with served_app(database_url) as base, two_friends(base) as (ada, bob):
+        bob.evaluate(OBSERVER)
+        composer = ada.get_by_label("Message", exact=True)
+        latencies: list[float] = []
+        started = time.perf_counter()
+        for i in range(messages):
+            text = f"m{i:05d}"
+            composer.fill(text)
+            sent_at = ada.evaluate("Date.now()")
+            composer.press("Enter")
+            wait(
+                lambda t=text: bob.evaluate(f"'{t}' in window.__arrivals"),
+                30,
+                f"message {text} to arrive",
+            )
+            latencies.append(bob.evaluate(f"window.__arrivals['{text}']") - sent_at)
+        elapsed = time.perf_counter() - started
     kind = "PostgreSQL" if database_url and "postgres" in database_url else "SQLite"
     workers = (
         f"Redis state, {os.environ.get('GRANIAN_WORKERS', 'default')} workers"

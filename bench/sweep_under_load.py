@@ -20,11 +20,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
+from bench.browser import served_app, two_friends, wait
 from bench.common import fmt, migrate, percentiles
-from bench.delivery_latency import OBSERVER, _register, _wait
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, app_env, free_port, start_iris
+from bench.delivery_latency import OBSERVER
 
 
 def prepare(db_path: Path, uploads: Path, n: int, expire_in: float) -> float:
@@ -59,14 +57,6 @@ def run(n: int) -> None:
         f"they expire in {deadline - time.time():.0f} s"
     )
 
-    port = free_port()
-    env = app_env(tmp, f"sqlite:///{db_path}") | {"IRIS_UPLOAD_DIR": str(uploads)}
-    env |= {"REFLEX_FRONTEND_PORT": str(port), "REFLEX_BACKEND_PORT": str(port)}
-    server = start_iris(
-        ["run"], env=env, log=tmp / "run.log", ready_url=f"http://127.0.0.1:{port}/ping"
-    )
-    base = f"http://127.0.0.1:{port}"
-
     sweep = {"start": 0.0, "end": 0.0}
 
     def watch_rows() -> None:
@@ -86,49 +76,31 @@ def run(n: int) -> None:
     watcher = threading.Thread(target=watch_rows, daemon=True)
     watcher.start()
     samples: list[tuple[float, float]] = []  # (sent at, latency ms)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            ada = browser.new_context().new_page()
-            bob = browser.new_context().new_page()
-            # ("ada" and "bob" are the seeded users whose messages expire.)
-            _register(ada, base, "alice")
-            _register(bob, base, "carol")
-            ada.get_by_role("radio", name="Friends").click()
-            ada.get_by_label("Find people by username").fill("carol")
-            ada.get_by_role("button", name="Send friend request to carol").click()
-            bob.get_by_role("radio", name="Friends").click()
-            bob.get_by_role("button", name="Accept alice").click(timeout=30_000)
-            for page, friend in ((ada, "carol"), (bob, "alice")):
-                page.get_by_role("button", name=f"Message {friend}").click(timeout=30_000)
-                page.locator("#conversation-title").wait_for(timeout=30_000)
-            bob.evaluate(OBSERVER)
-            composer = ada.get_by_label("Message", exact=True)
-            i = 0
-            stop_at = None
-            while True:
-                if sweep["end"] and stop_at is None:
-                    stop_at = time.time() + 10
-                if stop_at is not None and time.time() > stop_at:
-                    break
-                if time.time() > deadline + 300:
-                    raise TimeoutError("the sweep did not finish within 5 minutes")
-                text = f"x{i:06d}"
-                composer.fill(text)
-                sent_at = ada.evaluate("Date.now()")
-                composer.press("Enter")
-                _wait(
-                    lambda t=text: bob.evaluate(f"'{t}' in window.__arrivals"),
-                    60,
-                    f"message {text}",
-                )
-                samples.append(
-                    (sent_at / 1000, bob.evaluate(f"window.__arrivals['{text}']") - sent_at)
-                )
-                i += 1
-            browser.close()
-    finally:
-        server.stop()
+    app = served_app(f"sqlite:///{db_path}", tmp=tmp, env={"IRIS_UPLOAD_DIR": str(uploads)})
+    # ("ada" and "bob" are the seeded users whose messages expire.)
+    with app as base, two_friends(base, "alice", "carol") as (ada, bob):
+        bob.evaluate(OBSERVER)
+        composer = ada.get_by_label("Message", exact=True)
+        i = 0
+        stop_at = None
+        while True:
+            if sweep["end"] and stop_at is None:
+                stop_at = time.time() + 10
+            if stop_at is not None and time.time() > stop_at:
+                break
+            if time.time() > deadline + 300:
+                raise TimeoutError("the sweep did not finish within 5 minutes")
+            text = f"x{i:06d}"
+            composer.fill(text)
+            sent_at = ada.evaluate("Date.now()")
+            composer.press("Enter")
+            wait(
+                lambda t=text: bob.evaluate(f"'{t}' in window.__arrivals"),
+                60,
+                f"message {text}",
+            )
+            samples.append((sent_at / 1000, bob.evaluate(f"window.__arrivals['{text}']") - sent_at))
+            i += 1
     start, end = sweep["start"], sweep["end"]
     before = [ms for at, ms in samples if at < start]
     during = [ms for at, ms in samples if start <= at <= end]

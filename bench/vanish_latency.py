@@ -12,15 +12,10 @@ Run: .venv/bin/python -m bench.vanish_latency [--messages 200]
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
+from bench.browser import served_app, two_friends
 from bench.common import fmt, percentiles
-from bench.delivery_latency import _register
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, app_env, free_port, start_iris
 
 OBSERVER = """
 () => {
@@ -48,51 +43,26 @@ OBSERVER = """
 
 
 def run(messages: int) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="iris-vanish-"))
-    port = free_port()
-    env = app_env(tmp, f"sqlite:///{tmp / 'bench.db'}")
-    env |= {"REFLEX_FRONTEND_PORT": str(port), "REFLEX_BACKEND_PORT": str(port)}
-    server = start_iris(
-        ["run"], env=env, log=tmp / "run.log", ready_url=f"http://127.0.0.1:{port}/ping"
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            ada = browser.new_context().new_page()
-            bob = browser.new_context().new_page()
-            _register(ada, base, "ada")
-            _register(bob, base, "bob")
-            ada.get_by_role("radio", name="Friends").click()
-            ada.get_by_label("Find people by username").fill("bob")
-            ada.get_by_role("button", name="Send friend request to bob").click()
-            bob.get_by_role("radio", name="Friends").click()
-            bob.get_by_role("button", name="Accept ada").click(timeout=30_000)
-            for page, friend in ((ada, "bob"), (bob, "ada")):
-                page.get_by_role("button", name=f"Message {friend}").click(timeout=30_000)
-                page.locator("#conversation-title").wait_for(timeout=30_000)
-            bob.evaluate(OBSERVER)
-            ada.get_by_label("Disappearing timer").click()
-            ada.get_by_role("option", name="Custom…").click()
-            ada.get_by_label("Custom timer").fill("5s")
-            composer = ada.get_by_label("Message", exact=True)
-            for i in range(messages):
-                composer.fill(f"v{i:05d}")
-                composer.press("Enter")
-                # The next send waits for this one to be on the sender's own screen.
-                ada.locator(".message-mine .message-body", has_text=f"v{i:05d}").wait_for(
-                    timeout=30_000
-                )
-            end = time.monotonic() + 120
-            while time.monotonic() < end:
-                if bob.evaluate("Object.keys(window.__gone).length") >= messages:
-                    break
-                time.sleep(0.2)
-            deadline = bob.evaluate("window.__deadline")
-            gone = bob.evaluate("window.__gone")
-            browser.close()
-    finally:
-        server.stop()
+    with served_app() as base, two_friends(base) as (ada, bob):
+        bob.evaluate(OBSERVER)
+        ada.get_by_label("Disappearing timer").click()
+        ada.get_by_role("option", name="Custom…").click()
+        ada.get_by_label("Custom timer").fill("5s")
+        composer = ada.get_by_label("Message", exact=True)
+        for i in range(messages):
+            composer.fill(f"v{i:05d}")
+            composer.press("Enter")
+            # The next send waits for this one to be on the sender's own screen.
+            ada.locator(".message-mine .message-body", has_text=f"v{i:05d}").wait_for(
+                timeout=30_000
+            )
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            if bob.evaluate("Object.keys(window.__gone).length") >= messages:
+                break
+            time.sleep(0.2)
+        deadline = bob.evaluate("window.__deadline")
+        gone = bob.evaluate("window.__gone")
     lags = [gone[t] - deadline[t] for t in deadline if t in gone]
     print(f"vanish on the friend's open screen, {len(lags)} of {messages} messages seen:")
     print(f"  deadline -> bubble hidden or removed: {fmt(percentiles([float(x) for x in lags]))}")
