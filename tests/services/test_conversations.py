@@ -19,11 +19,11 @@ from sqlmodel import Session, select
 from iris_reflex import clock
 from iris_reflex.errors import DomainError, Invalid, NotFound
 from iris_reflex.models import Block, Conversation, Message, MessageKind, User
-from iris_reflex.services import conversations, friends, passwords, users
+from iris_reflex.services import conversations, friends, passwords
 from iris_reflex.services.conversations import MessageView, ReadReceipt
 from iris_reflex.services.users import PublicUser
+from tests.services.builders import befriend, friends_ada_and_bob, register, send
 
-PASSWORD = "correct horse"
 NO_CONVERSATION = "No such conversation."
 NO_MESSAGE = "No such message."
 
@@ -35,37 +35,6 @@ def cheap_hash(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def register(session: Session, *names: str) -> list[int]:
-    """Register these users; their ids in the same order."""
-    ids = []
-    for name in names:
-        user = users.check_register(session, username=name, password=PASSWORD)
-        assert user.id is not None
-        ids.append(user.id)
-    return ids
-
-
-def befriend(session: Session, a_id: int, b_id: int, b_name: str) -> None:
-    """Make ``a`` and ``b`` friends through the service."""
-    sent = friends.send_request(session, actor_id=a_id, username=b_name)
-    friends.accept_request(session, actor_id=b_id, request_id=sent.request_id)
-
-
-def friends_ada_and_bob(session: Session) -> tuple[int, int]:
-    ada, bob = register(session, "ada", "bob")
-    befriend(session, ada, bob, "bob")
-    return ada, bob
-
-
-def send(
-    session: Session, sender_id: int, to: str, body: str = "hi", **kwargs: int | None
-) -> MessageView:
-    """Send through the service; the sender's view of the stored message."""
-    return conversations.check_send_message(
-        session, actor_id=sender_id, username=to, body=body, **kwargs
-    ).message
 
 
 def page(session: Session, actor_id: int, username: str, **kwargs: int | None) -> list[int]:

@@ -19,12 +19,12 @@ from sqlmodel import Session, select
 from iris_reflex import clock
 from iris_reflex.errors import DomainError, Invalid, NotFound
 from iris_reflex.models import Attachment, Conversation, Message, User
-from iris_reflex.services import conversations, expiry, friends, passwords, storage, users
+from iris_reflex.services import conversations, expiry, friends, passwords, storage
 from iris_reflex.services.conversations import AFTER_READ_UNREAD_LIMIT, MessageView
 from iris_reflex.services.expiry import Vanished
 from iris_reflex.settings import get_settings
+from tests.services.builders import befriend, friends_ada_and_bob, register, send
 
-PASSWORD = "correct horse"
 NO_MESSAGE = "No such message."
 NO_CONVERSATION = "No such conversation."
 MICRO = timedelta(microseconds=1)
@@ -45,34 +45,6 @@ def uploads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def register(session: Session, *names: str) -> list[int]:
-    ids = []
-    for name in names:
-        user = users.check_register(session, username=name, password=PASSWORD)
-        assert user.id is not None
-        ids.append(user.id)
-    return ids
-
-
-def befriend(session: Session, a_id: int, b_id: int, b_name: str) -> None:
-    sent = friends.send_request(session, actor_id=a_id, username=b_name)
-    friends.accept_request(session, actor_id=b_id, request_id=sent.request_id)
-
-
-def friends_ada_and_bob(session: Session) -> tuple[int, int]:
-    ada, bob = register(session, "ada", "bob")
-    befriend(session, ada, bob, "bob")
-    return ada, bob
-
-
-def send(
-    session: Session, sender_id: int, to: str, body: str = "hi", **kwargs: int | str | None
-) -> MessageView:
-    return conversations.check_send_message(
-        session, actor_id=sender_id, username=to, body=body, **kwargs
-    ).message
 
 
 def page(session: Session, actor_id: int, username: str) -> list[int]:

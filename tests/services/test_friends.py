@@ -18,27 +18,9 @@ from sqlmodel import Session, col, delete, select
 from iris_reflex import clock
 from iris_reflex.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from iris_reflex.models import Block, Friendship, User
-from iris_reflex.services import friends, passwords, users
+from iris_reflex.services import friends, passwords
 from iris_reflex.services.users import PublicUser
-
-PASSWORD = "correct horse"
-
-
-def register(session: Session, *names: str) -> list[int]:
-    """Register these users; their ids in the same order."""
-    ids = []
-    for name in names:
-        user = users.check_register(session, username=name, password=PASSWORD)
-        assert user.id is not None
-        ids.append(user.id)
-    return ids
-
-
-def befriend(session: Session, a_id: int, b_id: int, b_name: str) -> int:
-    """Make ``a`` and ``b`` friends through the service; the friendship row's id."""
-    sent = friends.send_request(session, actor_id=a_id, username=b_name)
-    friends.accept_request(session, actor_id=b_id, request_id=sent.request_id)
-    return sent.request_id
+from tests.services.builders import befriend, register
 
 
 def snapshot(session: Session) -> tuple[list[tuple], list[tuple]]:

@@ -1,0 +1,43 @@
+"""Test data built through the real services (never by writing rows directly)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from iris_reflex.services import conversations, friends, users
+from iris_reflex.services.conversations import MessageView
+
+PASSWORD = "correct horse"
+
+
+def register(session: Session, *names: str) -> list[int]:
+    """Register these users; their ids in the same order."""
+    ids = []
+    for name in names:
+        user = users.check_register(session, username=name, password=PASSWORD)
+        assert user.id is not None
+        ids.append(user.id)
+    return ids
+
+
+def befriend(session: Session, a_id: int, b_id: int, b_name: str) -> int:
+    """Make ``a`` and ``b`` friends through the service; the friendship row's id."""
+    sent = friends.send_request(session, actor_id=a_id, username=b_name)
+    friends.accept_request(session, actor_id=b_id, request_id=sent.request_id)
+    return sent.request_id
+
+
+def friends_ada_and_bob(session: Session) -> tuple[int, int]:
+    """Two registered friends, ``ada`` and ``bob``."""
+    ada, bob = register(session, "ada", "bob")
+    befriend(session, ada, bob, "bob")
+    return ada, bob
+
+
+def send(
+    session: Session, sender_id: int, to: str, body: str = "hi", **kwargs: int | str | None
+) -> MessageView:
+    """Send through the service; the sender's view of the stored message."""
+    return conversations.check_send_message(
+        session, actor_id=sender_id, username=to, body=body, **kwargs
+    ).message
