@@ -19,7 +19,7 @@ from iris_reflex.errors import NotAuthenticated
 from iris_reflex.services import auth
 from iris_reflex.settings import get_settings
 
-SESSION_COOKIE = "iris_session"
+from iris_reflex.api.deps import SESSION_COOKIE
 
 router = APIRouter(prefix="/auth/web", tags=["web session"])
 
