@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from iris_reflex.api import web_session
+from iris_reflex.api import accounts, conversations, friends, media, web_session
 from iris_reflex.api.errors import install_error_handlers
 
 
@@ -22,6 +22,11 @@ def create_api() -> FastAPI:
     )
     install_error_handlers(api)
     api.include_router(web_session.router, prefix="/api")
+    api.include_router(media.router, prefix="/api")
+    api.include_router(accounts.router, prefix="/api")
+    api.include_router(accounts.signed_in, prefix="/api")
+    api.include_router(friends.router, prefix="/api")
+    api.include_router(conversations.router, prefix="/api")
 
     @api.get("/api/health", tags=["meta"])
     def health() -> dict[str, str]:

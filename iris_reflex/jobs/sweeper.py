@@ -31,7 +31,7 @@ from sqlalchemy import text
 
 from iris_reflex import clock
 from iris_reflex.db import get_engine, session_scope
-from iris_reflex.services import expiry
+from iris_reflex.services import expiry, media, storage
 
 log = logging.getLogger("iris.sweeper")
 
@@ -90,9 +90,18 @@ def sweep_once(*, with_orphans: bool = False) -> tuple[list[expiry.Vanished], da
         with session_scope() as db:
             vanished = expiry.sweep(db, now=now)
             if with_orphans:
+                abandoned = media.delete_abandoned_uploads(
+                    db, older_than=now - media.PENDING_LIFETIME
+                )
+                crashed = storage.delete_stale_incoming(older_than=(now - ORPHAN_AGE).timestamp())
                 removed = expiry.delete_orphan_files(db, older_than=now - ORPHAN_AGE)
-                if removed:
-                    log.info("removed %d orphan upload(s)", removed)
+                if abandoned or crashed or removed:
+                    log.info(
+                        "removed %d abandoned upload(s), %d partial and %d orphan file(s)",
+                        abandoned,
+                        crashed,
+                        removed,
+                    )
             upcoming = expiry.next_deadline(db)
     if vanished:
         log.info("swept %d message(s)", len(vanished))

@@ -21,7 +21,8 @@ Why it is built this way:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_
@@ -31,7 +32,8 @@ from sqlmodel import Session, col, func, select, update
 from iris_reflex import clock
 from iris_reflex.errors import Invalid, NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
-from iris_reflex.services import expiry, friends
+from iris_reflex.services import expiry, friends, media
+from iris_reflex.services.media import AttachmentView
 from iris_reflex.services.users import PublicUser
 
 MAX_BODY = 4000
@@ -66,6 +68,7 @@ class MessageView:
     timer_seconds: int | None
     timer_mode: str | None
     read_at: datetime | None
+    attachments: tuple[AttachmentView, ...] = field(default=())
 
     @property
     def is_timed(self) -> bool:
@@ -232,20 +235,25 @@ def check_send_message(
     body: str,
     timer_seconds: int | None = None,
     timer_mode: str | None = None,
+    attachment_ids: Sequence[int] = (),
 ) -> Sent:
-    """Store a message from the actor to a friend.
+    """Store a message from the actor to a friend, with the actor's pending uploads.
 
     Args:
         timer_seconds: ``None`` for the conversation's default timer, ``0`` for no timer on
             this message, else 5 seconds to 365 days.
         timer_mode: ``"from_send"`` or ``"after_read"``; ``None`` for the conversation's mode
             (``"from_send"`` when it has none).
+        attachment_ids: pending uploads of the actor (``media.store_upload``); with files
+            the text may be empty.
 
     Raises:
         NotFound: the username is not the actor's friend (or does not exist).
-        Invalid: empty or over-long text, an impossible timer or an unknown mode.
+        Invalid: empty or over-long text, an impossible timer or an unknown mode, too many
+            files or a file that is not the actor's pending upload.
     """
-    text = validate_body(body)
+    text = validate_body(body) if body.strip() or not attachment_ids else ""
+    files = media.check_attachable(session, actor_id=actor_id, attachment_ids=attachment_ids)
     explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
     explicit_mode = validate_timer_mode(timer_mode)
     friend = friends.access_friend(session, actor_id=actor_id, username=username)
@@ -272,12 +280,23 @@ def check_send_message(
     session.add(message)
     conversation.last_message_at = now
     session.add(conversation)
-    session.commit()
+    try:
+        session.flush()
+        assert message.id is not None
+        media.attach(session, actor_id=actor_id, message_id=message.id, attachment_ids=files)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
     session.refresh(message)
-    return Sent(
-        message=_view(message, viewer_id=actor_id, receipts_shared=False),
-        recipient_id=friend.id,
-    )
+    view = _view(message, viewer_id=actor_id, receipts_shared=False)
+    return Sent(message=_with_attachments(session, [view])[0], recipient_id=friend.id)
+
+
+def _with_attachments(session: Session, views: list[MessageView]) -> list[MessageView]:
+    """The same views, each carrying its attachments (one query for all)."""
+    found = media.views_for_messages(session, (v.id for v in views))
+    return [replace(v, attachments=found[v.id]) if v.id in found else v for v in views]
 
 
 def set_conversation_timer(
@@ -357,7 +376,9 @@ def list_messages(
         query = query.where(col(Message.id) < before_id)
     rows = session.exec(query.order_by(col(Message.id).desc()).limit(limit)).all()
     shared = _receipts_shared(session, actor_id, friend.id)
-    return [_view(m, viewer_id=actor_id, receipts_shared=shared) for m in rows]
+    return _with_attachments(
+        session, [_view(m, viewer_id=actor_id, receipts_shared=shared) for m in rows]
+    )
 
 
 def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageView:
@@ -379,9 +400,10 @@ def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageV
         friends.access_friend(session, actor_id=actor_id, username=other_user.username)
     except NotFound:
         raise NotFound("No such message.") from None
-    return _view(
+    view = _view(
         message, viewer_id=actor_id, receipts_shared=_receipts_shared(session, actor_id, other)
     )
+    return _with_attachments(session, [view])[0]
 
 
 def list_conversations(session: Session, *, actor_id: int) -> list[ConversationSummary]:
@@ -439,7 +461,12 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
             )
         )
     summaries.sort(key=lambda s: (s.last_activity, s.conversation_id), reverse=True)
-    return summaries
+    previews = _with_attachments(session, [s.last_message for s in summaries if s.last_message])
+    by_id = {v.id: v for v in previews}
+    return [
+        replace(s, last_message=by_id[s.last_message.id]) if s.last_message else s
+        for s in summaries
+    ]
 
 
 def unread_total(session: Session, *, actor_id: int) -> int:

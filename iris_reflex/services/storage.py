@@ -13,10 +13,13 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
+from iris_reflex.errors import TooLarge
 from iris_reflex.settings import get_settings
 
 KEY_BYTES = 24
@@ -96,3 +99,90 @@ def iter_stored_keys() -> Iterator[tuple[str, float]]:
             except (ValueError, FileNotFoundError):
                 continue
             yield key, mtime
+
+
+# ----------------------------------------------------------------------------- uploads
+# An upload is written to ``upload_dir/.incoming/<random>.part`` first and only moved to its
+# key's place (``adopt``, an atomic rename on the same disk) once it is complete and checked.
+# ``iter_stored_keys`` never lists the incoming folder, and the sweep deletes stale ``.part``
+# files, so a crash mid-upload leaves nothing behind for long.
+
+INCOMING = ".incoming"
+CHUNK_BYTES = 1024 * 1024
+
+
+def _incoming_dir() -> Path:
+    folder = _root() / INCOMING
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def incoming_path() -> Path:
+    """A fresh, unused path for a file being received."""
+    return _incoming_dir() / f"{secrets.token_urlsafe(18)}.part"
+
+
+def adopt(temporary: Path, key: str) -> Path:
+    """Move a completed incoming file to ``key``'s place; returns the new path."""
+    path = path_for(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(temporary, path)
+    return path
+
+
+async def receive(chunks: AsyncIterator[bytes], *, limit: int) -> tuple[Path, int]:
+    """Write a stream to a new incoming file, at most ``limit`` bytes; returns (path, size).
+
+    Raises:
+        TooLarge: the stream went past ``limit`` (the partial file is deleted first).
+    """
+    path = incoming_path()
+    size = 0
+    try:
+        with path.open("wb") as handle:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(too_large_message(limit))
+                handle.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, size
+
+
+def copy_into_incoming(source: BinaryIO, *, limit: int) -> tuple[Path, int]:
+    """Copy a file object (a multipart part) to a new incoming file; like ``receive``."""
+    path = incoming_path()
+    size = 0
+    try:
+        with path.open("wb") as handle:
+            while chunk := source.read(CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(too_large_message(limit))
+                handle.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, size
+
+
+def too_large_message(limit: int) -> str:
+    return f"A file can be at most {limit // (1024 * 1024)} MB."
+
+
+def delete_stale_incoming(*, older_than: float) -> int:
+    """Delete incoming files last written before ``older_than`` (POSIX time): crashed uploads."""
+    folder = _root() / INCOMING
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for entry in folder.iterdir():
+        try:
+            if entry.is_file() and entry.stat().st_mtime < older_than:
+                entry.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed

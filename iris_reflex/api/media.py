@@ -1,0 +1,156 @@
+"""Uploading and fetching files: the only HTTP routes that touch stored media.
+
+Why it is built this way:
+- Uploads are streamed to disk (``storage.receive``) with the size limit enforced while the
+  bytes arrive, so a 5 GB request costs at most the limit in disk and nothing in memory.
+  ``POST /api/uploads`` takes the raw file as the body (the browser sends one request per
+  file, which gives a progress bar per file and lets one be cancelled alone).
+- Downloads are checked by ``media.open_attachment`` (participant, still friends, message
+  neither deleted nor expired) and every refusal is the same 404. The browser authenticates
+  with its ``HttpOnly`` cookie, other clients with the bearer header (``deps.caller``): no
+  token ever appears in a URL.
+- Responses are hardened for content people upload: ``nosniff``, a sandboxing CSP, no
+  caching (an expired file must not live on in a cache), and anything outside the inline
+  allowlist (HTML, SVG, XML, scripts, archives...) is sent as a download.
+- Range requests (seeking in video and audio) are answered by Starlette's ``FileResponse``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from iris_reflex.api.deps import DB, Caller, CurrentCaller
+from iris_reflex.db import session_scope
+from iris_reflex.errors import Invalid, TooLarge
+from iris_reflex.services import media, storage
+from iris_reflex.settings import get_settings
+
+router = APIRouter(tags=["media"])
+
+NOT_FOUND = {404: {"description": "No such file, or not yours to see."}}
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cache-Control": "private, no-store",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-site",
+}
+
+
+class AttachmentOut(BaseModel):
+    """An uploaded file as clients see it."""
+
+    id: int
+    name: str
+    type: str
+    kind: str
+    size: int
+    width: int | None
+    height: int | None
+    url: str
+    thumbnail_url: str | None
+
+    @classmethod
+    def of(cls, view: media.AttachmentView) -> AttachmentOut:
+        return cls(
+            id=view.id,
+            name=view.name,
+            type=view.mime_type,
+            kind=view.kind,
+            size=view.size_bytes,
+            width=view.width,
+            height=view.height,
+            url=f"/api/attachments/{view.id}",
+            thumbnail_url=f"/api/attachments/{view.id}/thumbnail" if view.has_thumbnail else None,
+        )
+
+
+def _store(actor_id: int, path: Path, name: str) -> media.AttachmentView:
+    with session_scope() as session:
+        return media.store_upload(session, actor_id=actor_id, source=path, name=name)
+
+
+@router.post("/uploads", status_code=201, response_model=AttachmentOut)
+async def upload(
+    request: Request,
+    caller: CurrentCaller,
+    name: Annotated[str, Query(min_length=1, max_length=1024)],
+) -> AttachmentOut:
+    """Upload one file (the raw request body) as a pending attachment of the caller.
+
+    Send its id with a message within 24 hours, or it is deleted.
+    """
+    limit = media.limit_bytes()
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Invalid("Content-Length must be a number.")
+        if int(declared) > limit:
+            raise TooLarge(storage.too_large_message(limit))
+    path, _ = await storage.receive(request.stream(), limit=limit)
+    view = await run_in_threadpool(_store, caller.id, path, name)
+    return AttachmentOut.of(view)
+
+
+@router.delete("/uploads/{attachment_id}", status_code=204, response_class=Response)
+def discard_upload(attachment_id: int, caller: CurrentCaller, session: DB) -> Response:
+    """Cancel a pending upload (its file is deleted). Unknown ids are ignored."""
+    media.discard_uploads(session, actor_id=caller.id, attachment_ids=[attachment_id])
+    return Response(status_code=204)
+
+
+async def store_form_files(session: Session, caller: Caller, files: list[UploadFile]) -> list[int]:
+    """Store multipart files as the caller's pending uploads; returns their ids.
+
+    On any refusal the files stored so far are discarded again, so nothing is left behind.
+    """
+    most = get_settings().max_files_per_message
+    if len(files) > most:
+        raise Invalid(f"A message can carry at most {most} files.")
+    ids: list[int] = []
+    try:
+        for part in files:
+            path, _ = await run_in_threadpool(
+                storage.copy_into_incoming, part.file, limit=media.limit_bytes()
+            )
+            view = await run_in_threadpool(_store, caller.id, path, part.filename or "file")
+            ids.append(view.id)
+    except BaseException:
+        media.discard_uploads(session, actor_id=caller.id, attachment_ids=ids)
+        raise
+    return ids
+
+
+def _serve(served: media.ServedFile) -> FileResponse:
+    return FileResponse(
+        served.path,
+        media_type=served.mime_type,
+        filename=served.name,
+        content_disposition_type="inline" if served.inline else "attachment",
+        headers=SECURITY_HEADERS,
+    )
+
+
+@router.get("/attachments/{attachment_id}", response_class=FileResponse, responses=NOT_FOUND)
+def download(attachment_id: int, caller: CurrentCaller, session: DB) -> FileResponse:
+    """The file of an attachment in one of the caller's conversations (Range supported)."""
+    return _serve(media.open_attachment(session, actor_id=caller.id, attachment_id=attachment_id))
+
+
+@router.get(
+    "/attachments/{attachment_id}/thumbnail", response_class=FileResponse, responses=NOT_FOUND
+)
+def thumbnail(attachment_id: int, caller: CurrentCaller, session: DB) -> FileResponse:
+    """An image attachment's small WebP preview."""
+    return _serve(
+        media.open_attachment(
+            session, actor_id=caller.id, attachment_id=attachment_id, thumbnail=True
+        )
+    )
