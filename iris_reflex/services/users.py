@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,9 @@ USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.]{3,32}$")
 PASSWORD_MIN = 8
 # argon2 hashes any length, but an unbounded password is a cheap way to burn server CPU.
 PASSWORD_MAX = 128
+# The columns decide: a limit written here could drift from the schema.
+DISPLAY_NAME_MAX = User.__table__.c.display_name.type.length  # type: ignore[attr-defined]
+STATUS_MESSAGE_MAX = User.__table__.c.status_message.type.length  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -141,3 +145,53 @@ def set_read_receipts(session: Session, *, actor_id: int, enabled: bool) -> None
     user.read_receipts = bool(enabled)
     session.add(user)
     session.commit()
+
+
+def _profile_text(value: str, *, what: str, least: int, most: int) -> str:
+    """``value`` trimmed, or ``Invalid`` when its length is out of range or it has control
+    characters (newlines, NUL: PostgreSQL cannot store NUL) or lone surrogates."""
+    text = value.strip()
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+        raise Invalid(f"A {what} cannot contain control characters or line breaks.")
+    if len(text) < least:
+        raise Invalid(f"A {what} cannot be empty.")
+    if len(text) > most:
+        raise Invalid(f"A {what} can have at most {most} characters.")
+    return text
+
+
+def update_profile(
+    session: Session,
+    *,
+    actor_id: int,
+    display_name: str | None = None,
+    status_message: str | None = None,
+) -> Me:
+    """Change the actor's display name and/or status message (``None`` leaves one as is).
+
+    Both are trimmed; a display name has 1 to 64 characters, a status 0 to 140; neither may
+    contain control characters. Nothing is written when either is refused.
+
+    Raises:
+        Invalid: a value breaks one of those rules.
+        NotFound: no such user.
+    """
+    name = (
+        None
+        if display_name is None
+        else _profile_text(display_name, what="display name", least=1, most=DISPLAY_NAME_MAX)
+    )
+    status = (
+        None
+        if status_message is None
+        else _profile_text(status_message, what="status", least=0, most=STATUS_MESSAGE_MAX)
+    )
+    user = access_user(session, actor_id)
+    if name is not None:
+        user.display_name = name
+    if status is not None:
+        user.status_message = status
+    session.add(user)
+    session.commit()
+    session.refresh(user)
+    return Me.of(user)
