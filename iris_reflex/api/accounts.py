@@ -1,0 +1,90 @@
+"""Accounts over JSON: register, sign in for a bearer token, sign out, the caller's profile.
+
+Routes only translate: ``services.users`` and ``services.auth`` hold every rule (username
+format, password length, throttling, revocation) and raise the errors mapped to statuses.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from fastapi.security import HTTPBearer
+
+from iris_reflex import clock
+from iris_reflex.api.deps import DB, CurrentCaller, client_ip
+from iris_reflex.api.schemas import (
+    Credentials,
+    MeOut,
+    ProfileIn,
+    TokenOut,
+    UserOut,
+    errors,
+)
+from iris_reflex.errors import NotFound
+from iris_reflex.live import notify
+from iris_reflex.services import auth, friends, users
+from iris_reflex.services.users import PublicUser
+
+# Declares the bearer scheme in the OpenAPI document (the "Authorize" button of /api/docs);
+# ``deps.caller`` does the actual checking.
+bearer = HTTPBearer(auto_error=False, description="The access_token from POST /api/auth/login.")
+
+router = APIRouter(tags=["accounts"])
+signed_in = APIRouter(tags=["accounts"], dependencies=[Depends(bearer)])
+
+
+@router.post("/auth/register", status_code=201, response_model=UserOut, responses=errors(409, 422))
+def register(body: Credentials, session: DB) -> UserOut:
+    """Create an account (3 to 32 letters, digits, ``_`` or ``.``; a password of 8 to 128)."""
+    user = users.check_register(session, username=body.username, password=body.password)
+    return UserOut.of(PublicUser.of(user))
+
+
+@router.post("/auth/login", response_model=TokenOut, responses=errors(401, 422, 429))
+def login(body: Credentials, request: Request, session: DB) -> TokenOut:
+    """Sign in: a new session and its bearer token. Failed attempts are throttled."""
+    signed = auth.login(
+        session, username=body.username, password=body.password, ip=client_ip(request)
+    )
+    return TokenOut.of(signed, clock.now())
+
+
+@signed_in.post("/auth/logout", status_code=204, response_class=Response, responses=errors(401))
+def logout(caller: CurrentCaller, session: DB) -> Response:
+    """End this token's session: it stops working at once (other sessions stay)."""
+    auth.logout(session, caller.identity)
+    return Response(status_code=204)
+
+
+@signed_in.get("/me", response_model=MeOut, responses=errors(401))
+def me(caller: CurrentCaller) -> MeOut:
+    """The caller's own account."""
+    return MeOut.of(users.Me.of(caller.user))
+
+
+@signed_in.patch("/me", response_model=MeOut, responses=errors(401, 422))
+def update_me(
+    body: ProfileIn, caller: CurrentCaller, session: DB, background: BackgroundTasks
+) -> MeOut:
+    """Change the display name (1 to 64 characters) and/or status (up to 140)."""
+    updated = users.update_profile(
+        session,
+        actor_id=caller.id,
+        display_name=body.display_name,
+        status_message=body.status_message,
+    )
+    if body.display_name is not None:
+        background.add_task(notify.profile_changed, caller.id)
+    return MeOut.of(updated)
+
+
+@signed_in.get("/users/{username}", response_model=UserOut, responses=errors(401, 404))
+def user(username: str, caller: CurrentCaller, session: DB) -> UserOut:
+    """Someone's public profile, found as search finds people (so a user who blocked the
+    caller is not found)."""
+    key = users.username_key(username)
+    if key == caller.user.username_key:
+        return UserOut.of(PublicUser.of(caller.user))
+    for found in friends.search_users(session, actor_id=caller.id, query=username, limit=1):
+        if users.username_key(found.username) == key:
+            return UserOut.of(found)
+    raise NotFound(friends.NO_SUCH_USER)

@@ -1,0 +1,328 @@
+"""The JSON shapes of the ``/api`` routes: what clients send and exactly what they get back.
+
+Why it is built this way:
+- Request models check *types* only (a string, a whole number, a known timer mode); every
+  rule about values (lengths, ranges, who may do what) stays in the services, so the API,
+  the web UI and the jobs refuse the same things with the same words.
+- Response models are built from the services' dataclasses with ``of``: only the fields named
+  here ever leave the server (never a hash or a setting of someone else), and
+  ``/api/openapi.json`` describes each response exactly, errors included.
+- Timestamps are aware UTC datetimes, serialized as ISO 8601 with ``Z``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from iris_reflex.api.media import AttachmentOut
+from iris_reflex.models import TimerMode
+from iris_reflex.services import auth, friends
+from iris_reflex.services.conversations import ConversationSummary, MessageView
+from iris_reflex.services.users import Me, PublicUser
+
+# Ids are database integers: anything larger cannot exist (and SQLite cannot even compare it).
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+# The enum inlined (no $ref), so the multipart form's hand-written schema can use it too.
+TimerModeName = Annotated[
+    TimerMode, WithJsonSchema({"type": "string", "enum": [m.value for m in TimerMode]})
+]
+
+
+class _In(BaseModel):
+    """Request bodies: unknown fields are refused rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------------------------- errors
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: a sentence meant for the person using the client."""
+
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    """One problem FastAPI found in the request's shape."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    """422: a service's sentence, or FastAPI's list of shape problems."""
+
+    detail: str | list[ValidationIssue]
+
+
+_DESCRIPTIONS = {
+    400: "The request cannot be processed.",
+    401: "No token, or a malformed, expired, tampered or revoked one.",
+    403: "Not allowed (for example: you blocked this user).",
+    404: "Missing, or not yours to see (one answer for both).",
+    409: "Clashes with existing data (a taken username, a duplicate request).",
+    413: "Over a size limit or quota.",
+    415: "Send application/json or multipart/form-data.",
+    422: "The input breaks a rule or has the wrong shape.",
+    429: "Too many failed attempts; retry after the number of seconds in Retry-After.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that can refuse with these status codes."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        entry: dict[str, Any] = {
+            "model": ValidationErrorOut if code == 422 else ErrorOut,
+            "description": _DESCRIPTIONS[code],
+        }
+        if code == 401:
+            entry["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        if code == 429:
+            entry["headers"] = {
+                "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}
+            }
+        out[code] = entry
+    return out
+
+
+# ------------------------------------------------------------------------------- accounts
+
+
+class Credentials(_In):
+    """A username and password, to register or to sign in."""
+
+    username: str
+    password: str
+
+
+class UserOut(BaseModel):
+    """What anyone may see of a user."""
+
+    id: int
+    username: str
+    display_name: str
+
+    @classmethod
+    def of(cls, user: PublicUser) -> UserOut:
+        return cls(id=user.id, username=user.username, display_name=user.display_name)
+
+
+class TokenOut(BaseModel):
+    """A session token to send as ``Authorization: Bearer <access_token>``."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme, not a secret
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+    @classmethod
+    def of(cls, signed: auth.SignedIn, now: datetime) -> TokenOut:
+        seconds = max(0, int((signed.expires_at - now).total_seconds()))
+        return cls(access_token=signed.token, expires_in=seconds)
+
+
+class MeOut(BaseModel):
+    """The caller's own account."""
+
+    id: int
+    username: str
+    display_name: str
+    status_message: str
+    theme: str
+    read_receipts: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, me: Me) -> MeOut:
+        return cls(
+            id=me.id,
+            username=me.username,
+            display_name=me.display_name,
+            status_message=me.status_message,
+            theme=me.theme,
+            read_receipts=me.read_receipts,
+            created_at=me.created_at,
+        )
+
+
+class ProfileIn(_In):
+    """Fields to change; a missing or null field is left as it is."""
+
+    display_name: str | None = None
+    status_message: str | None = None
+
+
+# -------------------------------------------------------------------------------- friends
+
+
+class UsernameIn(_In):
+    """Another user, by username (any letter case)."""
+
+    username: str
+
+
+class FriendRequestOut(BaseModel):
+    """A pending friend request."""
+
+    id: int
+    requester: UserOut
+    addressee: UserOut
+    created_at: datetime
+
+    @classmethod
+    def of(cls, request: friends.FriendRequest) -> FriendRequestOut:
+        return cls(
+            id=request.id,
+            requester=UserOut.of(request.requester),
+            addressee=UserOut.of(request.addressee),
+            created_at=request.created_at,
+        )
+
+
+class RequestsOut(BaseModel):
+    """Pending requests to and from the caller, newest first."""
+
+    incoming: list[FriendRequestOut]
+    outgoing: list[FriendRequestOut]
+
+    @classmethod
+    def of(cls, requests: friends.Requests) -> RequestsOut:
+        return cls(
+            incoming=[FriendRequestOut.of(r) for r in requests.incoming],
+            outgoing=[FriendRequestOut.of(r) for r in requests.outgoing],
+        )
+
+
+class RequestOutcomeOut(BaseModel):
+    """What became of a request: still ``pending``, or ``accepted`` (now friends)."""
+
+    id: int
+    status: Literal["pending", "accepted"]
+
+    @classmethod
+    def of(cls, outcome: friends.RequestOutcome) -> RequestOutcomeOut:
+        return cls(id=outcome.request_id, status=outcome.status)  # type: ignore[arg-type]
+
+
+# -------------------------------------------------------------------------- conversations
+
+
+class MessageOut(BaseModel):
+    """A message as the caller may see it. ``kind`` is ``text``, or ``notice`` for lines
+    Iris writes (a timer change); ``read_at`` is shown only with shared read receipts."""
+
+    id: int
+    conversation_id: int
+    sender_id: int
+    recipient_id: int
+    kind: str
+    body: str
+    created_at: datetime
+    expires_at: datetime | None
+    timer_seconds: int | None
+    timer_mode: str | None
+    read_at: datetime | None
+    attachments: list[AttachmentOut]
+
+    @classmethod
+    def of(cls, view: MessageView) -> MessageOut:
+        return cls(
+            id=view.id,
+            conversation_id=view.conversation_id,
+            sender_id=view.sender_id,
+            recipient_id=view.recipient_id,
+            kind=view.kind,
+            body=view.body,
+            created_at=view.created_at,
+            expires_at=view.expires_at,
+            timer_seconds=view.timer_seconds,
+            timer_mode=view.timer_mode,
+            read_at=view.read_at,
+            attachments=[AttachmentOut.of(a) for a in view.attachments],
+        )
+
+
+class ConversationOut(BaseModel):
+    """A conversation with a friend: the newest visible message and the unread count."""
+
+    id: int
+    friend: UserOut
+    last_message: MessageOut | None
+    unread: int
+    last_activity: datetime
+
+    @classmethod
+    def of(cls, summary: ConversationSummary) -> ConversationOut:
+        last = summary.last_message
+        return cls(
+            id=summary.conversation_id,
+            friend=UserOut.of(summary.friend),
+            last_message=MessageOut.of(last) if last is not None else None,
+            unread=summary.unread,
+            last_activity=summary.last_activity,
+        )
+
+
+class SendMessageIn(_In):
+    """A message to a friend. ``expires_in_seconds``: null for the conversation's default
+    timer, 0 for none, else 5 seconds to 365 days. ``timer_mode``: when the countdown starts
+    (null: the conversation's mode). ``attachment_ids``: files uploaded with
+    ``POST /api/uploads``; with files the text may be empty."""
+
+    body: str = ""
+    expires_in_seconds: int | None = None
+    timer_mode: TimerModeName | None = None
+    attachment_ids: list[Id] = Field(default_factory=list)
+
+
+class SendMessageForm(_In):
+    """The same message as ``multipart/form-data``, files attached as ``files``."""
+
+    body: str = ""
+    expires_in_seconds: int | None = None
+    timer_mode: TimerModeName | None = None
+
+
+def send_message_openapi() -> dict[str, Any]:
+    """The request body of the send route, which takes JSON or a multipart form."""
+    form = SendMessageForm.model_json_schema()
+    form["properties"]["files"] = {
+        "type": "array",
+        "items": {"type": "string", "format": "binary"},
+        "description": "One or more files.",
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": SendMessageIn.model_json_schema()},
+                "multipart/form-data": {"schema": form},
+            },
+        }
+    }
+
+
+class ReadIn(_In):
+    """Mark the friend's messages read, up to this id (all of them when null)."""
+
+    up_to_message_id: Id | None = None
+
+
+class ReadOut(BaseModel):
+    """The messages that this call marked read (empty when nothing was unread)."""
+
+    message_ids: list[int]
+
+
+class TimerIn(_In):
+    """The conversation's default timer: ``seconds`` null or 0 turns it off."""
+
+    seconds: int | None
+    mode: TimerModeName = TimerMode.FROM_SEND

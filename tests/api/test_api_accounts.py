@@ -1,0 +1,287 @@
+"""Accounts over the JSON API: register, log in, log out, tokens, the caller's profile."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from iris_reflex import clock
+from iris_reflex.services import auth
+from iris_reflex.settings import get_settings
+from tests.api.test_api_openapi import (
+    PASSWORD,
+    ada_and_bob,
+    bearer,
+    client_fixture,  # noqa: F401 (the ``client`` fixture)
+    login,
+    parse_utc,
+    sign_up,
+)
+
+
+def _register(client: TestClient, username: str, password: str = PASSWORD):
+    return client.post("/api/auth/register", json={"username": username, "password": password})
+
+
+# --------------------------------------------------------------------------------- register
+
+
+def test_register_returns_public_fields_only(client):
+    response = _register(client, "Ada.Lovelace")
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"id", "username", "display_name"}
+    assert body["username"] == "Ada.Lovelace"
+    assert body["display_name"] == "Ada.Lovelace"
+
+
+def test_register_taken_username_in_any_case_is_a_conflict(client):
+    assert _register(client, "ada").status_code == 201
+    response = _register(client, "ADA")
+    assert response.status_code == 409
+    assert response.json() == {"detail": "That username is taken."}
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("ab", PASSWORD), ("bad name", PASSWORD), ("x" * 33, PASSWORD), ("ada", "short")],
+)
+def test_register_refuses_bad_username_or_password(client, username, password):
+    response = _register(client, username, password)
+    assert response.status_code == 422
+    assert isinstance(response.json()["detail"], str)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"username": "ada"}, {"username": 5, "password": PASSWORD}, [], "ada"],
+)
+def test_register_refuses_malformed_body_with_detail_list(client, payload):
+    response = client.post("/api/auth/register", json=payload)
+    assert response.status_code == 422
+    assert isinstance(response.json()["detail"], list)
+
+
+def test_register_refuses_unknown_fields(client):
+    response = client.post(
+        "/api/auth/register", json={"username": "ada", "password": PASSWORD, "admin": True}
+    )
+    assert response.status_code == 422
+
+
+# ------------------------------------------------------------------------------------ login
+
+
+def test_login_returns_bearer_token_that_works(client):
+    _register(client, "ada")
+    response = client.post("/api/auth/login", json={"username": "ADA", "password": PASSWORD})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert abs(body["expires_in"] - get_settings().jwt_lifetime_minutes * 60) <= 5
+    me = client.get("/api/me", headers=bearer(body["access_token"]))
+    assert me.status_code == 200
+    assert me.json()["username"] == "ada"
+
+
+@pytest.mark.parametrize(("username", "password"), [("ada", "wrong password"), ("nobody", "x")])
+def test_login_refuses_wrong_password_and_unknown_user_alike(client, username, password):
+    _register(client, "ada")
+    response = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 401
+    assert response.json() == {"detail": auth.WRONG_CREDENTIALS}
+
+
+def test_login_is_throttled_with_retry_after(client, monkeypatch):
+    monkeypatch.setattr(get_settings(), "login_max_failures", 2)
+    _register(client, "ada")
+    for _ in range(2):
+        wrong = client.post("/api/auth/login", json={"username": "ada", "password": "nope"})
+        assert wrong.status_code == 401
+    response = client.post("/api/auth/login", json={"username": "ada", "password": PASSWORD})
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) > 0
+    assert "Too many failed sign-in attempts" in response.json()["detail"]
+
+
+def test_login_refuses_malformed_body(client):
+    assert client.post("/api/auth/login", json={"username": "ada"}).status_code == 422
+    response = client.post("/api/auth/login", content=b"not json", headers={"content-type": "x"})
+    assert response.status_code == 422
+
+
+# ----------------------------------------------------------------------------- logout, 401
+
+
+def test_logout_ends_only_that_token(client):
+    _register(client, "ada")
+    first, second = login(client, "ada"), login(client, "ada")
+    assert client.post("/api/auth/logout", headers=bearer(first)).status_code == 204
+    gone = client.get("/api/me", headers=bearer(first))
+    assert gone.status_code == 401
+    assert gone.json() == {"detail": auth.SESSION_ENDED}
+    assert client.get("/api/me", headers=bearer(second)).status_code == 200
+    assert client.post("/api/auth/logout", headers=bearer(first)).status_code == 401
+
+
+SIGNED_IN_ROUTES = [
+    ("post", "/api/auth/logout", None),
+    ("get", "/api/me", None),
+    ("patch", "/api/me", {"display_name": "X"}),
+    ("get", "/api/users/bob", None),
+    ("get", "/api/friends", None),
+    ("delete", "/api/friends/bob", None),
+    ("get", "/api/friends/requests", None),
+    ("post", "/api/friends/requests", {"username": "bob"}),
+    ("post", "/api/friends/requests/1/accept", None),
+    ("post", "/api/friends/requests/1/decline", None),
+    ("delete", "/api/friends/requests/1", None),
+    ("get", "/api/blocks", None),
+    ("post", "/api/blocks", {"username": "bob"}),
+    ("delete", "/api/blocks/bob", None),
+    ("get", "/api/conversations", None),
+    ("get", "/api/conversations/bob/messages", None),
+    ("post", "/api/conversations/bob/messages", {"body": "hi"}),
+    ("post", "/api/conversations/bob/read", {}),
+    ("put", "/api/conversations/bob/timer", {"seconds": 60}),
+    ("delete", "/api/messages/1", None),
+]
+
+
+def _bad_headers(kind: str, client: TestClient) -> dict[str, str]:
+    if kind == "none":
+        return {}
+    if kind == "garbage":
+        return bearer("not.a.token")
+    if kind == "basic":
+        return {"Authorization": "Basic YWRhOnB3"}
+    token = login(client, "ada")
+    if kind == "revoked":
+        client.post("/api/auth/logout", headers=bearer(token))
+        return bearer(token)
+    if kind == "expired":
+        later = timedelta(minutes=get_settings().jwt_lifetime_minutes, seconds=1)
+        clock.set_clock(lambda: datetime.now(UTC) + later)
+        return bearer(token)
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["none", "garbage", "basic", "revoked", "expired"])
+def test_every_signed_in_route_refuses_a_missing_or_bad_token(client, kind):
+    ada_and_bob(client)
+    try:
+        headers = _bad_headers(kind, client)
+        for method, path, payload in SIGNED_IN_ROUTES:
+            kwargs = {"json": payload} if payload is not None else {}
+            response = client.request(method, path, headers=headers, **kwargs)
+            assert response.status_code == 401, (kind, method, path, response.text)
+            assert isinstance(response.json()["detail"], str)
+            assert response.headers["www-authenticate"] == "Bearer"
+    finally:
+        clock.set_clock(None)
+
+
+def test_signed_in_routes_list_covers_the_document(client):
+    spec = client.get("/api/openapi.json").json()
+    listed = {(m, p.split("/")[2]) for m, p, _ in SIGNED_IN_ROUTES}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if "security" in operation and not path.startswith("/api/auth/web"):
+                assert (method, path.split("/")[2]) in listed, (method, path)
+
+
+# --------------------------------------------------------------------------------- profile
+
+
+def test_me_shows_own_account_with_utc_timestamps(client):
+    ada = sign_up(client, "ada")
+    body = client.get("/api/me", headers=ada).json()
+    assert body["username"] == "ada"
+    assert body["status_message"] == ""
+    assert body["read_receipts"] is True
+    assert "password_hash" not in body
+    parse_utc(body["created_at"])
+
+
+def test_patch_me_trims_and_changes_only_what_is_given(client):
+    ada = sign_up(client, "ada")
+    response = client.patch("/api/me", json={"display_name": "  Ada L.  "}, headers=ada)
+    assert response.status_code == 200
+    assert response.json()["display_name"] == "Ada L."
+    response = client.patch("/api/me", json={"status_message": " counting "}, headers=ada)
+    assert response.json()["display_name"] == "Ada L."
+    assert response.json()["status_message"] == "counting"
+    response = client.patch("/api/me", json={"status_message": ""}, headers=ada)
+    assert response.json()["status_message"] == ""
+    assert client.get("/api/me", headers=ada).json()["display_name"] == "Ada L."
+
+
+def test_patch_me_accepts_limits_exactly(client):
+    ada = sign_up(client, "ada")
+    response = client.patch(
+        "/api/me", json={"display_name": "é" * 64, "status_message": "👩‍💻" * 28}, headers=ada
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["display_name"] == "é" * 64
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"display_name": ""},
+        {"display_name": "   "},
+        {"display_name": "x" * 65},
+        {"display_name": "a\x00b"},
+        {"display_name": "two\nlines"},
+        {"status_message": "x" * 141},
+        {"status_message": "tab\there"},
+        {"display_name": "fine", "status_message": "bell\x07"},
+    ],
+)
+def test_patch_me_refuses_bad_values_and_writes_nothing(client, payload):
+    ada = sign_up(client, "ada")
+    response = client.patch("/api/me", json=payload, headers=ada)
+    assert response.status_code == 422
+    assert isinstance(response.json()["detail"], str)
+    assert client.get("/api/me", headers=ada).json()["display_name"] == "ada"
+
+
+def test_patch_me_refuses_unknown_fields_and_wrong_types(client):
+    ada = sign_up(client, "ada")
+    assert client.patch("/api/me", json={"username": "eve"}, headers=ada).status_code == 422
+    assert client.patch("/api/me", json={"display_name": 5}, headers=ada).status_code == 422
+
+
+def test_new_display_name_is_what_friends_see(client):
+    ada, bob = ada_and_bob(client)
+    client.patch("/api/me", json={"display_name": "Countess"}, headers=ada)
+    friends = client.get("/api/friends", headers=bob).json()
+    assert friends[0]["display_name"] == "Countess"
+
+
+def test_user_lookup_shows_public_fields_in_any_case(client):
+    ada = sign_up(client, "ada")
+    sign_up(client, "Bob")
+    response = client.get("/api/users/BOB", headers=ada)
+    assert response.status_code == 200
+    assert set(response.json()) == {"id", "username", "display_name"}
+    assert response.json()["username"] == "Bob"
+    assert client.get("/api/users/ada", headers=ada).json()["username"] == "ada"
+
+
+@pytest.mark.parametrize("name", ["nobody", "bo", "b%", "b_b", "a" * 300])
+def test_user_lookup_of_unknown_user_is_404(client, name):
+    ada = sign_up(client, "ada")
+    sign_up(client, "bob")
+    response = client.get(f"/api/users/{name}", headers=ada)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No user with that username."}
+
+
+def test_user_lookup_hides_someone_who_blocked_the_caller(client):
+    ada, bob = ada_and_bob(client)
+    assert client.post("/api/blocks", json={"username": "ada"}, headers=bob).status_code == 204
+    assert client.get("/api/users/bob", headers=ada).status_code == 404
+    assert client.get("/api/users/ada", headers=bob).status_code == 200
