@@ -73,3 +73,15 @@ def caller(request: Request, session: DB) -> Caller:
 
 
 CurrentCaller = Annotated[Caller, Depends(caller)]
+
+
+def caller_or_none(request: Request, session: DB) -> Caller | None:
+    """The signed-in caller, or ``None``: for routes that answer 404 to strangers and to
+    signed-out requests alike, so a file's existence is never revealed."""
+    try:
+        return caller(request, session)
+    except NotAuthenticated:
+        return None
+
+
+OptionalCaller = Annotated[Caller | None, Depends(caller_or_none)]

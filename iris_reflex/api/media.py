@@ -6,9 +6,9 @@ Why it is built this way:
   ``POST /api/uploads`` takes the raw file as the body (the browser sends one request per
   file, which gives a progress bar per file and lets one be cancelled alone).
 - Downloads are checked by ``media.open_attachment`` (participant, still friends, message
-  neither deleted nor expired) and every refusal is the same 404. The browser authenticates
-  with its ``HttpOnly`` cookie, other clients with the bearer header (``deps.caller``): no
-  token ever appears in a URL.
+  neither deleted nor expired) and every refusal is the same 404, signed-out requests too.
+  The browser authenticates with its ``HttpOnly`` cookie, other clients with the bearer
+  header (``deps.caller``): no token ever appears in a URL.
 - Responses are hardened for content people upload: ``nosniff``, a sandboxing CSP, no
   caching (an expired file must not live on in a cache), and anything outside the inline
   allowlist (HTML, SVG, XML, scripts, archives...) is sent as a download.
@@ -26,9 +26,9 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from iris_reflex.api.deps import DB, Caller, CurrentCaller
+from iris_reflex.api.deps import DB, Caller, CurrentCaller, OptionalCaller
 from iris_reflex.db import session_scope
-from iris_reflex.errors import Invalid, TooLarge
+from iris_reflex.errors import Invalid, NotFound, TooLarge
 from iris_reflex.services import media, storage
 from iris_reflex.settings import get_settings
 
@@ -139,16 +139,23 @@ def _serve(served: media.ServedFile) -> FileResponse:
 
 
 @router.get("/attachments/{attachment_id}", response_class=FileResponse, responses=NOT_FOUND)
-def download(attachment_id: int, caller: CurrentCaller, session: DB) -> FileResponse:
-    """The file of an attachment in one of the caller's conversations (Range supported)."""
+def download(attachment_id: int, caller: OptionalCaller, session: DB) -> FileResponse:
+    """The file of an attachment in one of the caller's conversations (Range supported).
+
+    Signed out, a stranger, a guessed id, an expired or deleted message: all the same 404.
+    """
+    if caller is None:
+        raise NotFound(media.NO_SUCH_FILE)
     return _serve(media.open_attachment(session, actor_id=caller.id, attachment_id=attachment_id))
 
 
 @router.get(
     "/attachments/{attachment_id}/thumbnail", response_class=FileResponse, responses=NOT_FOUND
 )
-def thumbnail(attachment_id: int, caller: CurrentCaller, session: DB) -> FileResponse:
-    """An image attachment's small WebP preview."""
+def thumbnail(attachment_id: int, caller: OptionalCaller, session: DB) -> FileResponse:
+    """An image attachment's small WebP preview (refused like the file itself)."""
+    if caller is None:
+        raise NotFound(media.NO_SUCH_FILE)
     return _serve(
         media.open_attachment(
             session, actor_id=caller.id, attachment_id=attachment_id, thumbnail=True
