@@ -1,0 +1,303 @@
+"""The settings page of one tab: theme, receipts, default timer, password, sessions, deletion.
+
+Thin by design: every read and write goes through ``services.accounts`` (receipts through
+``ChatState.set_read_receipts``, so its pushes to friends stay in one place), as the user
+proven by the session cookie on *this* event (``SessionState.verified_identity``); no handler
+takes a user id from the browser.
+
+Ending sessions elsewhere (a password change, "sign out everywhere", a deleted account) also
+reaches tabs that are open right now: ``live.push`` deliberately skips tabs whose session was
+revoked, so ``_send_tabs_to_login`` visits them itself, clears what they show and sends them
+to the login page. A tab it misses (another worker without Redis, a race) still ends up there
+at its next event or reload, because every protected event verifies the session again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import reflex as rx
+from reflex.state import StateUpdate
+from reflex_base.event import Event
+
+from iris_reflex.db import session_scope
+from iris_reflex.errors import DomainError, NotAuthenticated
+from iris_reflex.live import notify, push
+from iris_reflex.live.registry import get_registry
+from iris_reflex.services import accounts, auth
+from iris_reflex.state.chat import TIMER_CHOICES, ChatState, parse_period, spawn
+from iris_reflex.state.session import LOGIN_ROUTE, SessionState
+
+log = logging.getLogger("iris.settings")
+
+# The composer's picker without "Chat default": this *is* the default for new chats.
+DEFAULT_TIMER_CHOICES: list[tuple[str, str]] = [(v, t) for v, t in TIMER_CHOICES if v != "default"]
+_PRESETS = {v for v, _ in DEFAULT_TIMER_CHOICES} - {"custom"}
+THEMES: list[tuple[str, str]] = [("light", "Light"), ("dark", "Dark"), ("system", "System")]
+_PERIOD_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+PASSWORD_FIELDS = ("current_password", "new_password", "confirm_password")
+
+
+def period_text(seconds: int) -> str:
+    """A period as the custom timer field reads it: ``90`` is "90s", ``7200`` is "2h"."""
+    for unit, size in _PERIOD_UNITS:
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _app() -> Any:
+    from iris_reflex.iris_reflex import app
+
+    return app
+
+
+async def _send_tab_to_login(app: Any, user_id: int, token: str) -> bool:
+    """Sign one open tab out if its session no longer works; whether it was."""
+    if not await push._is_connected(app, token):
+        await get_registry().remove(user_id, token)
+        return False
+    async with app.modify_state(rx.BaseStateToken(ident=token, cls=SessionState)) as root:
+        session_state = await root.get_state(SessionState)
+        if session_state._user_id != user_id:
+            await get_registry().remove(user_id, token)
+            return False
+        if push._still_signed_in(user_id, session_state._session_id):
+            return False  # the same session as the asking tab (another tab of this browser)
+        chat = await root.get_state(ChatState)
+        await chat._forget_tab()
+        session_state._forget()
+    await get_registry().remove(user_id, token)
+    redirect = Event.from_event_type([rx.redirect(LOGIN_ROUTE)])
+    await app.event_namespace.emit_update(StateUpdate(events=redirect), token)
+    return True
+
+
+async def _send_tabs_to_login(user_id: int, *, skip_token: str) -> int:
+    """Every open tab of ``user_id`` whose session has ended goes to the login page."""
+    app = _app()
+    sent = 0
+    for token in await get_registry().tokens(user_id):
+        if token == skip_token:
+            continue
+        try:
+            sent += await _send_tab_to_login(app, user_id, token)
+        except Exception:  # noqa: BLE001 - one broken tab must not stop the others
+            log.warning("could not sign out tab %s… of user %s", token[:8], user_id)
+    return sent
+
+
+class SettingsState(rx.State):
+    """What the settings page shows, and the theme every signed-in page applies."""
+
+    theme: str = ""  # "" until the user's theme is known, then light, dark or system
+    read_receipts: bool = True
+    timer_choice: str = "0"
+    custom_timer: str = ""
+    change_error: str = ""
+    delete_error: str = ""
+    delete_open: bool = False
+    loaded: bool = False
+
+    async def _identity(self) -> auth.Identity:
+        """Who sent this event, verified against the session table now."""
+        session_state = await self.get_state(SessionState)
+        return session_state.verified_identity()
+
+    def _token(self) -> str:
+        return self.router.session.client_token
+
+    def _show(self, preferences: accounts.Preferences) -> None:
+        self.theme = preferences.theme
+        self.read_receipts = preferences.read_receipts
+        seconds = preferences.default_timer_seconds
+        if seconds is None:
+            self.timer_choice, self.custom_timer = "0", ""
+        elif str(seconds) in _PRESETS:
+            self.timer_choice, self.custom_timer = str(seconds), ""
+        else:
+            self.timer_choice, self.custom_timer = "custom", period_text(seconds)
+
+    # ----------------------------------------------------------------------------- loading
+
+    @rx.event
+    async def load(self):  # type: ignore[no-untyped-def]
+        """On load of /settings (after ``require_user``): show the user's choices."""
+        try:
+            identity = await self._identity()
+            with session_scope() as db:
+                preferences = accounts.get_preferences(db, actor_id=identity.user_id)
+        except (NotAuthenticated, DomainError):
+            return rx.redirect(LOGIN_ROUTE)
+        # Registered like a chat tab, so a session ended elsewhere reaches this tab too.
+        await get_registry().add(identity.user_id, self._token())
+        self._show(preferences)
+        self.change_error = ""
+        self.delete_error = ""
+        self.delete_open = False
+        self.loaded = True
+        return None
+
+    @rx.event
+    async def load_theme(self) -> None:
+        """On mount of any signed-in page: the user's remembered theme (the page applies it)."""
+        try:
+            identity = await self._identity()
+            with session_scope() as db:
+                self.theme = accounts.get_preferences(db, actor_id=identity.user_id).theme
+        except (NotAuthenticated, DomainError):
+            return  # the page's own on_load sends a signed-out tab to the login page
+
+    # ------------------------------------------------------------------------- preferences
+
+    @rx.event
+    async def set_theme(self, theme: str):  # type: ignore[no-untyped-def]
+        """Remember the theme; the page applies it as soon as ``theme`` changes."""
+        try:
+            identity = await self._identity()
+            with session_scope() as db:
+                self.theme = accounts.set_theme(db, actor_id=identity.user_id, theme=str(theme))
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        return None
+
+    @rx.event
+    async def set_read_receipts(self, enabled: bool):  # type: ignore[no-untyped-def]
+        """Send (and see) read receipts, or neither: the chat's own handler does it."""
+        chat = await self.get_state(ChatState)
+        result = await chat.set_read_receipts(bool(enabled))
+        if result is None:
+            self.read_receipts = bool(enabled)
+        return result
+
+    async def _save_timer(self, seconds: int | None) -> tuple[bool, Any]:
+        """(saved, what to send the page)."""
+        try:
+            identity = await self._identity()
+            with session_scope() as db:
+                stored = accounts.set_default_timer(db, actor_id=identity.user_id, seconds=seconds)
+        except NotAuthenticated:
+            return False, rx.redirect(LOGIN_ROUTE)
+        except DomainError as exc:
+            return False, rx.toast.error(exc.message)
+        if stored is None:
+            return True, rx.toast.success("New chats start without disappearing messages.")
+        label = dict(DEFAULT_TIMER_CHOICES).get(str(stored), period_text(stored))
+        return True, rx.toast.success(f"New chats start with disappearing messages: {label}.")
+
+    @rx.event
+    async def set_timer_choice(self, choice: str):  # type: ignore[no-untyped-def]
+        """A preset is saved at once; "Custom…" waits for a period to be typed and saved."""
+        choice = str(choice)
+        if choice == "custom":
+            self.timer_choice = choice
+            return None
+        if choice not in _PRESETS:
+            return rx.toast.error("Pick one of the listed timers.")
+        saved, result = await self._save_timer(int(choice))
+        if saved:
+            self.timer_choice, self.custom_timer = choice, ""
+        return result
+
+    @rx.event
+    def set_custom_timer(self, text: str) -> None:
+        """The custom period as it is typed (e.g. "90s", "2h")."""
+        self.custom_timer = str(text)[:16]
+
+    @rx.event
+    async def save_custom_timer(self, _form: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+        """Save the typed period as the default timer for new chats."""
+        seconds = parse_period(self.custom_timer)
+        if seconds is None:
+            return rx.toast.error("Write the custom timer like 90s, 10m, 2h, 3d or 1w.")
+        saved, result = await self._save_timer(seconds)
+        if saved:
+            self.custom_timer = period_text(seconds)
+        return result
+
+    # ------------------------------------------------------------------ password, sessions
+
+    @rx.event
+    async def change_password(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+        """Check the current password, store the new one, sign out every other session."""
+        self.change_error = ""
+        current, new, confirm = (str(form.get(name, "")) for name in PASSWORD_FIELDS)
+        if new != confirm:
+            self.change_error = "The two new passwords do not match."
+            return None
+        try:
+            identity = await self._identity()
+            with session_scope() as db:
+                ended = accounts.change_password(
+                    db,
+                    actor_id=identity.user_id,
+                    session_id=identity.session_id,
+                    current_password=current,
+                    new_password=new,
+                    ip=self.router.session.client_ip or accounts.UNKNOWN_IP,
+                )
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        except DomainError as exc:
+            self.change_error = exc.message
+            return None
+        spawn(_send_tabs_to_login(identity.user_id, skip_token=self._token()))
+        others = "No other device was signed in."
+        if ended:
+            others = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
+        return [
+            *(rx.set_value(name, "") for name in PASSWORD_FIELDS),
+            rx.toast.success(f"Password changed. {others}"),
+        ]
+
+    @rx.event
+    async def sign_out_everywhere(self):  # type: ignore[no-untyped-def]
+        """End every session of the user, this one too, and go to the login page."""
+        try:
+            identity = await self._identity()
+            with session_scope() as db:
+                accounts.sign_out_everywhere(db, actor_id=identity.user_id)
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        spawn(_send_tabs_to_login(identity.user_id, skip_token=self._token()))
+        return SessionState.log_out
+
+    # ---------------------------------------------------------------------- delete account
+
+    @rx.event
+    def set_delete_open(self, open_: bool) -> None:
+        """The confirmation dialog opens or closes; a stale error goes with it."""
+        self.delete_open = bool(open_)
+        self.delete_error = ""
+
+    @rx.event
+    async def delete_account(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+        """Delete the account after the password is typed again; friends' screens update."""
+        self.delete_error = ""
+        try:
+            identity = await self._identity()
+            with session_scope() as db:
+                others = accounts.delete_account(
+                    db,
+                    actor_id=identity.user_id,
+                    password=str(form.get("password", "")),
+                    ip=self.router.session.client_ip or accounts.UNKNOWN_IP,
+                )
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        except DomainError as exc:
+            self.delete_error = exc.message
+            return None
+        user_id, token = identity.user_id, self._token()
+
+        async def after_commit() -> None:
+            await notify.friends_changed(*others)
+            await _send_tabs_to_login(user_id, skip_token=token)
+
+        spawn(after_commit())
+        self.delete_open = False
+        self.loaded = False
+        return SessionState.log_out
