@@ -23,8 +23,9 @@ from iris_reflex.services import auth, friends
 from iris_reflex.services.conversations import ConversationSummary, MessageView
 from iris_reflex.services.users import Me, PublicUser
 
-# Ids are database integers: anything larger cannot exist (and SQLite cannot even compare it).
-MAX_ID = 2**63 - 1
+# Ids are 32-bit integer columns: a larger one cannot exist, and PostgreSQL refuses to even
+# compare it (SQLite past 64 bits); refused as input instead of failing as a query.
+MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 # The enum inlined (no $ref), so the multipart form's hand-written schema can use it too.

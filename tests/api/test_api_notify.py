@@ -1,0 +1,124 @@
+"""After an API action commits, the open tabs of everyone concerned are told (``live.notify``).
+
+``push.push_to_user`` is replaced by a recorder: what matters here is who is told what; that
+a push really updates a tab is shown end to end in ``tests/e2e/test_api_live.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from iris_reflex.jobs import sweeper
+from iris_reflex.live import push
+from tests.api.test_api_openapi import (
+    ada_and_bob,
+    client_fixture,  # noqa: F401 (the ``client`` fixture)
+    send,
+    sign_up,
+)
+
+Pushes = list[tuple[int, str]]
+
+
+@pytest.fixture
+def pushes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pushes]:
+    """Every push as (user id, ChatState handler name), in order."""
+    seen: Pushes = []
+
+    async def record(user_id: int, apply, *, skip_token: str | None = None) -> int:  # type: ignore[no-untyped-def]
+        assert skip_token is None  # the API has no tab of its own to skip
+        seen.append((user_id, apply.__name__))
+        return 0
+
+    monkeypatch.setattr(push, "push_to_user", record)
+    yield seen
+
+
+def _ids(client, *headers) -> list[int]:  # type: ignore[no-untyped-def]
+    return [client.get("/api/me", headers=h).json()["id"] for h in headers]
+
+
+def test_sent_message_reaches_recipient_and_senders_tabs(client, pushes, monkeypatch):
+    deadlines = []
+    monkeypatch.setattr(sweeper, "wake_at", deadlines.append)
+    ada, bob = ada_and_bob(client)
+    ada_id, bob_id = _ids(client, ada, bob)
+    pushes.clear()
+    message = send(client, ada, "bob", "hi", expires_in_seconds=60)
+    assert pushes == [(bob_id, "_on_message_arrived"), (ada_id, "_on_conversation_changed")]
+    assert [d.isoformat().replace("+00:00", "Z") for d in deadlines] == [message["expires_at"]]
+
+
+def test_refused_action_tells_nobody(client, pushes):
+    ada, _ = ada_and_bob(client)
+    pushes.clear()
+    client.post("/api/conversations/bob/messages", json={"body": ""}, headers=ada)
+    client.post("/api/friends/requests", json={"username": "bob"}, headers=ada)
+    client.delete("/api/messages/12345", headers=ada)
+    assert pushes == []
+
+
+def test_read_receipt_reaches_reader_and_sender(client, pushes, monkeypatch):
+    rechecks = []
+    monkeypatch.setattr(sweeper, "recheck", lambda: rechecks.append(1))
+    ada, bob = ada_and_bob(client)
+    ada_id, bob_id = _ids(client, ada, bob)
+    send(client, ada, "bob")
+    pushes.clear()
+    client.post("/api/conversations/ada/read", json={}, headers=bob)
+    assert pushes == [(bob_id, "_on_conversation_changed"), (ada_id, "_on_conversation_changed")]
+    assert rechecks == [1]
+    pushes.clear()
+    client.post("/api/conversations/ada/read", json={}, headers=bob)  # nothing left unread
+    assert pushes == []
+
+
+def test_timer_and_delete_refresh_both_conversations(client, pushes):
+    ada, bob = ada_and_bob(client)
+    ada_id, bob_id = _ids(client, ada, bob)
+    message = send(client, ada, "bob")
+    pushes.clear()
+    client.put("/api/conversations/bob/timer", json={"seconds": 60}, headers=ada)
+    client.delete(f"/api/messages/{message['id']}", headers=ada)
+    both = [(bob_id, "_on_conversation_changed"), (ada_id, "_on_conversation_changed")]
+    assert pushes == both + both
+
+
+def test_friend_actions_refresh_both_peoples_lists(client, pushes):
+    ada, bob = sign_up(client, "ada"), sign_up(client, "bob")
+    ada_id, bob_id = _ids(client, ada, bob)
+    request_id = client.post("/api/friends/requests", json={"username": "bob"}, headers=ada).json()
+    client.post(f"/api/friends/requests/{request_id['id']}/accept", headers=bob)
+    client.delete("/api/friends/bob", headers=ada)
+    client.post("/api/blocks", json={"username": "bob"}, headers=ada)
+    client.delete("/api/blocks/bob", headers=ada)
+    pair = {ada_id, bob_id}
+    assert len(pushes) == 10
+    assert {name for _, name in pushes} == {"_on_friends_changed"}
+    for i in range(0, 10, 2):
+        assert {pushes[i][0], pushes[i + 1][0]} == pair
+
+
+def test_new_display_name_reaches_friends_and_own_tabs(client, pushes):
+    ada, bob = ada_and_bob(client)
+    ada_id, bob_id = _ids(client, ada, bob)
+    pushes.clear()
+    client.patch("/api/me", json={"status_message": "away"}, headers=ada)
+    assert pushes == []  # nobody else shows a status yet
+    client.patch("/api/me", json={"display_name": "Countess"}, headers=ada)
+    assert pushes == [(bob_id, "_on_friends_changed"), (ada_id, "_on_friends_changed")]
+
+
+def test_failing_push_is_logged_and_the_action_still_succeeds(client, monkeypatch, caplog):
+    ada, bob = ada_and_bob(client)
+
+    async def broken(*_args, **_kwargs) -> int:  # type: ignore[no-untyped-def]
+        raise RuntimeError("redis is down")
+
+    monkeypatch.setattr(push, "push_to_user", broken)
+    response = client.post("/api/conversations/bob/messages", json={"body": "hi"}, headers=ada)
+    assert response.status_code == 201
+    assert "live notification message_sent failed" in caplog.text
+    assert len(client.get("/api/conversations/ada/messages", headers=bob).json()) == 1
