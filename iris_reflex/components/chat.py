@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from iris_reflex.components.media import attachment_view, upload_controls
 from iris_reflex.services.conversations import MAX_BODY
 from iris_reflex.state.chat import TIMER_CHOICES, ChatState, ConversationRow, MessageRow
 
@@ -100,12 +101,19 @@ def _status_icon(message: MessageRow) -> rx.Component:
 def message_bubble(message: MessageRow) -> rx.Component:
     """One message; its text is rendered as text (markup never runs)."""
     bubble = rx.box(
-        rx.text(
-            message.body,
-            size="2",
-            white_space="pre-wrap",
-            word_break="break-word",
-            class_name="message-body",
+        rx.cond(
+            message.attachments.length() > 0,
+            rx.el.div(rx.foreach(message.attachments, attachment_view), class_name="attachments"),
+        ),
+        rx.cond(
+            message.body != "",
+            rx.text(
+                message.body,
+                size="2",
+                white_space="pre-wrap",
+                word_break="break-word",
+                class_name="message-body",
+            ),
         ),
         rx.hstack(
             rx.cond(
@@ -251,11 +259,17 @@ def timer_picker() -> rx.Component:
 
 def composer() -> rx.Component:
     """Enter sends, Shift+Enter makes a new line. The timer picker sits outside the form so
-    that clearing the text after a send never resets the chosen timer."""
+    that clearing the text after a send never resets the chosen timer. Files come by the
+    paperclip, by dropping them on the conversation or by pasting; see ``components.media``."""
+    file_input, picker, tray, attachment_ids = upload_controls()
     return rx.vstack(
+        file_input,
         timer_picker(),
         rx.form(
+            tray,
+            attachment_ids,
             rx.hstack(
+                picker,
                 rx.text_area(
                     name="body",
                     id="composer",
@@ -281,7 +295,11 @@ def composer() -> rx.Component:
             ),
             on_submit=ChatState.send_message,
             reset_on_submit=True,
+            id="composer-form",
             width="100%",
+            display="flex",
+            flex_direction="column",
+            gap="0.5em",
         ),
         spacing="2",
         width="100%",
@@ -382,4 +400,13 @@ def conversation_pane() -> rx.Component:
         padding_x="1em",
         aria_live="polite",
     )
-    return rx.vstack(header, history, typing, composer(), spacing="0", height="100vh", width="100%")
+    return rx.vstack(
+        header,
+        history,
+        typing,
+        composer(),
+        spacing="0",
+        height="100vh",
+        width="100%",
+        id="conversation-pane",
+    )

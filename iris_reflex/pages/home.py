@@ -7,6 +7,8 @@ import reflex as rx
 from iris_reflex.components.brand import avatar, logo
 from iris_reflex.components.chat import COUNTDOWN_SCRIPT, conversation_pane, conversation_row
 from iris_reflex.components.friends import friends_panel
+from iris_reflex.components.media import MEDIA_STYLE, uploads_script
+from iris_reflex.pages.settings import settings_link
 from iris_reflex.state.chat import ChatState
 from iris_reflex.state.session import SessionState
 
@@ -182,7 +184,7 @@ def _sidebar() -> rx.Component:
                 min_width="0",
             ),
             rx.spacer(),
-            _settings_menu(),
+            settings_link(),
             rx.tooltip(
                 rx.icon_button(
                     rx.icon("log-out", size=18),
@@ -243,8 +245,9 @@ def _main() -> rx.Component:
 def home_page() -> rx.Component:
     """The shell, rendered only once the session is verified (no flash of private UI)."""
     return rx.fragment(
-        rx.el.style(STYLE),
+        rx.el.style(STYLE + MEDIA_STYLE),
         rx.script(COUNTDOWN_SCRIPT),
+        rx.script(uploads_script()),
         rx.cond(
             SessionState.signed_in,
             rx.hstack(

@@ -24,8 +24,9 @@ from iris_reflex.errors import DomainError, NotAuthenticated
 from iris_reflex.jobs import sweeper
 from iris_reflex.live import presence, push
 from iris_reflex.live.registry import get_registry
-from iris_reflex.services import conversations, friends, users
+from iris_reflex.services import conversations, friends, media, users
 from iris_reflex.services.conversations import MessageView
+from iris_reflex.services.media import AttachmentView
 from iris_reflex.state.session import LOGIN_ROUTE, SessionState
 
 log = logging.getLogger("iris.chat")
@@ -73,6 +74,44 @@ class ConversationRow:
 
 
 @dataclasses.dataclass
+class AttachmentRow:
+    """A file in a bubble. URLs are paths on the backend; the page makes them absolute."""
+
+    id: int = 0
+    kind: str = "file"  # image, video, audio or file
+    name: str = ""
+    size: str = ""
+    url: str = ""
+    thumb_url: str = ""
+    aspect: str = "auto"  # CSS aspect-ratio of an image, so the list does not jump
+
+
+def size_text(size: int) -> str:
+    """A byte count as people read it: 512 B, 12 KB, 3.4 MB."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+# Pictures and videos first, then sound, then file cards (as most messengers lay them out).
+_KIND_ORDER = {"image": 0, "video": 0, "audio": 1, "file": 2}
+
+
+def _attachment_row(view: AttachmentView) -> AttachmentRow:
+    return AttachmentRow(
+        id=view.id,
+        kind=view.kind,
+        name=view.name,
+        size=size_text(view.size_bytes),
+        url=f"/api/attachments/{view.id}",
+        thumb_url=f"/api/attachments/{view.id}/thumbnail" if view.has_thumbnail else "",
+        aspect=f"{view.width} / {view.height}" if view.width and view.height else "auto",
+    )
+
+
+@dataclasses.dataclass
 class MessageRow:
     """A message bubble. ``body`` is rendered as text, never as HTML."""
 
@@ -86,6 +125,7 @@ class MessageRow:
     notice: bool = False
     expires_ms: int = 0  # deadline in epoch milliseconds, 0 when untimed (page counts down)
     waiting_for_read: bool = False  # an after-read timer that has not started yet
+    attachments: list[AttachmentRow] = dataclasses.field(default_factory=list)
 
 
 TIMER_CHOICES: list[tuple[str, str]] = [
@@ -227,7 +267,8 @@ class ChatState(rx.State):
             last = s.last_message
             preview = ""
             if last is not None:
-                preview = ("You: " if last.sender_id == self._user_id else "") + last.body
+                text = last.body or media.describe(last.attachments)
+                preview = ("You: " if last.sender_id == self._user_id else "") + text
             rows.append(
                 ConversationRow(
                     username=s.friend.username,
@@ -295,6 +336,10 @@ class ChatState(rx.State):
                     waiting_for_read=bool(
                         getattr(view, "timer_mode", None) == "after_read" and not view.read_at
                     ),
+                    attachments=[
+                        _attachment_row(a)
+                        for a in sorted(view.attachments, key=lambda a: _KIND_ORDER[a.kind])
+                    ],
                 )
             )
             previous_day = day
@@ -386,16 +431,18 @@ class ChatState(rx.State):
         self._mark_read_and_notify()
         self._refresh_sidebar()
         return rx.call_script(
+            "window.irisUploads && window.irisUploads.reset();"
             "setTimeout(() => { const el = document.getElementById('message-list');"
             " if (el) el.scrollTop = el.scrollHeight;"
             " document.getElementById('composer')?.focus(); }, 50)"
         )
 
     @rx.event
-    def close_conversation(self) -> None:
-        """Back to the sidebar (phone-sized screens)."""
+    def close_conversation(self):  # type: ignore[no-untyped-def]
+        """Back to the sidebar (phone-sized screens); files not sent are discarded."""
         self._close_conversation()
         self._refresh_sidebar()
+        return rx.call_script("window.irisUploads && window.irisUploads.reset()")
 
     def _mark_read_and_notify(self) -> None:
         if self._user_id is None or not self.active_username:
@@ -444,8 +491,12 @@ class ChatState(rx.State):
 
     @rx.event
     async def send_message(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        """Send the composer's text to the open conversation."""
+        """Send the composer's text and finished uploads to the open conversation."""
         body = str(form.get("body", ""))
+        raw_ids = [part for part in str(form.get("attachment_ids", "")).split(",") if part]
+        attachment_ids = [_as_id(part) for part in raw_ids[:100]]
+        if None in attachment_ids:
+            return rx.toast.error("A file to send is no longer available: attach it again.")
         if not self.active_username:
             return rx.toast.error("Open a conversation first.")
         timer_seconds, timer_mode = self._picked_timer()
@@ -461,6 +512,7 @@ class ChatState(rx.State):
                     body=body,
                     timer_seconds=timer_seconds,
                     timer_mode=timer_mode,
+                    attachment_ids=[i for i in attachment_ids if i is not None],
                 )
         except NotAuthenticated:
             return rx.redirect(LOGIN_ROUTE)
@@ -477,6 +529,7 @@ class ChatState(rx.State):
 
         spawn(notify())
         return rx.call_script(
+            "window.irisUploads && window.irisUploads.clear();"
             "setTimeout(() => { const el = document.getElementById('message-list');"
             " if (el) el.scrollTop = el.scrollHeight; }, 30)"
         )
