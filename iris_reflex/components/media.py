@@ -80,6 +80,8 @@ _TRAY_JS = r"""
         state.setAttribute('aria-label', 'Uploading ' + item.file.name);
       } else if (item.status === 'error') {
         state = el('span', {className: 'tray-error', textContent: item.error, role: 'alert'});
+      } else if (item.status === 'sending') {
+        state = el('span', {className: 'tray-size', textContent: 'Sending…'});
       } else {
         state = el('span', {className: 'tray-size', textContent: sizeText(item.file.size)});
       }
@@ -136,14 +138,17 @@ _TRAY_JS = r"""
     items = items.filter((i) => i !== item);
     render();
   }
+  const sending = () => items.filter((i) => i.status === 'sending');
   window.irisUploads = {
     add,
-    // After a successful send: the files now belong to the message, keep them.
+    // The send succeeded: those files now belong to the message (files added since stay).
     clear() {
-      items.forEach((i) => i.preview && URL.revokeObjectURL(i.preview));
-      items = [];
+      sending().forEach((i) => i.preview && URL.revokeObjectURL(i.preview));
+      items = items.filter((i) => i.status !== 'sending');
       render();
     },
+    // The send was refused: offer the files again.
+    restore() { sending().forEach((i) => { i.status = 'done'; }); render(); },
     // Leaving the conversation: cancel and delete everything not sent.
     reset() { [...items].forEach(remove); },
     count() { return items.length; },
@@ -183,6 +188,13 @@ _TRAY_JS = r"""
       tray.classList.add('tray-wait');
     }
   }, true);
+  // The form's data has been read (React's handler runs first): the files are on their way
+  // with this message, so the next message cannot carry them again.
+  document.addEventListener('submit', (e) => {
+    if (e.target.id !== 'composer-form') return;
+    items.forEach((i) => { if (i.status === 'done') i.status = 'sending'; });
+    render();
+  });
   // React may re-create the tray element (switching chats); keep it filled.
   new MutationObserver(() => {
     const tray = document.getElementById('upload-tray');

@@ -172,6 +172,14 @@ def _initial(name: str) -> str:
     return name[:1].upper() or "?"
 
 
+def _refused(message: str) -> list[Any]:
+    """A refused send: say why, and give the composer's files back to the tray."""
+    return [
+        rx.toast.error(message),
+        rx.call_script("window.irisUploads && window.irisUploads.restore()"),
+    ]
+
+
 class ChatState(rx.State):
     """What one tab shows of the signed-in user's friends and conversations."""
 
@@ -496,12 +504,12 @@ class ChatState(rx.State):
         raw_ids = [part for part in str(form.get("attachment_ids", "")).split(",") if part]
         attachment_ids = [_as_id(part) for part in raw_ids[:100]]
         if None in attachment_ids:
-            return rx.toast.error("A file to send is no longer available: attach it again.")
+            return _refused("A file to send is no longer available: attach it again.")
         if not self.active_username:
-            return rx.toast.error("Open a conversation first.")
+            return _refused("Open a conversation first.")
         timer_seconds, timer_mode = self._picked_timer()
         if timer_seconds == -1:
-            return rx.toast.error("Write the custom timer like 90s, 10m, 2h, 3d or 1w.")
+            return _refused("Write the custom timer like 90s, 10m, 2h, 3d or 1w.")
         try:
             user_id = await self._me()
             with session_scope() as db:
@@ -517,7 +525,7 @@ class ChatState(rx.State):
         except NotAuthenticated:
             return rx.redirect(LOGIN_ROUTE)
         except DomainError as exc:
-            return rx.toast.error(exc.message)
+            return _refused(exc.message)
         sweeper.wake_at(sent.message.expires_at)
         self._reload_messages()
         self._refresh_sidebar()

@@ -11,28 +11,13 @@ from playwright.sync_api import Browser, Page, expect
 from tests import media_samples
 from tests.e2e.conftest import RunningApp, screenshot
 from tests.e2e.test_chat import TIMEOUT, signed_up
-from tests.e2e.test_expiry import befriend
-
-
-def attach(page: Page, *files: tuple[str, str, bytes]) -> None:
-    """Choose files with the paperclip's file input and wait until each has uploaded."""
-    page.locator("#file-picker").set_input_files(
-        [{"name": name, "mimeType": mime, "buffer": data} for name, mime, data in files]
-    )
-    for name, _, _ in files:
-        expect(page.locator(f'.tray-item.tray-done[data-name="{name}"]')).to_be_visible(
-            timeout=TIMEOUT
-        )
+from tests.e2e.test_expiry import attach, befriend, stored_files
 
 
 def open_chat(page: Page, friend: str) -> None:
     """From the Friends tab (where ``befriend`` leaves both people)."""
     page.get_by_role("button", name=f"Message {friend}").click(timeout=TIMEOUT)
     expect(page.locator("#conversation-title")).to_have_text(friend, timeout=TIMEOUT)
-
-
-def stored_files(uploads: Path) -> list[Path]:
-    return [p for p in uploads.rglob("*") if p.is_file() and ".incoming" not in p.parts]
 
 
 def test_image_file_video_and_audio_reach_the_friend(browser: Browser, iris_app: RunningApp):

@@ -98,6 +98,8 @@ def _loaded_tab(person: Person) -> Any:
 def _toast(spec: Any) -> tuple[str, str]:
     """(kind, text) of a returned toast, e.g. ("error", "No such conversation.")."""
     assert spec is not None, "expected a toast, got None"
+    if isinstance(spec, list):  # a refused send also gives the files back to the tray
+        spec = spec[0]
     assert action_name(spec) == "_call_function"
     js = spec.args[0][1]._js_expr
     found = re.search(r"""\['__toast'\]\?\.\["(\w+)"\]\(("(?:[^"\\]|\\.)*")\)""", js)
@@ -720,3 +722,57 @@ def test_non_numeric_request_id_from_the_browser_is_a_clear_error(app_db, sessio
     session.rollback()
     row = session.get(Friendship, sent.request_id)
     assert row is not None and row.status == friends.PENDING
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _pending_upload(person: Person, data: bytes, name: str) -> int:
+    from iris_reflex.db import session_scope
+    from iris_reflex.services import media, storage
+
+    path = storage.incoming_path()
+    path.write_bytes(data)
+    with session_scope() as db:
+        return media.store_upload(db, actor_id=person.id, source=path, name=name).id
+
+
+def test_files_go_with_the_message_and_show_in_both_tabs(app_db, session, tmp_path, monkeypatch):
+    from iris_reflex.settings import get_settings
+    from tests import media_samples
+
+    monkeypatch.setattr(get_settings(), "upload_dir", tmp_path / "uploads")
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
+    run(ada_tab.open_conversation("Bob"))
+    photo = _pending_upload(ada, media_samples.png(), "p.png")
+    doc = _pending_upload(ada, b"notes", "n.txt")
+
+    sent = run(ada_tab.send_message({"body": "", "attachment_ids": f"{doc},{photo}"}))
+    assert action_name(sent) == "_call_script"
+    [row] = ada_tab.messages
+    assert row.body == ""
+    # Pictures first, then file cards; URLs are backend paths, never storage keys.
+    assert [(a.kind, a.name, a.url) for a in row.attachments] == [
+        ("image", "p.png", f"/api/attachments/{photo}"),
+        ("file", "n.txt", f"/api/attachments/{doc}"),
+    ]
+    assert row.attachments[0].thumb_url == f"/api/attachments/{photo}/thumbnail"
+    assert row.attachments[0].aspect == "64 / 48"
+    assert ada_tab.conversations[0].preview == "You: 📎 2 files"
+    run(bob_tab.open_conversation("Ada"))
+    assert [a.name for a in bob_tab.messages[0].attachments] == ["p.png", "n.txt"]
+
+
+@pytest.mark.parametrize("ids", ["abc", "999999", "1,,x"])
+def test_bad_attachment_ids_are_refused_and_the_tray_gets_its_files_back(app_db, session, ids):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+    result = run(chat.send_message({"body": "with files", "attachment_ids": ids}))
+    assert _error_text(result) == "A file to send is no longer available: attach it again."
+    assert action_name(result[1]) == "_call_script"
+    assert "restore" in action_args(result[1])["javascript_code"]
+    assert _message_count(session) == 0
