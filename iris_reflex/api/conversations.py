@@ -4,7 +4,8 @@
 delete); routes translate and, after the commit, hand the result to ``live.notify`` so a
 message sent here appears live in both people's browsers like one typed there.
 
-Sending takes JSON, or ``multipart/form-data`` when files come along. One route serves both
+Sending takes JSON, or ``multipart/form-data`` when files come along (a form without files,
+urlencoded as ``curl -d`` sends it, works too). One route serves both
 (the client's ``Content-Type`` decides), so it reads the body itself; its OpenAPI request body
 is written out in ``schemas.send_message_openapi``.
 """
@@ -55,6 +56,7 @@ from iris_reflex.settings import get_settings
 router = APIRouter(tags=["conversations"], dependencies=[Depends(bearer)])
 
 MessageId = Annotated[int, Path(ge=1, le=MAX_ID)]
+UNSUPPORTED_BODY = "Send JSON, or a form: multipart/form-data (with files) or urlencoded."
 
 
 @router.get("/conversations", response_model=list[ConversationOut], responses=errors(401))
@@ -160,12 +162,12 @@ async def send_message(
     """Send a message to a friend: JSON, or ``multipart/form-data`` with one or more
     ``files`` (with files the text may be empty)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         sent = await _send_form(session, caller, username, request)
     elif content_type == "application/json" or content_type.endswith("+json"):
         sent = await _send_json(session, caller, username, await request.body())
     else:
-        raise HTTPException(415, "Send application/json or multipart/form-data.")
+        raise HTTPException(415, UNSUPPORTED_BODY)
     background.add_task(notify.message_sent, sent)
     return MessageOut.of(sent.message)
 

@@ -70,7 +70,7 @@ _DESCRIPTIONS = {
     404: "Missing, or not yours to see (one answer for both).",
     409: "Clashes with existing data (a taken username, a duplicate request).",
     413: "Over a size limit or quota.",
-    415: "Send application/json or multipart/form-data.",
+    415: "Send JSON, or a form: multipart/form-data (with files) or urlencoded.",
     422: "The input breaks a rule or has the wrong shape.",
     429: "Too many failed attempts; retry after the number of seconds in Retry-After.",
 }
@@ -292,7 +292,8 @@ class SendMessageForm(_In):
 
 
 def send_message_openapi() -> dict[str, Any]:
-    """The request body of the send route, which takes JSON or a multipart form."""
+    """The request body of the send route: JSON, a multipart form with files, or a plain
+    urlencoded form."""
     form = SendMessageForm.model_json_schema()
     form["properties"]["files"] = {
         "type": "array",
@@ -305,6 +306,9 @@ def send_message_openapi() -> dict[str, Any]:
             "content": {
                 "application/json": {"schema": SendMessageIn.model_json_schema()},
                 "multipart/form-data": {"schema": form},
+                "application/x-www-form-urlencoded": {
+                    "schema": SendMessageForm.model_json_schema()
+                },
             },
         }
     }

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from iris_reflex.api.conversations import UNSUPPORTED_BODY
 from tests.api.test_api_openapi import (
     Headers,
     ada_and_bob,
@@ -145,7 +146,7 @@ def test_send_refuses_broken_json_and_other_content_types(client):
         headers={**ada, "content-type": "text/plain"},
     )
     assert text.status_code == 415
-    assert text.json() == {"detail": "Send application/json or multipart/form-data."}
+    assert text.json() == {"detail": UNSUPPORTED_BODY}
 
 
 def test_send_to_stranger_blocked_or_unknown_is_404(client):

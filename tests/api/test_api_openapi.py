@@ -12,11 +12,16 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from passlib.context import CryptContext
 
 from iris_reflex.api.app import create_api
+from iris_reflex.services import passwords
 from iris_reflex.settings import get_settings
 
 PASSWORD = "correct horse battery"
+CHEAP_ARGON2 = CryptContext(
+    schemes=["argon2"], argon2__memory_cost=64, argon2__rounds=1, argon2__parallelism=1
+)
 Headers = dict[str, str]
 
 
@@ -24,8 +29,14 @@ Headers = dict[str, str]
 def client_fixture(
     database_url: str, session, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[TestClient]:
-    """The API on this module's database (SQLite or PostgreSQL), emptied after the test."""
+    """The API on this module's database (SQLite or PostgreSQL), emptied after the test.
+
+    Real argon2 with the cheapest parameters: every test signs people up and in through the
+    API, and the production cost (tens of ms per hash) would dominate the run.
+    """
     monkeypatch.setattr(get_settings(), "database_url", database_url)
+    monkeypatch.setattr(passwords, "_context", CHEAP_ARGON2)
+    monkeypatch.setattr(passwords, "DUMMY_HASH", CHEAP_ARGON2.hash("dummy"))
     with TestClient(create_api(), base_url="http://testserver") as test_client:
         yield test_client
 
@@ -128,7 +139,11 @@ def test_signed_in_routes_declare_401_and_the_bearer_scheme(client):
 def test_send_route_documents_json_and_multipart_bodies(client):
     operation = _spec(client)["paths"]["/api/conversations/{username}/messages"]["post"]
     content = operation["requestBody"]["content"]
-    assert set(content) == {"application/json", "multipart/form-data"}
+    assert set(content) == {
+        "application/json",
+        "multipart/form-data",
+        "application/x-www-form-urlencoded",
+    }
     form = content["multipart/form-data"]["schema"]["properties"]
     assert form["files"]["items"]["format"] == "binary"
     json_mode = content["application/json"]["schema"]["properties"]["timer_mode"]
