@@ -11,9 +11,11 @@ from iris_reflex.live import presence
 from iris_reflex.pages.home import home_page
 from iris_reflex.pages.login import login_page
 from iris_reflex.pages.register import register_page
+from iris_reflex.pages.settings import settings_page
 from iris_reflex.state.auth_forms import AuthFormState
 from iris_reflex.state.chat import ChatState
 from iris_reflex.state.session import SessionState
+from iris_reflex.state.settings import SettingsState
 
 app = rx.App(
     api_transformer=create_api(),
@@ -39,4 +41,10 @@ app.add_page(
     route="/register",
     title="Create account · Iris",
     on_load=[AuthFormState.clear, SessionState.redirect_if_signed_in],
+)
+app.add_page(
+    settings_page,
+    route="/settings",
+    title="Settings · Iris",
+    on_load=[SessionState.require_user, SettingsState.load],
 )

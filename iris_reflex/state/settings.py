@@ -37,6 +37,7 @@ _PRESETS = {v for v, _ in DEFAULT_TIMER_CHOICES} - {"custom"}
 THEMES: list[tuple[str, str]] = [("light", "Light"), ("dark", "Dark"), ("system", "System")]
 _PERIOD_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 PASSWORD_FIELDS = ("current_password", "new_password", "confirm_password")
+DELETE_FIELD = "delete_password"
 
 
 def period_text(seconds: int) -> str:
@@ -283,7 +284,7 @@ class SettingsState(rx.State):
                 others = accounts.delete_account(
                     db,
                     actor_id=identity.user_id,
-                    password=str(form.get("password", "")),
+                    password=str(form.get(DELETE_FIELD, "")),
                     ip=self.router.session.client_ip or accounts.UNKNOWN_IP,
                 )
         except NotAuthenticated:

@@ -240,7 +240,7 @@ def test_tab_without_a_valid_session_is_sent_to_login_and_changes_nothing(
         )
     )
     assert _redirects_to_login(run(tab.sign_out_everywhere()))
-    assert _redirects_to_login(run(tab.delete_account({"password": PASSWORD})))
+    assert _redirects_to_login(run(tab.delete_account({"delete_password": PASSWORD})))
     run(tab.load_theme())
     assert tab.theme == ""
 
@@ -462,7 +462,7 @@ def test_wrong_password_in_the_dialog_deletes_nothing(app_db, session, spawned):
     tab = _settings_tab(ada)
     tab.set_delete_open(True)
 
-    assert run(tab.delete_account({"password": "not it"})) is None
+    assert run(tab.delete_account({"delete_password": "not it"})) is None
 
     assert tab.delete_error == "That password is not correct."
     assert tab.delete_open is True
@@ -486,7 +486,7 @@ def test_deleting_the_account_tells_ex_friends_open_screens(app_db, session, mon
     monkeypatch.setattr(settings_module, "_app", lambda: app)
     monkeypatch.setattr(push, "_app", lambda: app)
 
-    result = run(here.delete_account({"password": PASSWORD}))
+    result = run(here.delete_account({"delete_password": PASSWORD}))
 
     assert result is SessionState.log_out
     assert _user(session, ada.id) is None

@@ -1,0 +1,370 @@
+"""The settings page, and the two pieces other pages borrow: the theme sync and the link."""
+
+from __future__ import annotations
+
+import reflex as rx
+from reflex.style import set_color_mode
+
+from iris_reflex.components.auth_card import labelled_input
+from iris_reflex.services.users import PASSWORD_MAX, PASSWORD_MIN
+from iris_reflex.state.session import SessionState
+from iris_reflex.state.settings import (
+    DEFAULT_TIMER_CHOICES,
+    DELETE_FIELD,
+    THEMES,
+    SettingsState,
+)
+
+STYLE = """
+.iris-settings a:focus-visible, .iris-settings button:focus-visible,
+.iris-settings input:focus-visible, .iris-settings [role="radio"]:focus-visible,
+.iris-settings [role="switch"]:focus-visible, .iris-settings [role="combobox"]:focus-visible {
+  outline: 2px solid var(--accent-8); outline-offset: 2px; }
+.iris-settings .rt-RadioCardsItem:focus-visible { outline: 2px solid var(--accent-8);
+  outline-offset: 2px; }
+.iris-choice { display: inline-flex; align-items: center; gap: 0.5em; cursor: pointer;
+  padding: 0.4em 0.2em; }
+"""
+
+
+_THEME_ICONS = ("sun", "moon", "monitor")
+
+
+def theme_sync() -> rx.Component:
+    """Applies the signed-in user's remembered theme on the page that renders it.
+
+    The first box asks the server for the theme when it mounts. Then one box per theme: the
+    one matching ``theme`` is mounted (again whenever the theme changes) and its ``on_mount``
+    hands the value to Reflex's colour-mode provider, which follows ``prefers-color-scheme``
+    for "system" and remembers the choice in this browser for the next page load.
+    """
+    return rx.fragment(
+        rx.box(on_mount=SettingsState.load_theme, display="none"),
+        rx.match(
+            SettingsState.theme,
+            *[
+                (value, rx.box(on_mount=set_color_mode(value), display="none"))  # type: ignore[arg-type]
+                for value, _ in THEMES
+            ],
+            rx.fragment(),
+        ),
+    )
+
+
+def settings_link() -> rx.Component:
+    """The chat sidebar's way to the settings page (it also applies the user's theme)."""
+    return rx.fragment(
+        theme_sync(),
+        rx.tooltip(
+            rx.icon_button(
+                rx.link(
+                    rx.icon("settings", size=18),
+                    href="/settings",
+                    aria_label="Settings",
+                    id="settings-link",
+                    color_scheme="gray",
+                    underline="none",
+                ),
+                as_child=True,
+                variant="soft",
+                color_scheme="gray",
+            ),
+            content="Settings",
+        ),
+    )
+
+
+def _section(title: str, description: str, *children: rx.Component, **props: object):  # type: ignore[no-untyped-def]
+    return rx.card(
+        rx.vstack(
+            rx.heading(title, size="4", as_="h2"),
+            rx.text(description, size="2", color_scheme="gray"),
+            *children,
+            spacing="3",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+        as_="section",
+        **props,
+    )
+
+
+def _theme() -> rx.Component:
+    return _section(
+        "Appearance",
+        "Applied at once and remembered on every device you sign in on.",
+        rx.radio_cards.root(
+            *[
+                rx.radio_cards.item(
+                    rx.flex(
+                        rx.icon(icon, size=18, aria_hidden="true"),
+                        rx.text(label, size="2", weight="medium"),
+                        direction="column",
+                        align="center",
+                        spacing="1",
+                    ),
+                    value=value,
+                    id=f"theme-{value}",
+                )
+                for (value, label), icon in zip(THEMES, _THEME_ICONS, strict=True)
+            ],
+            value=SettingsState.theme,
+            on_value_change=SettingsState.set_theme,
+            columns="3",
+            gap="2",
+            width="100%",
+            aria_label="Theme",
+        ),
+    )
+
+
+def _privacy() -> rx.Component:
+    return _section(
+        "Read receipts",
+        "When off, friends don't see when you read their messages, and you don't see "
+        "when they read yours.",
+        rx.el.label(
+            rx.switch(
+                checked=SettingsState.read_receipts,
+                on_change=SettingsState.set_read_receipts,
+                id="settings-read-receipts",
+            ),
+            rx.text("Send and see read receipts", size="2"),
+            class_name="iris-choice",
+        ),
+    )
+
+
+def _timer() -> rx.Component:
+    return _section(
+        "Disappearing messages",
+        "The timer a new chat starts with. Chats you already have keep theirs.",
+        rx.flex(
+            rx.el.label(
+                "Default timer for new chats",
+                html_for="default-timer",
+                class_name="rt-Text rt-r-size-2 rt-r-weight-medium",
+            ),
+            rx.select.root(
+                rx.select.trigger(id="default-timer", min_width="12em"),
+                rx.select.content(
+                    *[rx.select.item(label, value=value) for value, label in DEFAULT_TIMER_CHOICES]
+                ),
+                value=SettingsState.timer_choice,
+                on_change=SettingsState.set_timer_choice,
+            ),
+            direction="column",
+            spacing="1",
+        ),
+        rx.cond(
+            SettingsState.timer_choice == "custom",
+            rx.form(
+                rx.flex(
+                    rx.input(
+                        value=SettingsState.custom_timer,
+                        on_change=SettingsState.set_custom_timer,
+                        placeholder="e.g. 90s, 10m, 2h, 3d, 1w",
+                        aria_label="Custom default timer",
+                        id="custom-default-timer",
+                        name="custom_timer",
+                        max_length=16,
+                        width="12em",
+                    ),
+                    rx.button("Save timer", type="submit", variant="soft"),
+                    spacing="2",
+                    wrap="wrap",
+                ),
+                on_submit=SettingsState.save_custom_timer,
+            ),
+        ),
+    )
+
+
+def _password() -> rx.Component:
+    form = rx.form(
+        rx.vstack(
+            labelled_input(
+                "Current password",
+                "current_password",
+                type="password",
+                auto_complete="current-password",
+                required=True,
+            ),
+            labelled_input(
+                "New password",
+                "new_password",
+                type="password",
+                auto_complete="new-password",
+                required=True,
+            ),
+            rx.text(
+                f"At least {PASSWORD_MIN} characters (at most {PASSWORD_MAX}).",
+                size="1",
+                color_scheme="gray",
+            ),
+            labelled_input(
+                "Confirm new password",
+                "confirm_password",
+                type="password",
+                auto_complete="new-password",
+                required=True,
+            ),
+            rx.cond(
+                SettingsState.change_error,
+                rx.callout(
+                    SettingsState.change_error,
+                    icon="circle-alert",
+                    color_scheme="red",
+                    role="alert",
+                    width="100%",
+                    id="password-error",
+                ),
+            ),
+            rx.button("Change password", type="submit", size="3"),
+            spacing="3",
+            width="100%",
+            align="start",
+        ),
+        on_submit=SettingsState.change_password,
+        width="100%",
+    )
+    return _section(
+        "Password",
+        "Changing it signs you out on every other device.",
+        form,
+    )
+
+
+def _sessions() -> rx.Component:
+    return _section(
+        "Signed-in devices",
+        "Lost a phone or used a shared computer? End every session, this one included.",
+        rx.button(
+            rx.icon("log-out", size=16),
+            "Sign out everywhere",
+            variant="soft",
+            color_scheme="gray",
+            on_click=SettingsState.sign_out_everywhere,
+            id="sign-out-everywhere",
+        ),
+    )
+
+
+def _delete() -> rx.Component:
+    dialog = rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button(rx.icon("trash-2", size=16), "Delete account…", color_scheme="red"),
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete your account?"),
+            rx.alert_dialog.description(
+                "Your messages, files, friends and settings are deleted for good, on every "
+                "device and for your friends too. This cannot be undone.",
+                size="2",
+            ),
+            rx.form(
+                rx.vstack(
+                    labelled_input(
+                        "Your password",
+                        DELETE_FIELD,
+                        type="password",
+                        auto_complete="current-password",
+                        required=True,
+                        auto_focus=True,
+                    ),
+                    rx.cond(
+                        SettingsState.delete_error,
+                        rx.callout(
+                            SettingsState.delete_error,
+                            icon="circle-alert",
+                            color_scheme="red",
+                            role="alert",
+                            width="100%",
+                            id="delete-error",
+                        ),
+                    ),
+                    rx.flex(
+                        rx.alert_dialog.cancel(
+                            rx.button("Cancel", variant="soft", color_scheme="gray", type="button"),
+                        ),
+                        rx.button("Delete my account", type="submit", color_scheme="red"),
+                        spacing="3",
+                        justify="end",
+                        wrap="wrap",
+                        width="100%",
+                    ),
+                    spacing="3",
+                    width="100%",
+                    margin_top="1em",
+                ),
+                on_submit=SettingsState.delete_account,
+                width="100%",
+            ),
+            max_width="440px",
+        ),
+        open=SettingsState.delete_open,
+        on_open_change=SettingsState.set_delete_open,
+    )
+    return _section(
+        "Delete account",
+        "Removes everything you have on Iris. Your username becomes free for anyone.",
+        dialog,
+        border=f"1px solid {rx.color('red', 6)}",
+    )
+
+
+def _content() -> rx.Component:
+    header = rx.hstack(
+        rx.tooltip(
+            rx.icon_button(
+                rx.link(
+                    rx.icon("arrow-left", size=18),
+                    href="/",
+                    aria_label="Back to chats",
+                    color_scheme="gray",
+                    underline="none",
+                ),
+                as_child=True,
+                variant="ghost",
+                color_scheme="gray",
+            ),
+            content="Back to chats",
+        ),
+        rx.heading("Settings", size="6", as_="h1"),
+        align="center",
+        spacing="3",
+        width="100%",
+    )
+    return rx.vstack(
+        header,
+        rx.text("Signed in as @", SessionState.username, size="2", color_scheme="gray"),
+        _theme(),
+        _privacy(),
+        _timer(),
+        _password(),
+        _sessions(),
+        _delete(),
+        spacing="4",
+        width="100%",
+        max_width="640px",
+        margin_x="auto",
+        padding=["1em", "1.5em", "2em"],
+        as_="main",
+    )
+
+
+def settings_page() -> rx.Component:
+    """Shown only once the session is verified and the choices are loaded."""
+    return rx.box(
+        rx.el.style(STYLE),
+        theme_sync(),
+        rx.cond(
+            SessionState.signed_in & SettingsState.loaded,
+            _content(),
+            rx.center(rx.spinner(size="3"), height="100vh", aria_label="Loading"),
+        ),
+        class_name="iris-settings",
+        min_height="100vh",
+        background=rx.color("gray", 2),
+    )
