@@ -117,6 +117,9 @@ def app_env(tmp: Path, database_url: str) -> dict[str, str]:
         "IRIS_JWT_SECRET_FILE": str(tmp / "secret"),
         "IRIS_JWT_SECRET": "",
         "IRIS_UPLOAD_DIR": str(tmp / "uploads"),
+        # Reflex's own (public) upload folder defaults to the same ``uploaded_files``;
+        # point it at ours as the default layout does, so tests prove nothing leaks there.
+        "REFLEX_UPLOADED_FILES_DIR": str(tmp / "uploads"),
     }
 
 

@@ -72,6 +72,12 @@ def test_image_file_video_and_audio_reach_the_friend(browser: Browser, iris_app:
     assert download.suggested_filename == "notes.txt"
     assert Path(download.path()).read_bytes() == b"bring snacks"
 
+    # Reflex's public upload route does not exist, so it cannot serve the stored files.
+    for stored in stored_files(iris_app.uploads):
+        relative = stored.relative_to(iris_app.uploads).as_posix()
+        assert bob.request.get(f"{iris_app.url}/_upload/{relative}").status == 404
+        assert bob.request.get(f"{iris_app.url}/{relative}").status == 404
+
     # Eve, signed in but not in the conversation, and a signed-out request both get 404.
     assert eve.request.get(image_url).status == 404
     anonymous = browser.new_context()
@@ -109,5 +115,8 @@ def test_image_file_video_and_audio_reach_the_friend(browser: Browser, iris_app:
     for page, name in ((ada, "media-conversation"), (bob, "media-conversation-bob")):
         page.locator("#message-list").evaluate("el => { el.scrollTop = el.scrollHeight; }")
         screenshot(page, name)
+    ada.get_by_role("button", name="Toggle dark mode").click()
+    ada.wait_for_function("document.documentElement.classList.contains('dark')")
+    screenshot(ada, "media-conversation-dark")
     for page in (ada, bob, eve):
         page.context.close()
