@@ -160,6 +160,12 @@ def _conversation(session: Session, a_id: int, b_id: int, *, create: bool) -> Co
     if found is not None or not create:
         return found
     conversation = Conversation(user_low_id=low, user_high_id=high, created_at=clock.now())
+    # A new conversation starts with its creator's default timer (set in Settings).
+    creator = session.get(User, a_id)
+    if creator is not None and creator.default_timer_seconds:
+        conversation.timer_seconds = creator.default_timer_seconds
+        conversation.timer_mode = TimerMode.FROM_SEND.value
+        conversation.timer_set_by_id = a_id
     session.add(conversation)
     try:
         session.flush()

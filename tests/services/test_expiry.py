@@ -885,3 +885,25 @@ def test_without_shared_receipts_an_after_read_deadline_does_not_reveal_the_read
     frozen_clock.current = read_at + timedelta(seconds=60)
     assert page(session, ada, "bob") == []
     assert page(session, bob, "ada") == []
+
+
+def test_a_new_conversation_starts_with_its_creators_default_timer(session, frozen_clock):
+    ada, bob = friends_ada_and_bob(session)
+    (cy,) = register(session, "cyd")
+    befriend(session, bob, cy, "cyd")
+    for user_id, seconds in ((ada, 3600), (cy, 60)):
+        user = session.get(User, user_id)
+        assert user is not None
+        user.default_timer_seconds = seconds
+        session.add(user)
+    session.commit()
+
+    first = send(session, ada, "bob", "first")
+    assert (first.timer_seconds, first.timer_mode) == (3600, "from_send")
+    assert first.expires_at == frozen_clock() + timedelta(hours=1)
+    # Bob's replies in that conversation follow it too; an explicit 0 still means none.
+    assert send(session, bob, "ada", "reply").timer_seconds == 3600
+    assert send(session, ada, "bob", "keep", timer_seconds=0).expires_at is None
+    # Bob has no default: a conversation he opens with cyd has none, though cyd has one.
+    assert send(session, bob, "cyd", "hello cyd").expires_at is None
+    assert send(session, cy, "bob", "hi bob").expires_at is None
