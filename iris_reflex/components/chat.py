@@ -131,10 +131,11 @@ def message_bubble(message: MessageRow) -> rx.Component:
                     ),
                     spacing="1",
                     align="center",
-                    opacity="0.8",
+                    # Faded text on the accent bubble would fall below 4.5:1 contrast.
+                    opacity=rx.cond(message.mine, "1", "0.85"),
                 ),
             ),
-            rx.text(message.time, size="1", opacity="0.7"),
+            rx.text(message.time, size="1", opacity=rx.cond(message.mine, "1", "0.85")),
             rx.cond(message.mine, _status_icon(message)),
             spacing="1",
             justify="end",
@@ -235,6 +236,7 @@ def timer_picker() -> rx.Component:
         rx.el.label(
             rx.hstack(
                 rx.checkbox(
+                    aria_label="Start the timer after reading",
                     checked=ChatState.timer_after_read,
                     on_change=ChatState.set_timer_after_read,
                     size="1",

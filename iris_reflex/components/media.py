@@ -215,6 +215,8 @@ MEDIA_STYLE = """
   border-radius: 10px; background: var(--gray-a3); color: var(--gray-12);
   min-width: 200px; max-width: 300px; }
 .attachment-file a { color: inherit; }
+.message-mine .attachment-file { background: rgba(0, 0, 0, 0.14);
+  color: var(--accent-contrast); }
 #upload-tray { display: flex; flex-wrap: wrap; gap: 0.5em; width: 100%; }
 #upload-tray:empty { display: none; }
 .tray-item { display: flex; align-items: center; gap: 0.5em; padding: 0.35em 0.5em;
@@ -251,7 +253,7 @@ def _file_card(attachment: AttachmentRow) -> rx.Component:
                 class_name="iris-ellipsis",
                 max_width="190px",
             ),
-            rx.text(attachment.size, size="1", color_scheme="gray"),
+            rx.text(attachment.size, size="1"),
             spacing="0",
             min_width="0",
             flex="1",

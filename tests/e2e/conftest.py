@@ -171,3 +171,30 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+AXE = PROJECT_ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """
+async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} at `
+      + v.nodes.slice(0, 4).map((n) => n.target.join(' ') + ' (' + n.failureSummary + ')')
+        .join(' | '));
+}
+"""
+
+
+def serious_accessibility_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now (empty is good)."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core not found at {AXE}: `./iris test` installs it.")
+    # A toast fading in or out is half transparent; judge its colours once it has settled.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-sonner-toast]')]"
+        ".every((t) => getComputedStyle(t).opacity === '1')",
+        timeout=15_000,
+    )
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(AXE_RUN)
