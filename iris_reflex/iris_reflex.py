@@ -6,7 +6,7 @@ import reflex as rx
 
 from iris_reflex import startup
 from iris_reflex.api.app import create_api
-from iris_reflex.components.brand import TOAST_CONTRAST_CSS
+from iris_reflex.components.brand import CONTRAST_CSS
 from iris_reflex.jobs import sweeper
 from iris_reflex.live import presence
 from iris_reflex.pages.home import home_page
@@ -24,7 +24,7 @@ app = rx.App(
     toaster=rx.toast.provider(position="top-center", close_button=True),
     head_components=[
         rx.el.meta(name="description", content="Iris: private messaging."),
-        rx.el.style(TOAST_CONTRAST_CSS),
+        rx.el.style(CONTRAST_CSS),
     ],
 )
 app.register_lifespan_task(startup.check_database)

@@ -11,6 +11,7 @@ from iris_reflex.components.media import MEDIA_STYLE, uploads_script
 from iris_reflex.pages.settings import settings_link
 from iris_reflex.state.chat import ChatState
 from iris_reflex.state.session import SessionState
+from iris_reflex.state.settings import SettingsState
 
 STYLE = """
 .iris-row { all: unset; box-sizing: border-box; display: block; width: 100%; cursor: pointer;
@@ -110,50 +111,22 @@ def _tabs() -> rx.Component:
     )
 
 
-def _settings_menu() -> rx.Component:
-    return rx.popover.root(
-        rx.popover.trigger(
-            rx.icon_button(
-                rx.icon("settings", size=18),
-                variant="soft",
-                color_scheme="gray",
-                aria_label="Settings",
-            ),
-        ),
-        rx.popover.content(
-            rx.vstack(
-                rx.heading("Settings", size="2"),
-                rx.el.label(
-                    rx.hstack(
-                        rx.switch(
-                            checked=ChatState.read_receipts,
-                            on_change=ChatState.set_read_receipts,
-                            id="read-receipts",
-                        ),
-                        rx.text("Read receipts", size="2"),
-                        align="center",
-                        spacing="2",
-                    ),
-                ),
-                rx.text(
-                    "When off, friends don't see when you read their messages, and you "
-                    "don't see when they read yours.",
-                    size="1",
-                    color_scheme="gray",
-                ),
-                spacing="2",
-                max_width="260px",
-            ),
-        ),
-    )
-
-
 def _sidebar() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             logo("5"),
             rx.spacer(),
-            rx.color_mode.button(size="2", variant="ghost", aria_label="Toggle dark mode"),
+            # Switches and remembers the theme for this user (Settings has "follow system").
+            rx.icon_button(
+                rx.color_mode_cond(light=rx.icon("moon", size=18), dark=rx.icon("sun", size=18)),
+                on_click=SettingsState.set_theme(
+                    rx.color_mode_cond(light="dark", dark="light")  # type: ignore[arg-type]
+                ),
+                size="2",
+                variant="ghost",
+                color_scheme="gray",
+                aria_label="Toggle dark mode",
+            ),
             width="100%",
             align="center",
             padding="1em",

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, serious_accessibility_violations
 from tests.e2e.test_accounts import PASSWORD, log_in, register
 
 TIMEOUT = 20_000
@@ -70,9 +70,11 @@ def test_theme_is_applied_at_once_and_kept_after_reload(browser: Browser, iris_u
     pick_theme(page, "Light")
     html_is(page, "light")
     screenshot(page, "settings-desktop-light")
+    assert serious_accessibility_violations(page) == []
     pick_theme(page, "Dark")
     html_is(page, "dark")
     screenshot(page, "settings-desktop-dark")
+    assert serious_accessibility_violations(page) == []
 
     phone = browser.new_context(viewport=PHONE).new_page()
     log_in(phone, iris_url, "theo")
@@ -97,6 +99,7 @@ def test_theme_is_applied_at_once_and_kept_after_reload(browser: Browser, iris_u
     expect(phone.get_by_role("alertdialog")).to_be_visible(timeout=TIMEOUT)
     phone.wait_for_function(SETTLED, timeout=TIMEOUT)
     screenshot(phone, "settings-phone-dark-delete-dialog")
+    assert serious_accessibility_violations(phone) == []
     phone.get_by_role("button", name="Cancel").click()
     expect(phone.get_by_role("alertdialog")).to_have_count(0, timeout=TIMEOUT)
 
