@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
@@ -29,6 +29,7 @@ from sqlmodel import Session
 from iris_reflex.api.deps import DB, Caller, CurrentCaller, OptionalCaller
 from iris_reflex.db import session_scope
 from iris_reflex.errors import Invalid, NotFound, TooLarge
+from iris_reflex.live import notify
 from iris_reflex.services import media, storage
 from iris_reflex.settings import get_settings
 
@@ -161,3 +162,55 @@ def thumbnail(attachment_id: int, caller: OptionalCaller, session: DB) -> FileRe
             session, actor_id=caller.id, attachment_id=attachment_id, thumbnail=True
         )
     )
+
+
+# --------------------------------------------------------------------------- profile pictures
+
+
+class AvatarOut(BaseModel):
+    """Where the caller's picture is now (the version changes with every new picture)."""
+
+    url: str | None
+
+
+def avatar_url(username: str, version: str | None) -> str | None:
+    """The picture's URL for clients, or ``None`` without one."""
+    return f"/api/users/{username}/avatar?v={version}" if version else None
+
+
+def _set_avatar(actor_id: int, path: Path) -> str:
+    with session_scope() as session:
+        return media.set_avatar(session, actor_id=actor_id, source=path)
+
+
+@router.put("/me/avatar", response_model=AvatarOut, responses={413: {}, 422: {}})
+async def put_avatar(
+    request: Request, caller: CurrentCaller, background: BackgroundTasks
+) -> AvatarOut:
+    """Upload a new profile picture (the raw image as the body): it is cropped to a centred
+    square, re-encoded without metadata, and shown to friends at once."""
+    limit = media.limit_bytes()
+    path, _ = await storage.receive(request.stream(), limit=limit)
+    version = await run_in_threadpool(_set_avatar, caller.id, path)
+    background.add_task(notify.profile_changed, caller.id)
+    return AvatarOut(url=avatar_url(caller.user.username, version))
+
+
+@router.delete("/me/avatar", status_code=204, response_class=Response)
+def delete_avatar(caller: CurrentCaller, session: DB, background: BackgroundTasks) -> Response:
+    """Remove the profile picture (its file is deleted)."""
+    media.remove_avatar(session, actor_id=caller.id)
+    background.add_task(notify.profile_changed, caller.id)
+    return Response(status_code=204)
+
+
+@router.get("/users/{username}/avatar", response_class=FileResponse, responses=NOT_FOUND)
+def get_avatar(username: str, caller: OptionalCaller, session: DB) -> FileResponse:
+    """A profile picture, for the user and their friends only; anyone else gets 404."""
+    if caller is None:
+        raise NotFound(media.NO_SUCH_FILE)
+    served = media.open_avatar(session, actor_id=caller.id, username=username)
+    response = _serve(served)
+    # Revalidated on every use (cheap 304s), so a removed friend stops seeing it.
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response

@@ -19,6 +19,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from sqlmodel import Session, col, func, select
 
 from iris_reflex import clock
 from iris_reflex.errors import Invalid, NotFound, TooLarge
-from iris_reflex.models import Attachment
+from iris_reflex.models import Attachment, User
 from iris_reflex.services import storage
 from iris_reflex.settings import get_settings
 
@@ -460,3 +461,105 @@ def describe(views: Sequence[AttachmentView]) -> str:
         "video": "🎬 Video",
         "audio": "🎵 Audio",
     }.get(only.kind, f"📎 {only.name}")
+
+
+# -------------------------------------------------------------------------------- avatars
+# Profile pictures use the same storage and the same refusal (404) as attachments; who may
+# see one is "the user and their friends", decided by ``friends.are_friends``.
+
+AVATAR_SIZE = 256
+
+
+def avatar_version(key: str | None) -> str | None:
+    """A short fingerprint of the stored picture, for URLs that change when it changes
+    (the storage key itself never leaves the server)."""
+    if not key:
+        return None
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _square_avatar(source: Path) -> Path | None:
+    """The picture cropped to its centred square, 256×256 WebP, no metadata; ``None`` if it
+    is not a decodable image."""
+    target = storage.incoming_path()
+    try:
+        with Image.open(source) as opened:
+            if opened.width * opened.height > MAX_IMAGE_PIXELS:
+                return None
+            upright = ImageOps.exif_transpose(opened)
+            mode = "RGBA" if upright.mode in ("RGBA", "LA", "P") else "RGB"
+            square = ImageOps.fit(upright.convert(mode), (AVATAR_SIZE, AVATAR_SIZE))
+            square.save(target, format="WEBP", quality=85)
+        return target
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        target.unlink(missing_ok=True)
+        return None
+
+
+def set_avatar(session: Session, *, actor_id: int, source: Path) -> str:
+    """Make an uploaded image the actor's profile picture; returns its version.
+
+    ``source`` (an incoming file) is consumed. The old picture's file is deleted after the
+    new one is committed, so a crash leaves at worst an orphan that the sweep removes.
+
+    Raises:
+        Invalid: not a JPEG, PNG, GIF or WebP image.
+        TooLarge: over the per-file limit.
+    """
+    produced = [source]
+    try:
+        if source.stat().st_size > limit_bytes():
+            raise TooLarge(storage.too_large_message(limit_bytes()))
+        if sniff(source) not in IMAGE_TYPES:
+            raise Invalid("A profile picture must be a JPEG, PNG, GIF or WebP image.")
+        square = _square_avatar(source)
+        if square is None:
+            raise Invalid("That picture could not be read.")
+        produced.append(square)
+        user = session.get(User, actor_id)
+        if user is None:
+            raise NotFound("No such user.")
+        key = storage.new_key()
+        storage.adopt(square, key)
+        old, user.avatar_key = user.avatar_key, key
+        session.add(user)
+        try:
+            session.commit()
+        except BaseException:
+            session.rollback()
+            storage.delete_keys([key])
+            raise
+        storage.delete_keys([old])
+        return avatar_version(key) or ""
+    finally:
+        for path in produced:
+            path.unlink(missing_ok=True)
+
+
+def remove_avatar(session: Session, *, actor_id: int) -> None:
+    """Back to the initial letter; the picture's file is deleted. Idempotent."""
+    user = session.get(User, actor_id)
+    if user is None or not user.avatar_key:
+        return
+    old, user.avatar_key = user.avatar_key, None
+    session.add(user)
+    session.commit()
+    storage.delete_keys([old])
+
+
+def open_avatar(session: Session, *, actor_id: int, username: str) -> ServedFile:
+    """A user's picture for the actor: themselves or a friend (not blocked); else NotFound."""
+    from iris_reflex.services import friends, users  # both import this module's neighbours
+
+    user = users.get_by_username(session, username)
+    if user is None or user.id is None or not user.avatar_key:
+        raise NotFound(NO_SUCH_FILE)
+    if user.id != actor_id and (
+        not friends.are_friends(session, actor_id, user.id)
+        or friends.blocked_between(session, actor_id, user.id)
+    ):
+        raise NotFound(NO_SUCH_FILE)
+    path = storage.path_for(user.avatar_key)
+    if not path.is_file():
+        raise NotFound(NO_SUCH_FILE)
+    return ServedFile(path=path, mime_type=THUMBNAIL_TYPE, name="avatar.webp", inline=True)

@@ -6,16 +6,18 @@ Real app (``create_api``), real database (SQLite and PostgreSQL), real files on 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlmodel import select
 
 from iris_reflex.api.app import create_api
 from iris_reflex.api.deps import SESSION_COOKIE
 from iris_reflex.models import Attachment, Message
-from iris_reflex.services import auth, conversations, passwords
+from iris_reflex.services import auth, conversations, friends, passwords
 from iris_reflex.settings import get_settings
 from tests import media_samples
 from tests.services.builders import PASSWORD, befriend, register
@@ -257,3 +259,63 @@ def test_range_requests_serve_the_asked_bytes(client, session, people):
     # A stranger's Range request is refused like any other.
     eve = client.get(sent["url"], headers={**bearer(people["eve"]), "Range": "bytes=0-9"})
     assert eve.status_code == 404
+
+
+# --- profile pictures --------------------------------------------------------------------
+
+
+def stored(uploads: Path) -> list[Path]:
+    return [p for p in uploads.rglob("*") if p.is_file() and ".incoming" not in p.parts]
+
+
+def test_a_profile_picture_is_square_clean_and_only_for_friends(client, session, people, uploads):
+    put = client.put(
+        "/api/me/avatar",
+        content=media_samples.jpeg_with_gps(900, 500),
+        headers=bearer(people["ada"]),
+    )
+    assert put.status_code == 200, put.text
+    url = put.json()["url"]
+    assert url.startswith("/api/users/ada/avatar?v=")
+    for who in ("ada", "bob"):
+        response = client.get(url, headers=bearer(people[who]))
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "image/webp"
+        picture = Image.open(BytesIO(response.content))
+        assert picture.size == (256, 256)
+        assert dict(picture.getexif()) == {}
+    for headers in (bearer(people["eve"]), {}):
+        assert client.get(url, headers=headers).status_code == 404
+    # Bob without a picture: 404 even to his friend.
+    assert client.get("/api/users/bob/avatar", headers=bearer(people["ada"])).status_code == 404
+    assert len(stored(uploads)) == 1
+
+
+def test_replacing_and_removing_a_picture_deletes_the_old_files(client, people, uploads):
+    headers = bearer(people["ada"])
+    client.put("/api/me/avatar", content=media_samples.png(), headers=headers)
+    first = stored(uploads)
+    client.put("/api/me/avatar", content=media_samples.jpeg_with_gps(), headers=headers)
+    second = stored(uploads)
+    assert len(second) == 1 and second != first
+    assert client.delete("/api/me/avatar", headers=headers).status_code == 204
+    assert stored(uploads) == []
+    assert client.get("/api/users/ada/avatar", headers=headers).status_code == 404
+
+
+def test_a_picture_that_is_not_an_image_is_refused_and_leaves_nothing(client, people, uploads):
+    for body in (media_samples.SVG, b"plain text", media_samples.png()[:30]):
+        response = client.put("/api/me/avatar", content=body, headers=bearer(people["ada"]))
+        assert response.status_code == 422
+        assert response.json()["detail"]
+    assert stored(uploads) == []
+
+
+def test_after_unfriending_the_picture_is_not_found(client, session, people):
+    headers = bearer(people["ada"])
+    url = client.put("/api/me/avatar", content=media_samples.png(), headers=headers).json()["url"]
+    assert client.get(url, headers=bearer(people["bob"])).status_code == 200
+    friends.remove_friend(
+        session, actor_id=auth.authenticate(session, people["bob"]).user_id, username="ada"
+    )
+    assert client.get(url, headers=bearer(people["bob"])).status_code == 404
