@@ -13,6 +13,7 @@ from iris_reflex import clock
 from iris_reflex.api.deps import DB, CurrentCaller, client_ip
 from iris_reflex.api.schemas import (
     Credentials,
+    JsonSafeRoute,
     MeOut,
     ProfileIn,
     TokenOut,
@@ -28,18 +29,20 @@ from iris_reflex.services.users import PublicUser
 # ``deps.caller`` does the actual checking.
 bearer = HTTPBearer(auto_error=False, description="The access_token from POST /api/auth/login.")
 
-router = APIRouter(tags=["accounts"])
-signed_in = APIRouter(tags=["accounts"], dependencies=[Depends(bearer)])
+router = APIRouter(tags=["accounts"], route_class=JsonSafeRoute)
+signed_in = APIRouter(tags=["accounts"], dependencies=[Depends(bearer)], route_class=JsonSafeRoute)
 
 
-@router.post("/auth/register", status_code=201, response_model=UserOut, responses=errors(409, 422))
+@router.post(
+    "/auth/register", status_code=201, response_model=UserOut, responses=errors(400, 409, 422)
+)
 def register(body: Credentials, session: DB) -> UserOut:
     """Create an account (3 to 32 letters, digits, ``_`` or ``.``; a password of 8 to 128)."""
     user = users.check_register(session, username=body.username, password=body.password)
     return UserOut.of(PublicUser.of(user))
 
 
-@router.post("/auth/login", response_model=TokenOut, responses=errors(401, 422, 429))
+@router.post("/auth/login", response_model=TokenOut, responses=errors(400, 401, 422, 429))
 def login(body: Credentials, request: Request, session: DB) -> TokenOut:
     """Sign in: a new session and its bearer token. Failed attempts are throttled."""
     signed = auth.login(
@@ -61,7 +64,7 @@ def me(caller: CurrentCaller) -> MeOut:
     return MeOut.of(users.Me.of(caller.user))
 
 
-@signed_in.patch("/me", response_model=MeOut, responses=errors(401, 422))
+@signed_in.patch("/me", response_model=MeOut, responses=errors(400, 401, 422))
 def update_me(
     body: ProfileIn, caller: CurrentCaller, session: DB, background: BackgroundTasks
 ) -> MeOut:

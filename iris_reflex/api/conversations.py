@@ -38,6 +38,7 @@ from iris_reflex.api.deps import DB, Caller, CurrentCaller
 from iris_reflex.api.schemas import (
     MAX_ID,
     ConversationOut,
+    JsonSafeRoute,
     MessageOut,
     ReadIn,
     ReadOut,
@@ -53,7 +54,9 @@ from iris_reflex.services import conversations, media
 from iris_reflex.services.conversations import Sent
 from iris_reflex.settings import get_settings
 
-router = APIRouter(tags=["conversations"], dependencies=[Depends(bearer)])
+router = APIRouter(
+    tags=["conversations"], dependencies=[Depends(bearer)], route_class=JsonSafeRoute
+)
 
 MessageId = Annotated[int, Path(ge=1, le=MAX_ID)]
 UNSUPPORTED_BODY = "Send JSON, or a form: multipart/form-data (with files) or urlencoded."
@@ -173,7 +176,9 @@ async def send_message(
 
 
 @router.post(
-    "/conversations/{username}/read", response_model=ReadOut, responses=errors(401, 404, 422)
+    "/conversations/{username}/read",
+    response_model=ReadOut,
+    responses=errors(400, 401, 404, 422),
 )
 def mark_read(
     username: str,
@@ -196,7 +201,7 @@ def mark_read(
 @router.put(
     "/conversations/{username}/timer",
     response_model=MessageOut,
-    responses=errors(401, 404, 422),
+    responses=errors(400, 401, 404, 422),
 )
 def set_timer(
     username: str,

@@ -15,6 +15,7 @@ from iris_reflex.api.accounts import bearer
 from iris_reflex.api.deps import DB, CurrentCaller
 from iris_reflex.api.schemas import (
     MAX_ID,
+    JsonSafeRoute,
     RequestOutcomeOut,
     RequestsOut,
     UsernameIn,
@@ -25,7 +26,7 @@ from iris_reflex.live import notify
 from iris_reflex.services import friends
 from iris_reflex.services.friends import RequestOutcome
 
-router = APIRouter(tags=["friends"], dependencies=[Depends(bearer)])
+router = APIRouter(tags=["friends"], dependencies=[Depends(bearer)], route_class=JsonSafeRoute)
 
 RequestId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -64,7 +65,7 @@ def list_requests(caller: CurrentCaller, session: DB) -> RequestsOut:
     response_model=RequestOutcomeOut,
     responses={
         200: {"model": RequestOutcomeOut, "description": "They had asked you: now friends."},
-        **errors(401, 403, 404, 409, 422),
+        **errors(400, 401, 403, 404, 409, 422),
     },
 )
 def send_request(
@@ -137,7 +138,7 @@ def list_blocked(caller: CurrentCaller, session: DB) -> list[UserOut]:
     "/blocks",
     status_code=204,
     response_class=Response,
-    responses=errors(401, 404, 409, 422),
+    responses=errors(400, 401, 404, 409, 422),
 )
 def block(
     body: UsernameIn, caller: CurrentCaller, session: DB, background: BackgroundTasks

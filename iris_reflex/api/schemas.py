@@ -12,10 +12,15 @@ Why it is built this way:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from starlette.requests import Request
+from starlette.responses import Response
 
 from iris_reflex.api.media import AttachmentOut
 from iris_reflex.models import TimerMode
@@ -32,6 +37,50 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 TimerModeName = Annotated[
     TimerMode, WithJsonSchema({"type": "string", "enum": [m.value for m in TimerMode]})
 ]
+
+
+def _encodable(value: str) -> str:
+    # JSON may escape a lone surrogate ("\\ud800"): not text, and no database can store it.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text must be valid Unicode (a lone surrogate is not).") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+"""A string of real text; every string a client sends is one."""
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every string encodable as UTF-8 (lone surrogates become "?")."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+class JsonSafeRoute(APIRoute):
+    """A route whose 422 can always be sent.
+
+    FastAPI's validation error echoes the offending input; a lone surrogate in it (valid
+    JSON, ``"\\ud800"``, but not text) cannot be encoded as UTF-8, which turned a refusal
+    into a 500. The errors are made encodable before FastAPI's handler renders them.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                raise RequestValidationError(_json_safe(list(exc.errors()))) from None
+
+        return route_handler
 
 
 class _In(BaseModel):
@@ -64,7 +113,7 @@ class ValidationErrorOut(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "The request cannot be processed.",
+    400: "The body cannot be read (for example: it is not UTF-8).",
     401: "No token, or a malformed, expired, tampered or revoked one.",
     403: "Not allowed (for example: you blocked this user).",
     404: "Missing, or not yours to see (one answer for both).",
@@ -100,8 +149,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 class Credentials(_In):
     """A username and password, to register or to sign in."""
 
-    username: str
-    password: str
+    username: Text
+    password: Text
 
 
 class UserOut(BaseModel):
@@ -156,8 +205,8 @@ class MeOut(BaseModel):
 class ProfileIn(_In):
     """Fields to change; a missing or null field is left as it is."""
 
-    display_name: str | None = None
-    status_message: str | None = None
+    display_name: Text | None = None
+    status_message: Text | None = None
 
 
 # -------------------------------------------------------------------------------- friends
@@ -166,7 +215,7 @@ class ProfileIn(_In):
 class UsernameIn(_In):
     """Another user, by username (any letter case)."""
 
-    username: str
+    username: Text
 
 
 class FriendRequestOut(BaseModel):
@@ -277,7 +326,7 @@ class SendMessageIn(_In):
     (null: the conversation's mode). ``attachment_ids``: files uploaded with
     ``POST /api/uploads``; with files the text may be empty."""
 
-    body: str = ""
+    body: Text = ""
     expires_in_seconds: int | None = None
     timer_mode: TimerModeName | None = None
     attachment_ids: list[Id] = Field(default_factory=list)
@@ -286,16 +335,29 @@ class SendMessageIn(_In):
 class SendMessageForm(_In):
     """The same message as ``multipart/form-data``, files attached as ``files``."""
 
-    body: str = ""
+    body: Text = ""
     expires_in_seconds: int | None = None
     timer_mode: TimerModeName | None = None
+
+
+def _form_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s schema as a form has it: a form cannot send null, only leave a field out
+    (or empty), so optional fields are just not required."""
+    schema = model.model_json_schema()
+    for name, prop in schema["properties"].items():
+        branches = [b for b in prop.get("anyOf", ()) if b != {"type": "null"}]
+        if len(branches) == 1:
+            extra = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+            schema["properties"][name] = {**branches[0], **extra}
+    return schema
 
 
 def send_message_openapi() -> dict[str, Any]:
     """The request body of the send route: JSON, a multipart form with files, or a plain
     urlencoded form."""
-    form = SendMessageForm.model_json_schema()
-    form["properties"]["files"] = {
+    form = _form_schema(SendMessageForm)
+    with_files = {**form, "properties": {**form["properties"]}}
+    with_files["properties"]["files"] = {
         "type": "array",
         "items": {"type": "string", "format": "binary"},
         "description": "One or more files.",
@@ -305,10 +367,8 @@ def send_message_openapi() -> dict[str, Any]:
             "required": True,
             "content": {
                 "application/json": {"schema": SendMessageIn.model_json_schema()},
-                "multipart/form-data": {"schema": form},
-                "application/x-www-form-urlencoded": {
-                    "schema": SendMessageForm.model_json_schema()
-                },
+                "multipart/form-data": {"schema": with_files},
+                "application/x-www-form-urlencoded": {"schema": form},
             },
         }
     }

@@ -11,6 +11,7 @@ from iris_reflex import clock
 from iris_reflex.services import auth
 from iris_reflex.settings import get_settings
 from tests.api.test_api_openapi import (
+    OUR_TAGS,
     PASSWORD,
     ada_and_bob,
     bearer,
@@ -185,11 +186,17 @@ def test_every_signed_in_route_refuses_a_missing_or_bad_token(client, kind):
 
 def test_signed_in_routes_list_covers_the_document(client):
     spec = client.get("/api/openapi.json").json()
-    listed = {(m, p.split("/")[2]) for m, p, _ in SIGNED_IN_ROUTES}
+    listed = {(method, path) for method, path, _ in SIGNED_IN_ROUTES}
+    documented = set()
     for path, item in spec["paths"].items():
         for method, operation in item.items():
-            if "security" in operation and not path.startswith("/api/auth/web"):
-                assert (method, path.split("/")[2]) in listed, (method, path)
+            if OUR_TAGS & set(operation["tags"]) and "security" in operation:
+                documented.add((method, path))
+    assert len(documented) == len(listed) == 20
+    for method, path in documented:
+        concrete = path.replace("{username}", "bob").replace("{request_id}", "1")
+        concrete = concrete.replace("{message_id}", "1")
+        assert (method, concrete) in listed, (method, path)
 
 
 # --------------------------------------------------------------------------------- profile
@@ -285,3 +292,31 @@ def test_user_lookup_hides_someone_who_blocked_the_caller(client):
     assert client.post("/api/blocks", json={"username": "ada"}, headers=bob).status_code == 204
     assert client.get("/api/users/bob", headers=ada).status_code == 404
     assert client.get("/api/users/ada", headers=bob).status_code == 200
+
+
+# ------------------------------------------------------------------- text no database stores
+
+
+def test_nul_in_a_username_finds_nobody_on_every_database(client):
+    ada = sign_up(client, "ada")
+    nul = "a\x00da"
+    assert client.get("/api/users/a%00da", headers=ada).status_code == 404
+    login = client.post("/api/auth/login", json={"username": nul, "password": PASSWORD})
+    assert login.status_code == 401
+    register = client.post("/api/auth/register", json={"username": nul, "password": PASSWORD})
+    assert register.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/auth/login", '{"username": "a\\ud800b", "password": "xxxxxxxxx"}'),
+        ("/api/auth/login", '{"username": "ada", "password": "\\udfffxxxxxxxxx"}'),
+        ("/api/auth/register", '{"username": "newbie", "password": "\\ud800xxxxxxxxx"}'),
+    ],
+)
+def test_lone_surrogates_are_not_text_and_are_refused(client, path, raw):
+    sign_up(client, "ada")
+    response = client.post(path, content=raw.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "valid Unicode" in response.json()["detail"][0]["msg"]

@@ -348,3 +348,23 @@ def test_former_friends_lose_the_conversation(client):
     assert client.delete("/api/friends/ada", headers=bob).status_code == 204
     assert client.get("/api/conversations", headers=ada).json() == []
     assert client.get("/api/conversations/bob/messages", headers=ada).status_code == 404
+
+
+def test_nul_in_a_conversation_path_is_404_and_surrogate_text_422(client):
+    ada, _ = ada_and_bob(client)
+    assert client.get("/api/conversations/b%00ob/messages", headers=ada).status_code == 404
+    assert _post(client, ada, "b%00ob", {"body": "hi"}).status_code == 404
+    for raw in (b'{"body": "\\ud800"}', b'{"body": "hi", "extra": ["\\udfff"]}'):
+        response = client.post(
+            "/api/conversations/bob/messages",
+            content=raw,
+            headers={**ada, "content-type": "application/json"},
+        )
+        assert response.status_code == 422
+        assert isinstance(response.json()["detail"], list)
+    profile = client.patch(
+        "/api/me",
+        content=b'{"theme": "\\ud800"}',
+        headers={**ada, "content-type": "application/json"},
+    )
+    assert profile.status_code == 422

@@ -199,3 +199,17 @@ def test_unblock_lifts_the_block_but_not_the_friendship(client):
     befriend(client, ada, bob, "bob")
     assert _names(client.get("/api/friends", headers=ada).json()) == ["bob"]
     assert client.delete("/api/blocks/nobody", headers=ada).status_code == 404
+
+
+def test_nul_or_surrogate_in_a_username_finds_nobody(client):
+    ada = sign_up(client, "ada")
+    assert _ask(client, ada, "b\x00ob").status_code == 404
+    assert client.post("/api/blocks", json={"username": "b\x00b"}, headers=ada).status_code == 404
+    assert client.delete("/api/blocks/b%00b", headers=ada).status_code == 404
+    assert client.delete("/api/friends/b%00b", headers=ada).status_code == 404
+    surrogate = client.post(
+        "/api/friends/requests",
+        content=b'{"username": "b\\ud800b"}',
+        headers={**ada, "content-type": "application/json"},
+    )
+    assert surrogate.status_code == 422
