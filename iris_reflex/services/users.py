@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from iris_reflex import clock
 from iris_reflex.errors import Conflict, Invalid, NotFound
 from iris_reflex.models import User
-from iris_reflex.services import passwords
+from iris_reflex.services import media, passwords
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.]{3,32}$")
 PASSWORD_MIN = 8
@@ -31,11 +31,20 @@ class PublicUser:
     id: int
     username: str
     display_name: str
+    status_message: str = ""
+    # Changes with each new picture; the picture itself is served only to friends.
+    avatar_version: str | None = None
 
     @classmethod
     def of(cls, user: User) -> PublicUser:
         assert user.id is not None
-        return cls(id=user.id, username=user.username, display_name=user.display_name)
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            status_message=user.status_message,
+            avatar_version=media.avatar_version(user.avatar_key),
+        )
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class Me:
     theme: str
     read_receipts: bool
     created_at: datetime
+    avatar_version: str | None = None
 
     @classmethod
     def of(cls, user: User) -> Me:
@@ -61,6 +71,7 @@ class Me:
             theme=user.theme,
             read_receipts=user.read_receipts,
             created_at=user.created_at,
+            avatar_version=media.avatar_version(user.avatar_key),
         )
 
 

@@ -624,14 +624,17 @@ def test_blocked_users_are_listed_by_username(session):
     assert friends.list_blocked(session, actor_id=_bob) == []
 
 
-def test_other_users_are_shown_only_by_id_username_and_display_name(session):
+def test_other_users_are_shown_only_by_their_public_profile(session):
     ada, _bob = register(session, "ada", "bob")
     friends.send_request(session, actor_id=ada, username="bob")
 
     [request] = friends.list_requests(session, actor_id=ada).outgoing
 
+    # The profile people choose to show; never the hash, settings or the picture's storage key
+    # (only a fingerprint that changes with it: the picture is served to friends alone).
     fields = [f.name for f in dataclasses.fields(request.addressee)]
-    assert fields == ["id", "username", "display_name"]
+    assert fields == ["id", "username", "display_name", "status_message", "avatar_version"]
+    assert request.addressee.avatar_version is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         request.id = 0  # type: ignore[misc]
 

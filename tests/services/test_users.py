@@ -256,7 +256,13 @@ def test_public_user_shows_no_hash_and_no_settings(session):
 
     public = users.PublicUser.of(ada)
 
-    assert dataclasses.asdict(public) == {"id": ada.id, "username": "Ada", "display_name": "Ada"}
+    assert dataclasses.asdict(public) == {
+        "id": ada.id,
+        "username": "Ada",
+        "display_name": "Ada",
+        "status_message": "",
+        "avatar_version": None,
+    }
 
 
 def test_me_shows_the_own_settings_but_not_the_hash(session, frozen_clock):
@@ -272,5 +278,6 @@ def test_me_shows_the_own_settings_but_not_the_hash(session, frozen_clock):
         "theme": ada.theme,
         "read_receipts": True,
         "created_at": frozen_clock.current,
+        "avatar_version": None,
     }
     assert not any(str(value).startswith("$argon2") for value in me.values())
