@@ -76,8 +76,16 @@ class Me:
 
 
 def username_key(username: str) -> str:
-    """The case-insensitive identity of a username."""
-    return username.strip().casefold()
+    """The case-insensitive identity of a username.
+
+    NUL and lone surrogates, which no username contains and which PostgreSQL (NUL) or the
+    driver (surrogates) cannot even compare, become U+FFFD: a lookup finds nobody instead of
+    failing, and a failed login is still counted.
+    """
+    key = username.strip().casefold()
+    if key.isascii() and "\x00" not in key:
+        return key
+    return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in key)
 
 
 def validate_username(username: str) -> str:
