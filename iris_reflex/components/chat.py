@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from iris_reflex.components.media import attachment_view, upload_controls
+from iris_reflex.components.media import attachment_view, backend_url, upload_controls
 from iris_reflex.services.conversations import MAX_BODY
 from iris_reflex.state.chat import TIMER_CHOICES, ChatState, ConversationRow, MessageRow
 
@@ -31,16 +31,19 @@ COUNTDOWN_SCRIPT = """
 """
 
 
-def initial_avatar(initial: rx.Var[str], size: str = "3") -> rx.Component:
-    """A round avatar showing one letter."""
-    return rx.avatar(fallback=initial, size=size, radius="full", variant="soft")
+def initial_avatar(
+    initial: rx.Var[str], size: str = "3", picture: rx.Var[str] | str = ""
+) -> rx.Component:
+    """A round avatar: the profile picture when there is one, else one letter."""
+    source = rx.cond(picture != "", backend_url(picture), "") if isinstance(picture, rx.Var) else ""
+    return rx.avatar(src=source, fallback=initial, size=size, radius="full", variant="soft", alt="")
 
 
 def conversation_row(row: ConversationRow) -> rx.Component:
     """A sidebar entry: avatar, name, last message preview, time and unread badge."""
     return rx.el.button(
         rx.hstack(
-            initial_avatar(row.initial),
+            initial_avatar(row.initial, "3", row.avatar),
             rx.vstack(
                 rx.hstack(
                     rx.text(
@@ -321,11 +324,24 @@ def conversation_pane() -> rx.Component:
             aria_label="Back to chats",
             display=["inline-flex", "inline-flex", "none"],
         ),
-        initial_avatar(ChatState.active_display_name.to(str)[0].upper(), "3"),
+        initial_avatar(
+            ChatState.active_display_name.to(str)[0].upper(), "3", ChatState.active_avatar
+        ),
         rx.vstack(
             rx.heading(ChatState.active_display_name, size="3", as_="h1", id="conversation-title"),
             rx.hstack(
                 rx.text("@", ChatState.active_username, size="1", color_scheme="gray"),
+                rx.cond(
+                    ChatState.active_status != "",
+                    rx.text(
+                        "· ",
+                        ChatState.active_status,
+                        size="1",
+                        color_scheme="gray",
+                        class_name="iris-ellipsis",
+                        id="friend-status",
+                    ),
+                ),
                 rx.cond(
                     ChatState.active_presence != "",
                     rx.text(

@@ -19,10 +19,17 @@ def _section(title: str, *children: rx.Component) -> rx.Component:
 
 def _person(row: UserRow | RequestRow, *actions: rx.Component) -> rx.Component:
     return rx.hstack(
-        initial_avatar(row.initial, "2"),
+        initial_avatar(row.initial, "2", row.avatar),
         rx.vstack(
             rx.text(row.display_name, size="2", weight="medium", class_name="iris-ellipsis"),
-            rx.text("@", row.username, size="1", color_scheme="gray", class_name="iris-ellipsis"),
+            rx.text(
+                "@",
+                row.username,
+                rx.cond(row.status != "", " · " + row.status, ""),
+                size="1",
+                color_scheme="gray",
+                class_name="iris-ellipsis",
+            ),
             spacing="0",
             flex="1",
             min_width="0",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
-from iris_reflex.components.brand import avatar, logo
-from iris_reflex.components.chat import COUNTDOWN_SCRIPT, conversation_pane, conversation_row
+from iris_reflex.components.brand import logo
+from iris_reflex.components.chat import (
+    COUNTDOWN_SCRIPT,
+    conversation_pane,
+    conversation_row,
+    initial_avatar,
+)
 from iris_reflex.components.friends import friends_panel
 from iris_reflex.components.media import MEDIA_STYLE, uploads_script
 from iris_reflex.pages.settings import settings_link
@@ -111,6 +116,13 @@ def _tabs() -> rx.Component:
     )
 
 
+def _my_name() -> rx.Var:
+    """The signed-in user's name, live after an edit in Settings (the session's until then)."""
+    return rx.cond(
+        ChatState.my_display_name != "", ChatState.my_display_name, SessionState.display_name
+    )
+
+
 def _sidebar() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -136,10 +148,10 @@ def _sidebar() -> rx.Component:
         rx.cond(ChatState.sidebar_tab == "friends", friends_panel(), _chats_list()),
         rx.separator(size="4"),
         rx.hstack(
-            avatar(SessionState.display_name, "3"),
+            initial_avatar(_my_name().to(str)[0].upper(), "3", ChatState.my_avatar),
             rx.vstack(
                 rx.text(
-                    SessionState.display_name,
+                    _my_name(),
                     weight="bold",
                     size="2",
                     id="signed-in-name",

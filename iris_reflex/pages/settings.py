@@ -6,8 +6,9 @@ import reflex as rx
 from reflex.style import set_color_mode
 
 from iris_reflex.components.auth_card import labelled_input
+from iris_reflex.components.chat import initial_avatar
 from iris_reflex.services.users import PASSWORD_MAX, PASSWORD_MIN
-from iris_reflex.state.session import SessionState
+from iris_reflex.state.session import SessionState, backend_base_js
 from iris_reflex.state.settings import (
     DEFAULT_TIMER_CHOICES,
     DELETE_FIELD,
@@ -87,6 +88,108 @@ def _section(title: str, description: str, *children: rx.Component, **props: obj
         width="100%",
         as_="section",
         **props,
+    )
+
+
+# Uploads the chosen picture with the session cookie, then asks the state to show it.
+PICTURE_SCRIPT = (
+    "(() => { if (window.__irisPicture) return; window.__irisPicture = true;"
+    " const base = () => " + backend_base_js() + ";"
+    " document.addEventListener('change', async (e) => {"
+    "  if (e.target.id !== 'picture-picker' || !e.target.files.length) return;"
+    "  const file = e.target.files[0]; e.target.value = '';"
+    "  const error = document.getElementById('picture-error'); error.textContent = '';"
+    "  const response = await fetch(base() + '/api/me/avatar',"
+    "   {method: 'PUT', credentials: 'include', body: file});"
+    "  if (!response.ok) { let detail = 'The picture could not be uploaded.';"
+    "   try { detail = (await response.json()).detail || detail; } catch (_) {}"
+    "   error.textContent = detail; return; }"
+    "  document.getElementById('picture-refresh').click();"
+    " }); })()"
+)
+
+
+def _profile() -> rx.Component:
+    picture = rx.hstack(
+        initial_avatar(SettingsState.display_name.to(str)[0].upper(), "6", SettingsState.avatar),
+        rx.vstack(
+            rx.el.input(
+                type="file",
+                id="picture-picker",
+                accept="image/jpeg,image/png,image/gif,image/webp",
+                hidden=True,
+                tab_index=-1,
+                aria_label="Choose a profile picture",
+            ),
+            rx.button(
+                rx.icon("image-up", size=16),
+                "Change picture",
+                variant="soft",
+                on_click=rx.call_script("document.getElementById('picture-picker').click()"),
+            ),
+            rx.cond(
+                SettingsState.avatar != "",
+                rx.button(
+                    "Remove picture",
+                    variant="ghost",
+                    color_scheme="gray",
+                    on_click=SettingsState.remove_picture,
+                ),
+            ),
+            rx.button(
+                id="picture-refresh",
+                on_click=SettingsState.picture_changed,
+                display="none",
+                aria_hidden="true",
+                tab_index=-1,
+            ),
+            rx.text(id="picture-error", role="alert", size="2", color_scheme="red"),
+            spacing="2",
+            align="start",
+        ),
+        spacing="4",
+        align="center",
+    )
+    form = rx.form(
+        rx.vstack(
+            labelled_input(
+                "Display name",
+                "display_name",
+                default_value=SettingsState.display_name,
+                max_length=64,
+                required=True,
+            ),
+            labelled_input(
+                "Status",
+                "status_message",
+                default_value=SettingsState.status_message,
+                max_length=140,
+                placeholder="What are you up to?",
+            ),
+            rx.cond(
+                SettingsState.profile_error,
+                rx.callout(
+                    SettingsState.profile_error,
+                    icon="circle-alert",
+                    color_scheme="red",
+                    role="alert",
+                    width="100%",
+                ),
+            ),
+            rx.button("Save profile", type="submit", size="3"),
+            spacing="3",
+            width="100%",
+            align="start",
+        ),
+        on_submit=SettingsState.save_profile,
+        width="100%",
+    )
+    return _section(
+        "Profile",
+        "Your friends see your picture, name and status; nobody else sees the picture.",
+        rx.script(PICTURE_SCRIPT),
+        picture,
+        form,
     )
 
 
@@ -339,6 +442,7 @@ def _content() -> rx.Component:
     return rx.vstack(
         header,
         rx.text("Signed in as @", SessionState.username, size="2", color_scheme="gray"),
+        _profile(),
         _theme(),
         _privacy(),
         _timer(),

@@ -27,6 +27,7 @@ from iris_reflex.live.registry import get_registry
 from iris_reflex.services import conversations, friends, media, users
 from iris_reflex.services.conversations import MessageView
 from iris_reflex.services.media import AttachmentView
+from iris_reflex.services.users import PublicUser
 from iris_reflex.state.session import LOGIN_ROUTE, SessionState
 
 log = logging.getLogger("iris.chat")
@@ -48,6 +49,8 @@ class UserRow:
     username: str = ""
     display_name: str = ""
     initial: str = ""
+    avatar: str = ""  # picture URL path, "" for the initial
+    status: str = ""
 
 
 @dataclasses.dataclass
@@ -58,6 +61,8 @@ class RequestRow:
     username: str = ""
     display_name: str = ""
     initial: str = ""
+    avatar: str = ""
+    status: str = ""
 
 
 @dataclasses.dataclass
@@ -67,6 +72,7 @@ class ConversationRow:
     username: str = ""
     display_name: str = ""
     initial: str = ""
+    avatar: str = ""
     preview: str = ""
     time: str = ""
     unread: int = 0
@@ -172,6 +178,34 @@ def _initial(name: str) -> str:
     return name[:1].upper() or "?"
 
 
+def avatar_path(user: PublicUser | users.Me) -> str:
+    """The picture's URL path (its version makes browsers fetch a new one), "" without."""
+    if not user.avatar_version:
+        return ""
+    return f"/api/users/{user.username}/avatar?v={user.avatar_version}"
+
+
+def _user_row(user: PublicUser) -> UserRow:
+    return UserRow(
+        user.username,
+        user.display_name,
+        _initial(user.display_name),
+        avatar_path(user),
+        user.status_message,
+    )
+
+
+def _request_row(request_id: int, user: PublicUser) -> RequestRow:
+    return RequestRow(
+        request_id,
+        user.username,
+        user.display_name,
+        _initial(user.display_name),
+        avatar_path(user),
+        user.status_message,
+    )
+
+
 def _refused(message: str) -> list[Any]:
     """A refused send: say why, and give the composer's files back to the tray."""
     return [
@@ -194,6 +228,11 @@ class ChatState(rx.State):
 
     active_username: str = ""
     active_display_name: str = ""
+    active_avatar: str = ""
+    active_status: str = ""
+    my_display_name: str = ""
+    my_avatar: str = ""
+    my_status: str = ""
     messages: list[MessageRow] = []
     has_older: bool = False
     total_unread: int = 0
@@ -282,6 +321,7 @@ class ChatState(rx.State):
                     username=s.friend.username,
                     display_name=s.friend.display_name,
                     initial=_initial(s.friend.display_name),
+                    avatar=avatar_path(s.friend),
                     preview=preview[:80],
                     time=self._clock_text(s.last_activity) if last else "",
                     unread=s.unread,
@@ -298,30 +338,26 @@ class ChatState(rx.State):
             listed = friends.list_friends(db, actor_id=self._user_id)
             requests = friends.list_requests(db, actor_id=self._user_id)
             blocked = friends.list_blocked(db, actor_id=self._user_id)
-        self.blocked = [
-            UserRow(u.username, u.display_name, _initial(u.display_name)) for u in blocked
-        ]
-        self.friend_list = [
-            UserRow(u.username, u.display_name, _initial(u.display_name)) for u in listed
-        ]
-        self.incoming = [
-            RequestRow(
-                r.id,
-                r.requester.username,
-                r.requester.display_name,
-                _initial(r.requester.display_name),
-            )
-            for r in requests.incoming
-        ]
-        self.outgoing = [
-            RequestRow(
-                r.id,
-                r.addressee.username,
-                r.addressee.display_name,
-                _initial(r.addressee.display_name),
-            )
-            for r in requests.outgoing
-        ]
+        self.blocked = [_user_row(u) for u in blocked]
+        self.friend_list = [_user_row(u) for u in listed]
+        self.incoming = [_request_row(r.id, r.requester) for r in requests.incoming]
+        self.outgoing = [_request_row(r.id, r.addressee) for r in requests.outgoing]
+        self._refresh_profiles(listed)
+
+    def _refresh_profiles(self, listed: list[PublicUser]) -> None:
+        """The signed-in user's own name and picture, and the open friend's (live edits)."""
+        if self._user_id is None:
+            return
+        with session_scope() as db:
+            me = users.Me.of(users.access_user(db, self._user_id))
+        self.my_display_name = me.display_name
+        self.my_avatar = avatar_path(me)
+        self.my_status = me.status_message
+        for friend in listed:
+            if _same_user(friend.username, self.active_username):
+                self.active_display_name = friend.display_name
+                self.active_avatar = avatar_path(friend)
+                self.active_status = friend.status_message
 
     def _rows(self, views: list[MessageView]) -> list[MessageRow]:
         """Display rows, oldest first, with a day separator before each new day."""
@@ -433,6 +469,9 @@ class ChatState(rx.State):
             return rx.toast.error(exc.message)
         self.active_username = friend.username
         self.active_display_name = friend.display_name
+        public = PublicUser.of(friend)
+        self.active_avatar = avatar_path(public)
+        self.active_status = public.status_message
         self.friend_typing = False
         await self._refresh_presence()
         self._reload_messages()

@@ -25,8 +25,8 @@ from iris_reflex.db import session_scope
 from iris_reflex.errors import DomainError, NotAuthenticated
 from iris_reflex.live import notify, push
 from iris_reflex.live.registry import get_registry
-from iris_reflex.services import accounts, auth
-from iris_reflex.state.chat import TIMER_CHOICES, ChatState, parse_period, spawn
+from iris_reflex.services import accounts, auth, media, users
+from iris_reflex.state.chat import TIMER_CHOICES, ChatState, avatar_path, parse_period, spawn
 from iris_reflex.state.session import LOGIN_ROUTE, SessionState
 
 log = logging.getLogger("iris.settings")
@@ -93,6 +93,10 @@ class SettingsState(rx.State):
     """What the settings page shows, and the theme every signed-in page applies."""
 
     theme: str = ""  # "" until the user's theme is known, then light, dark or system
+    display_name: str = ""
+    status_message: str = ""
+    avatar: str = ""  # the picture's URL path, "" for none
+    profile_error: str = ""
     read_receipts: bool = True
     timer_choice: str = "0"
     custom_timer: str = ""
@@ -120,6 +124,60 @@ class SettingsState(rx.State):
         else:
             self.timer_choice, self.custom_timer = "custom", period_text(seconds)
 
+    def _show_profile(self, user_id: int) -> None:
+        with session_scope() as db:
+            me = users.Me.of(users.access_user(db, user_id))
+        self.display_name = me.display_name
+        self.status_message = me.status_message
+        self.avatar = avatar_path(me)
+        self.profile_error = ""
+
+    # ----------------------------------------------------------------------------- profile
+
+    @rx.event
+    async def save_profile(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+        """Name and status; friends' open screens show them at once."""
+        try:
+            identity = await self._identity()
+            with session_scope() as db:
+                users.update_profile(
+                    db,
+                    actor_id=identity.user_id,
+                    display_name=str(form.get("display_name", "")),
+                    status_message=str(form.get("status_message", "")),
+                )
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        except DomainError as exc:
+            self.profile_error = exc.message
+            return None
+        self._show_profile(identity.user_id)
+        spawn(notify.profile_changed(identity.user_id, skip_token=self._token()))
+        return rx.toast.success("Profile saved.")
+
+    @rx.event
+    async def picture_changed(self):  # type: ignore[no-untyped-def]
+        """The page uploaded a new picture (``PUT /api/me/avatar``, which told friends)."""
+        try:
+            identity = await self._identity()
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        self._show_profile(identity.user_id)
+        return None
+
+    @rx.event
+    async def remove_picture(self):  # type: ignore[no-untyped-def]
+        """Back to the initial letter; the file is deleted."""
+        try:
+            identity = await self._identity()
+            with session_scope() as db:
+                media.remove_avatar(db, actor_id=identity.user_id)
+        except NotAuthenticated:
+            return rx.redirect(LOGIN_ROUTE)
+        self._show_profile(identity.user_id)
+        spawn(notify.profile_changed(identity.user_id, skip_token=self._token()))
+        return None
+
     # ----------------------------------------------------------------------------- loading
 
     @rx.event
@@ -134,6 +192,7 @@ class SettingsState(rx.State):
         # Registered like a chat tab, so a session ended elsewhere reaches this tab too.
         await get_registry().add(identity.user_id, self._token())
         self._show(preferences)
+        self._show_profile(identity.user_id)
         self.change_error = ""
         self.delete_error = ""
         self.delete_open = False

@@ -7,8 +7,15 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import screenshot, serious_accessibility_violations
+from tests import media_samples
+from tests.e2e.conftest import (
+    RunningApp,
+    screenshot,
+    serious_accessibility_violations,
+    wait_for,
+)
 from tests.e2e.test_accounts import PASSWORD, log_in, register
+from tests.e2e.test_expiry import attach, stored_files
 
 TIMEOUT = 20_000
 NEW_PASSWORD = "purple monkey dishwasher"
@@ -146,7 +153,8 @@ def test_password_change_signs_the_other_device_out(browser: Browser, iris_url: 
         p.context.close()
 
 
-def test_deleted_account_leaves_friends_open_screen_live(browser: Browser, iris_url: str):
+def test_deleted_account_leaves_friends_open_screen_live(browser: Browser, iris_app: RunningApp):
+    iris_url = iris_app.url
     dora = signed_up(browser, iris_url, "Dora")
     finn = signed_up(browser, iris_url, "Finn")
     dora.get_by_role("radio", name="Friends").click()
@@ -157,8 +165,19 @@ def test_deleted_account_leaves_friends_open_screen_live(browser: Browser, iris_
     expect(finn.get_by_role("button", name="Message Dora")).to_be_visible(timeout=TIMEOUT)
     finn.get_by_role("button", name="Message Dora").click()
     expect(finn.locator("#conversation-title")).to_have_text("Dora", timeout=TIMEOUT)
-
+    # Dora leaves files behind: a picture sent to Finn, one she never sent, her own picture.
+    dora.get_by_role("button", name="Message Finn").click()
+    attach(dora, ("sent.png", "image/png", media_samples.png()))
+    dora.get_by_label("Message", exact=True).press("Enter")
+    expect(finn.get_by_role("link", name="Open sent.png full size")).to_be_visible(timeout=TIMEOUT)
+    attach(dora, ("draft.txt", "text/plain", b"never sent"))
     open_settings(dora)
+    dora.locator("#picture-picker").set_input_files(
+        [{"name": "me.png", "mimeType": "image/png", "buffer": media_samples.png()}]
+    )
+    expect(dora.locator("img.rt-AvatarImage")).to_be_visible(timeout=TIMEOUT)
+    assert len(stored_files(iris_app.uploads)) == 4  # sent + its thumbnail, draft, picture
+
     dora.get_by_role("button", name="Delete account…").click()
     dialog = dora.get_by_role("alertdialog")
     dialog.get_by_label("Your password").fill("wrong password")
@@ -177,8 +196,47 @@ def test_deleted_account_leaves_friends_open_screen_live(browser: Browser, iris_
     finn.get_by_role("radio", name="Chats").click()
     expect(finn.get_by_role("button", name="Conversation with Dora")).to_have_count(0)
 
+    # Every file of hers is gone from disk.
+    wait_for(lambda: stored_files(iris_app.uploads) == [], deadline=20, what="Dora's files")
+
     # The name is free again.
     register(dora, iris_url, "dora")
     expect(dora.locator("#signed-in-username")).to_have_text("@dora", timeout=TIMEOUT)
     for p in (dora, finn):
+        p.context.close()
+
+
+def test_status_name_and_picture_reach_a_friend_live(browser: Browser, iris_app: RunningApp):
+    gus = signed_up(browser, iris_app.url, "Gus")
+    hal = signed_up(browser, iris_app.url, "Hal")
+    gus.get_by_role("radio", name="Friends").click()
+    gus.get_by_label("Find people by username").fill("hal")
+    gus.get_by_role("button", name="Send friend request to Hal").click()
+    hal.get_by_role("radio", name="Friends").click()
+    hal.get_by_role("button", name="Accept Gus").click()
+    hal.get_by_role("button", name="Message Gus").click(timeout=TIMEOUT)
+    expect(hal.locator("#conversation-title")).to_have_text("Gus", timeout=TIMEOUT)
+
+    open_settings(gus)
+    gus.get_by_label("Display name").fill("Gus the Bold")
+    gus.get_by_label("Status").fill("Sailing until Friday")
+    gus.get_by_role("button", name="Save profile").click()
+    gus.locator("#picture-picker").set_input_files(
+        [{"name": "me.jpg", "mimeType": "image/jpeg", "buffer": media_samples.jpeg_with_gps()}]
+    )
+    expect(gus.locator("img.rt-AvatarImage")).to_be_visible(timeout=TIMEOUT)
+    screenshot(gus, "settings-profile")
+    assert serious_accessibility_violations(gus) == []
+
+    # Hal's open conversation shows all three without a reload.
+    expect(hal.locator("#conversation-title")).to_have_text("Gus the Bold", timeout=TIMEOUT)
+    expect(hal.locator("#friend-status")).to_have_text("· Sailing until Friday", timeout=TIMEOUT)
+    hal.wait_for_function(
+        "() => [...document.querySelectorAll('img.rt-AvatarImage')]"
+        ".some((i) => i.src.includes('/api/users/Gus/avatar') && i.naturalWidth === 256)",
+        timeout=TIMEOUT,
+    )
+    expect(hal.locator('[data-username="Gus"]')).to_contain_text("Sailing until Friday")
+    screenshot(hal, "friend-profile-live")
+    for p in (gus, hal):
         p.context.close()

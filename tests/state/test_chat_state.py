@@ -625,11 +625,12 @@ def test_search_returns_public_rows_only(app_db, session):
         ("Bob", "Bob"),
         ("bonnie", "bonnie"),
     ]
-    # What reaches the browser: exactly the public fields, no id, nothing else.
+    # What reaches the browser: public fields only, no id; strangers get no picture or status.
     sent = chat.dict()[chat.get_full_name()]["search_results_rx_state_"]
+    empty = {"avatar": "", "status": ""}
     assert [dataclasses.asdict(row) for row in sent] == [
-        {"username": "Bob", "display_name": "Bob", "initial": "B"},
-        {"username": "bonnie", "display_name": "bonnie", "initial": "B"},
+        {"username": "Bob", "display_name": "Bob", "initial": "B", **empty},
+        {"username": "bonnie", "display_name": "bonnie", "initial": "B", **empty},
     ]
 
     run(chat.search("   "))
