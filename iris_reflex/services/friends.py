@@ -31,7 +31,7 @@ from sqlmodel import Session, col, delete, select, update
 from iris_reflex import clock
 from iris_reflex.errors import Conflict, Forbidden, Invalid, NotFound
 from iris_reflex.models import Block, Friendship, FriendshipStatus, User
-from iris_reflex.services import users
+from iris_reflex.services import media, users
 from iris_reflex.services.users import PublicUser
 
 SEARCH_LIMIT_MAX = 20
@@ -226,9 +226,10 @@ def search_users(
 
 
 def list_friends(session: Session, *, actor_id: int) -> list[PublicUser]:
-    """The actor's friends, by username (case-insensitive)."""
+    """The actor's friends, by username (case-insensitive), with their status and picture
+    fingerprint (strangers in search and requests see only names)."""
     rows = session.exec(
-        select(User.id, User.username, User.display_name)
+        select(User.id, User.username, User.display_name, User.status_message, User.avatar_key)
         .join(
             Friendship,
             or_(
@@ -249,8 +250,14 @@ def list_friends(session: Session, *, actor_id: int) -> list[PublicUser]:
         .order_by(User.username_key)
     ).all()
     return [
-        PublicUser(id=int(uid), username=username, display_name=display_name)
-        for uid, username, display_name in rows
+        PublicUser(
+            id=int(uid),
+            username=username,
+            display_name=display_name,
+            status_message=status,
+            avatar_version=media.avatar_version(avatar_key),
+        )
+        for uid, username, display_name, status, avatar_key in rows
     ]
 
 
