@@ -21,21 +21,25 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, UploadFile
+from fastapi import Path as FastPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from iris_reflex.api.deps import DB, Caller, CurrentCaller, OptionalCaller
+from iris_reflex.api.schemas import MAX_ID, AttachmentOut, JsonSafeRoute, errors
 from iris_reflex.db import session_scope
 from iris_reflex.errors import Invalid, NotFound, TooLarge
 from iris_reflex.live import notify
 from iris_reflex.services import media, storage
 from iris_reflex.settings import get_settings
 
-router = APIRouter(tags=["media"])
+router = APIRouter(tags=["media"], route_class=JsonSafeRoute)
+# Ids past the 32-bit columns cannot exist (PostgreSQL would refuse to compare them).
+AttachmentId = Annotated[int, FastPath(ge=1, le=MAX_ID)]
 
-NOT_FOUND = {404: {"description": "No such file, or not yours to see."}}
+NOT_FOUND = errors(404, 422)
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; sandbox",
@@ -45,40 +49,14 @@ SECURITY_HEADERS = {
 }
 
 
-class AttachmentOut(BaseModel):
-    """An uploaded file as clients see it."""
-
-    id: int
-    name: str
-    type: str
-    kind: str
-    size: int
-    width: int | None
-    height: int | None
-    url: str
-    thumbnail_url: str | None
-
-    @classmethod
-    def of(cls, view: media.AttachmentView) -> AttachmentOut:
-        return cls(
-            id=view.id,
-            name=view.name,
-            type=view.mime_type,
-            kind=view.kind,
-            size=view.size_bytes,
-            width=view.width,
-            height=view.height,
-            url=f"/api/attachments/{view.id}",
-            thumbnail_url=f"/api/attachments/{view.id}/thumbnail" if view.has_thumbnail else None,
-        )
-
-
 def _store(actor_id: int, path: Path, name: str) -> media.AttachmentView:
     with session_scope() as session:
         return media.store_upload(session, actor_id=actor_id, source=path, name=name)
 
 
-@router.post("/uploads", status_code=201, response_model=AttachmentOut)
+@router.post(
+    "/uploads", status_code=201, response_model=AttachmentOut, responses=errors(401, 413, 422)
+)
 async def upload(
     request: Request,
     caller: CurrentCaller,
@@ -100,8 +78,13 @@ async def upload(
     return AttachmentOut.of(view)
 
 
-@router.delete("/uploads/{attachment_id}", status_code=204, response_class=Response)
-def discard_upload(attachment_id: int, caller: CurrentCaller, session: DB) -> Response:
+@router.delete(
+    "/uploads/{attachment_id}",
+    status_code=204,
+    response_class=Response,
+    responses=errors(401, 422),
+)
+def discard_upload(attachment_id: AttachmentId, caller: CurrentCaller, session: DB) -> Response:
     """Cancel a pending upload (its file is deleted). Unknown ids are ignored."""
     media.discard_uploads(session, actor_id=caller.id, attachment_ids=[attachment_id])
     return Response(status_code=204)
@@ -140,7 +123,7 @@ def _serve(served: media.ServedFile) -> FileResponse:
 
 
 @router.get("/attachments/{attachment_id}", response_class=FileResponse, responses=NOT_FOUND)
-def download(attachment_id: int, caller: OptionalCaller, session: DB) -> FileResponse:
+def download(attachment_id: AttachmentId, caller: OptionalCaller, session: DB) -> FileResponse:
     """The file of an attachment in one of the caller's conversations (Range supported).
 
     Signed out, a stranger, a guessed id, an expired or deleted message: all the same 404.
@@ -153,7 +136,7 @@ def download(attachment_id: int, caller: OptionalCaller, session: DB) -> FileRes
 @router.get(
     "/attachments/{attachment_id}/thumbnail", response_class=FileResponse, responses=NOT_FOUND
 )
-def thumbnail(attachment_id: int, caller: OptionalCaller, session: DB) -> FileResponse:
+def thumbnail(attachment_id: AttachmentId, caller: OptionalCaller, session: DB) -> FileResponse:
     """An image attachment's small WebP preview (refused like the file itself)."""
     if caller is None:
         raise NotFound(media.NO_SUCH_FILE)
@@ -183,7 +166,7 @@ def _set_avatar(actor_id: int, path: Path) -> str:
         return media.set_avatar(session, actor_id=actor_id, source=path)
 
 
-@router.put("/me/avatar", response_model=AvatarOut, responses={413: {}, 422: {}})
+@router.put("/me/avatar", response_model=AvatarOut, responses=errors(401, 413, 422))
 async def put_avatar(
     request: Request, caller: CurrentCaller, background: BackgroundTasks
 ) -> AvatarOut:
@@ -196,7 +179,7 @@ async def put_avatar(
     return AvatarOut(url=avatar_url(caller.user.username, version))
 
 
-@router.delete("/me/avatar", status_code=204, response_class=Response)
+@router.delete("/me/avatar", status_code=204, response_class=Response, responses=errors(401))
 def delete_avatar(caller: CurrentCaller, session: DB, background: BackgroundTasks) -> Response:
     """Remove the profile picture (its file is deleted)."""
     media.remove_avatar(session, actor_id=caller.id)

@@ -22,10 +22,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from starlette.requests import Request
 from starlette.responses import Response
 
-from iris_reflex.api.media import AttachmentOut
 from iris_reflex.models import TimerMode
 from iris_reflex.services import auth, friends
 from iris_reflex.services.conversations import ConversationSummary, MessageView
+from iris_reflex.services.media import AttachmentView
 from iris_reflex.services.users import Me, PublicUser
 
 # Ids are 32-bit integer columns: a larger one cannot exist, and PostgreSQL refuses to even
@@ -391,3 +391,31 @@ class TimerIn(_In):
 
     seconds: int | None
     mode: TimerModeName = TimerMode.FROM_SEND
+
+
+class AttachmentOut(BaseModel):
+    """An uploaded file as clients see it."""
+
+    id: int
+    name: str
+    type: str
+    kind: str
+    size: int
+    width: int | None
+    height: int | None
+    url: str
+    thumbnail_url: str | None
+
+    @classmethod
+    def of(cls, view: AttachmentView) -> AttachmentOut:
+        return cls(
+            id=view.id,
+            name=view.name,
+            type=view.mime_type,
+            kind=view.kind,
+            size=view.size_bytes,
+            width=view.width,
+            height=view.height,
+            url=f"/api/attachments/{view.id}",
+            thumbnail_url=f"/api/attachments/{view.id}/thumbnail" if view.has_thumbnail else None,
+        )

@@ -15,12 +15,13 @@ from pydantic import BaseModel, Field
 
 from iris_reflex import clock
 from iris_reflex.api.deps import SESSION_COOKIE
+from iris_reflex.api.schemas import JsonSafeRoute, errors
 from iris_reflex.db import session_scope
 from iris_reflex.errors import NotAuthenticated
 from iris_reflex.services import auth
 from iris_reflex.settings import get_settings
 
-router = APIRouter(prefix="/auth/web", tags=["web session"])
+router = APIRouter(prefix="/auth/web", tags=["web session"], route_class=JsonSafeRoute)
 
 
 class HandoffIn(BaseModel):
@@ -41,7 +42,7 @@ def _set_cookie(response: Response, token: str, expires_at: datetime) -> None:
     )
 
 
-@router.post("/session", status_code=204, response_class=Response)
+@router.post("/session", status_code=204, response_class=Response, responses=errors(401, 422))
 def open_web_session(body: HandoffIn) -> Response:
     """Trade a handoff token for the HttpOnly session cookie."""
     with session_scope() as db:

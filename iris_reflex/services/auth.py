@@ -132,9 +132,10 @@ def login(session: Session, *, username: str, password: str, ip: str) -> SignedI
     user = users.get_by_username(session, username) if key else None
     # No stored password is longer than the registration limit; checking a longer one would
     # only burn CPU (and passlib refuses over 4096 characters), so it is simply wrong.
-    too_long = len(password) > users.PASSWORD_MAX
+    # Too long or not text (a lone surrogate cannot be hashed): no stored password matches.
+    too_long = len(password) > users.PASSWORD_MAX or not users.is_text(password)
     if user is None or too_long:
-        passwords.verify(password[: users.PASSWORD_MAX], passwords.DUMMY_HASH)
+        passwords.verify("x" * min(len(password), users.PASSWORD_MAX), passwords.DUMMY_HASH)
         ok, new_hash = False, None
     else:
         ok, new_hash = passwords.verify(password, user.password_hash)

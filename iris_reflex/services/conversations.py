@@ -32,7 +32,7 @@ from sqlmodel import Session, col, func, select, update
 from iris_reflex import clock
 from iris_reflex.errors import Invalid, NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
-from iris_reflex.services import expiry, friends, media
+from iris_reflex.services import expiry, friends, media, users
 from iris_reflex.services.media import AttachmentView
 from iris_reflex.services.users import PublicUser
 
@@ -183,6 +183,8 @@ def validate_body(body: str) -> str:
         raise Invalid("A message cannot be empty.")
     if len(text) > MAX_BODY:
         raise Invalid(f"A message can have at most {MAX_BODY:,} characters.")
+    if not users.is_text(text):
+        raise Invalid("A message must be text (it contains an invalid character).")
     if "\x00" in text:
         # PostgreSQL cannot store NUL in text; refuse it everywhere so both databases agree.
         raise Invalid("A message cannot contain NUL characters.")

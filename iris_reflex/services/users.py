@@ -96,8 +96,20 @@ def validate_username(username: str) -> str:
     return username
 
 
+def is_text(value: str) -> bool:
+    """Whether a string can be stored and hashed: no lone surrogates (JSON allows
+    ``"\ud800"``, UTF-8 does not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate_password(password: str) -> str:
-    """The password unchanged, or ``Invalid`` when it is too short or too long."""
+    """The password unchanged, or ``Invalid`` when it is too short, too long or not text."""
+    if not is_text(password):
+        raise Invalid("A password must be text (it contains an invalid character).")
     if len(password) < PASSWORD_MIN:
         raise Invalid(f"A password needs at least {PASSWORD_MIN} characters.")
     if len(password) > PASSWORD_MAX:

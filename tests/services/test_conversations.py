@@ -990,3 +990,10 @@ def test_conversation_partner_is_the_other_participant(session):
                 session, actor_id=a, conversation_id=c
             ),
         )
+
+
+def test_a_body_with_a_lone_surrogate_is_refused_and_nothing_stored(session):
+    ada, _ = friends_ada_and_bob(session)
+    with pytest.raises(Invalid, match="must be text"):
+        send(session, ada, "bob", "hi \udc00 there")
+    assert conversations.list_messages(session, actor_id=ada, username="bob") == []

@@ -13,7 +13,7 @@ from sqlalchemy import event, func
 from sqlmodel import Session, select
 
 from iris_reflex import clock
-from iris_reflex.errors import Conflict, Invalid, NotFound
+from iris_reflex.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from iris_reflex.models import User
 from iris_reflex.services import passwords, users
 
@@ -281,3 +281,13 @@ def test_me_shows_the_own_settings_but_not_the_hash(session, frozen_clock):
         "avatar_version": None,
     }
     assert not any(str(value).startswith("$argon2") for value in me.values())
+
+
+def test_a_password_with_a_lone_surrogate_is_refused_not_crashed(session):
+    from iris_reflex.services import auth
+
+    with pytest.raises(Invalid, match="must be text"):
+        users.check_register(session, username="Ada", password="abc\ud800defgh")
+    users.check_register(session, username="Ada", password=PASSWORD)
+    with pytest.raises(NotAuthenticated):
+        auth.login(session, username="Ada", password="abc\ud800defgh", ip="192.0.2.9")
