@@ -212,7 +212,8 @@ def message_bubble(message: MessageRow) -> rx.Component:
                 width="100%",
                 align="center",
                 spacing="1",
-                class_name=rx.cond(message.mine, "message message-mine", "message message-theirs"),
+                class_name=rx.cond(message.mine, "message message-mine", "message message-theirs")
+                + rx.cond(message.grouped, " message-grouped", ""),
                 data_message_id=message.id,
             ),
         ),

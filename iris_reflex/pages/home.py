@@ -30,6 +30,9 @@ STYLE = """
 .iris-typing { animation: iris-typing-fade 5s forwards; }
 @keyframes iris-typing-fade { 0%, 80% { opacity: 1; } 100% { opacity: 0; } }
 .iris-sidebar { width: 340px; min-width: 340px; }
+/* A sender's consecutive messages sit close together, as one group. */
+.message { margin-top: 6px; }
+.message-grouped { margin-top: -2px; }
 /* Phone-sized screens show one pane: the sidebar, or the open conversation. */
 @media (max-width: 767px) {
   .iris-sidebar { width: 100%; min-width: 0; }
@@ -40,16 +43,39 @@ STYLE = """
 
 
 def _chats_list() -> rx.Component:
-    return rx.cond(
-        ChatState.conversations.length() > 0,
+    search = rx.box(
+        rx.input(
+            rx.input.slot(rx.icon("search", size=14)),
+            placeholder="Search chats and friends",
+            value=ChatState.chat_filter,
+            on_change=ChatState.set_chat_filter.debounce(150),
+            aria_label="Search chats and friends",
+            type="search",
+            size="2",
+            width="100%",
+        ),
+        padding="0.5em 1em 0",
+        width="100%",
+    )
+    found = rx.cond(
+        ChatState.chat_rows.length() > 0,
         rx.vstack(
-            rx.foreach(ChatState.conversations, conversation_row),
+            rx.foreach(ChatState.chat_rows, conversation_row),
             spacing="1",
             padding="0.5em",
             width="100%",
             overflow_y="auto",
             flex="1",
         ),
+        rx.center(
+            rx.text("No chat or friend matches.", size="2", color_scheme="gray"),
+            padding="2em 1em",
+            width="100%",
+        ),
+    )
+    return rx.cond(
+        (ChatState.conversations.length() > 0) | (ChatState.friend_list.length() > 0),
+        rx.vstack(search, found, spacing="0", width="100%", flex="1", min_height="0"),
         rx.center(
             rx.vstack(
                 rx.icon("messages-square", size=32, color=rx.color("gray", 9)),

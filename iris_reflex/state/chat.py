@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -101,6 +101,9 @@ def size_text(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
+# Consecutive messages of one sender this close together sit tight, as one group.
+GROUP_GAP = timedelta(minutes=5)
+
 # Pictures and videos first, then sound, then file cards (as most messengers lay them out).
 _KIND_ORDER = {"image": 0, "video": 0, "audio": 1, "file": 2}
 
@@ -132,6 +135,7 @@ class MessageRow:
     expires_ms: int = 0  # deadline in epoch milliseconds, 0 when untimed (page counts down)
     waiting_for_read: bool = False  # an after-read timer that has not started yet
     attachments: list[AttachmentRow] = dataclasses.field(default_factory=list)
+    grouped: bool = False  # follows the same sender's previous message closely
 
 
 TIMER_CHOICES: list[tuple[str, str]] = [
@@ -223,6 +227,7 @@ class ChatState(rx.State):
     outgoing: list[RequestRow] = []
     blocked: list[UserRow] = []
     search_query: str = ""
+    chat_filter: str = ""  # the Chats tab's search-as-you-type over conversations and friends
     search_results: list[UserRow] = []
     sidebar_tab: str = "chats"
 
@@ -247,6 +252,38 @@ class ChatState(rx.State):
     _user_id: int | None = None
     _tz: str = "UTC"
     _views: list[MessageView] = []
+
+    @rx.var
+    def chat_rows(self) -> list[ConversationRow]:
+        """The Chats tab: every conversation, or while searching, the conversations and
+        friends whose name or username contains the text (a friend without a conversation
+        yet offers to start one). With no conversation yet, every friend is offered."""
+        needle = self.chat_filter.strip().casefold()
+        if not needle and self.conversations:
+            return self.conversations
+
+        def hit(username: str, name: str) -> bool:
+            return needle in username.casefold() or needle in name.casefold()
+
+        rows = [r for r in self.conversations if hit(r.username, r.display_name)]
+        talking = {r.username.casefold() for r in self.conversations}
+        rows += [
+            ConversationRow(
+                username=f.username,
+                display_name=f.display_name,
+                initial=f.initial,
+                avatar=f.avatar,
+                preview="Start a conversation",
+            )
+            for f in self.friend_list
+            if f.username.casefold() not in talking and hit(f.username, f.display_name)
+        ]
+        return rows
+
+    @rx.event
+    def set_chat_filter(self, text: str) -> None:
+        """Typing in the Chats tab's search box."""
+        self.chat_filter = str(text)[:64]
 
     # ----------------------------------------------------------------- identity and loading
 
@@ -360,12 +397,22 @@ class ChatState(rx.State):
                 self.active_status = friend.status_message
 
     def _rows(self, views: list[MessageView]) -> list[MessageRow]:
-        """Display rows, oldest first, with a day separator before each new day."""
+        """Display rows, oldest first, with a day separator before each new day; a message
+        continues its sender's group when it follows theirs within ``GROUP_GAP``."""
         rows: list[MessageRow] = []
         previous_day = ""
+        previous: MessageView | None = None
         for view in views:
             day = self._day_text(view.created_at)
             mine = view.sender_id == self._user_id
+            grouped = (
+                previous is not None
+                and day == previous_day
+                and previous.kind == view.kind == "text"
+                and previous.sender_id == view.sender_id
+                and view.created_at - previous.created_at <= GROUP_GAP
+            )
+            previous = view
             rows.append(
                 MessageRow(
                     id=view.id,
@@ -374,6 +421,7 @@ class ChatState(rx.State):
                     time=self._clock_text(view.created_at),
                     day=day,
                     show_day=day != previous_day,
+                    grouped=grouped,
                     status=("read" if view.read_at else "sent") if mine else "",
                     notice=view.kind != "text",
                     expires_ms=int(view.expires_at.timestamp() * 1000) if view.expires_at else 0,

@@ -777,3 +777,44 @@ def test_bad_attachment_ids_are_refused_and_the_tray_gets_its_files_back(app_db,
     assert action_name(result[1]) == "_call_script"
     assert "restore" in action_args(result[1])["javascript_code"]
     assert _message_count(session) == 0
+
+
+def test_chats_search_finds_conversations_and_friends_as_you_type(app_db, session):
+    ada, bob, cyd = _person(session, "Ada"), _person(session, "Bob"), _person(session, "Cyd")
+    _befriend(session, ada, bob)
+    _befriend(session, ada, cyd)
+    chat = _loaded_tab(ada)
+    # No conversation yet: every friend is offered.
+    assert [(r.username, r.preview) for r in chat.chat_rows] == [
+        ("Bob", "Start a conversation"),
+        ("Cyd", "Start a conversation"),
+    ]
+    run(chat.open_conversation("Bob"))
+    run(chat.send_message({"body": "hello"}))
+    assert [r.username for r in chat.chat_rows] == ["Bob"]
+    chat.set_chat_filter("c")
+    assert [(r.username, r.preview) for r in chat.chat_rows] == [("Cyd", "Start a conversation")]
+    chat.set_chat_filter("B")
+    assert [(r.username, r.preview) for r in chat.chat_rows] == [("Bob", "You: hello")]
+    chat.set_chat_filter("zz")
+    assert chat.chat_rows == []
+
+
+def test_a_senders_close_messages_form_a_group(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+    for body in ("one", "two"):
+        run(chat.send_message({"body": body}))
+    conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="three")
+
+    async def arrives() -> None:  # as a push runs it, inside the event loop
+        chat._on_message_arrived()
+
+    run(arrives())
+    assert [(m.body, m.grouped) for m in chat.messages] == [
+        ("one", False),
+        ("two", True),
+        ("three", False),
+    ]
