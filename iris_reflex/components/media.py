@@ -208,12 +208,12 @@ MEDIA_STYLE = """
   border-radius: 10px; background: var(--gray-a3); }
 .attachment-link { display: block; border-radius: 10px; }
 .attachment-link:focus-visible { outline: 2px solid var(--accent-8); outline-offset: 2px; }
-.attachment-video { display: block; width: min(320px, 100%); border-radius: 10px;
+.attachment-video { display: block; width: 320px; max-width: 100%; border-radius: 10px;
   background: black; }
-.attachment-audio { display: block; width: min(300px, 70vw); }
+.attachment-audio { display: block; width: 300px; max-width: 100%; }
 .attachment-file { display: flex; align-items: center; gap: 0.6em; padding: 0.5em 0.6em;
   border-radius: 10px; background: var(--gray-a3); color: var(--gray-12);
-  min-width: 200px; max-width: 300px; }
+  width: 300px; max-width: 100%; box-sizing: border-box; }
 .attachment-file a { color: inherit; }
 .message-mine .attachment-file { background: rgba(0, 0, 0, 0.14);
   color: var(--accent-contrast); }
