@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
 import time
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from sqlmodel import func, select
 from iris_reflex import clock
 from iris_reflex.db import engine_for
 from iris_reflex.jobs import sweeper
-from iris_reflex.models import Message
-from iris_reflex.services import conversations, friends, passwords, users
+from iris_reflex.models import Attachment, Message
+from iris_reflex.services import conversations, friends, media, passwords, storage, users
 from iris_reflex.settings import get_settings
 
 
@@ -125,3 +126,34 @@ def test_start_up_sweeps_deadlines_that_passed_while_down(session, frozen_clock)
     asyncio.run(start_then_stop())
     session.expire_all()
     assert sorted(m.body for m in session.exec(select(Message)).all()) == ["10800", "keep"]
+
+
+def test_the_catch_up_sweep_clears_crashed_and_abandoned_uploads(session, frozen_clock, tmp_path):
+    """A crash mid-upload (a partial ``.incoming`` file), an upload never sent, and a file
+    whose row was never written: the catch-up run removes all three once they are old."""
+    ada, _ = _friends(session)
+    partial = storage.incoming_path()
+    partial.write_bytes(b"half an upl")
+    unsent_path = storage.incoming_path()
+    unsent_path.write_bytes(b"never sent")
+    media.store_upload(session, actor_id=ada, source=unsent_path, name="u.txt")
+    orphan = storage.write_bytes(storage.new_key(), b"no row")
+    kept_path = storage.incoming_path()
+    kept_path.write_bytes(b"sent")
+    kept = media.store_upload(session, actor_id=ada, source=kept_path, name="k.txt")
+    conversations.check_send_message(
+        session, actor_id=ada, username="Bob", body="with file", attachment_ids=[kept.id]
+    )
+    # Two days pass; files on disk get old too.
+    frozen_clock.advance(days=2)
+    old = (frozen_clock() - sweeper.ORPHAN_AGE).timestamp() - 60
+    for path in (partial, orphan):
+        os.utime(path, (old, old))
+
+    sweeper.sweep_once(with_orphans=True)
+
+    session.expire_all()
+    assert [a.id for a in session.exec(select(Attachment)).all()] == [kept.id]
+    left = sorted(p for p in (tmp_path / "uploads").rglob("*") if p.is_file())
+    [kept_row] = session.exec(select(Attachment)).all()
+    assert left == [storage.path_for(kept_row.storage_key)]
