@@ -143,7 +143,9 @@ def _profile() -> rx.Component:
                 aria_hidden="true",
                 tab_index=-1,
             ),
-            rx.text(id="picture-error", role="alert", size="2", color_scheme="red"),
+            # Filled by the upload script; announced when it changes (not a role=alert while
+            # empty, which would be one more "alert" on the page).
+            rx.text(id="picture-error", aria_live="assertive", size="2", color_scheme="red"),
             spacing="2",
             align="start",
         ),
