@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from iris_reflex.api import accounts, conversations, friends, media, web_session
 from iris_reflex.api.errors import install_error_handlers
+from iris_reflex.api.limits import BodyLimitMiddleware
 
 
 def create_api() -> FastAPI:
@@ -21,6 +22,7 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(api)
+    api.add_middleware(BodyLimitMiddleware)
     api.include_router(web_session.router, prefix="/api")
     api.include_router(media.router, prefix="/api")
     api.include_router(accounts.router, prefix="/api")

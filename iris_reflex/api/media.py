@@ -69,7 +69,7 @@ async def upload(
     limit = media.limit_bytes()
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise Invalid("Content-Length must be a number.")
         if int(declared) > limit:
             raise TooLarge(storage.too_large_message(limit))

@@ -319,3 +319,47 @@ def test_after_unfriending_the_picture_is_not_found(client, session, people):
         session, actor_id=auth.authenticate(session, people["bob"]).user_id, username="ada"
     )
     assert client.get(url, headers=bearer(people["bob"])).status_code == 404
+
+
+# --- request size caps -------------------------------------------------------------------
+
+
+def test_a_json_body_over_64_kb_is_refused_before_it_is_read(client, people):
+    huge = {"username": "x" * 70_000, "password": "y"}
+    response = client.post("/api/auth/login", json=huge)
+    assert response.status_code == 413
+    assert "too large" in response.json()["detail"]
+
+
+def test_a_chunked_json_body_over_the_cap_is_cut_off(client, people):
+    def body() -> Iterator[bytes]:
+        yield b'{"body": "'
+        for _ in range(20):
+            yield b"z" * 8192
+        yield b'"}'
+
+    response = client.post(
+        "/api/conversations/bob/messages",
+        content=body(),
+        headers={**bearer(people["ada"]), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_a_multipart_send_over_the_cap_is_refused_and_stores_nothing(
+    client, session, people, monkeypatch, uploads
+):
+    monkeypatch.setattr(get_settings(), "max_upload_mb", 1)
+    monkeypatch.setattr(get_settings(), "max_files_per_message", 2)
+    files = [
+        ("files", (f"{i}.bin", b"q" * (1024 * 1024), "application/octet-stream")) for i in range(4)
+    ]
+    response = client.post(
+        "/api/conversations/bob/messages",
+        data={"body": "four big files"},
+        files=files,
+        headers=bearer(people["ada"]),
+    )
+    assert response.status_code == 413
+    assert session.exec(select(Message)).all() == []
+    assert stored(uploads) == []
