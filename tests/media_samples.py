@@ -41,7 +41,7 @@ def png(width: int = 64, height: int = 48) -> bytes:
 
 
 def animated_gif(frames: int = 3) -> bytes:
-    images = [Image.new("RGB", (40, 40), (i * 80, 0, 0)) for i in range(frames)]
+    images = [Image.new("RGB", (60, 40), (i * 80, 0, 0)) for i in range(frames)]
     out = io.BytesIO()
     images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=100)
     return out.getvalue()

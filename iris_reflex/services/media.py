@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import filetype
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, func, select
 
@@ -43,6 +43,10 @@ THUMBNAIL_SIZE = (640, 640)
 THUMBNAIL_TYPE = "image/webp"
 # Decoding a huge image costs memory; bigger ones are stored as plain files, not previewed.
 MAX_IMAGE_PIXELS = 60_000_000
+# Animations: all frames together, and how many frames, before one is stored unpreviewed.
+MAX_ANIMATION_PIXELS = 40_000_000
+MAX_FRAMES = 500
+_ANIMATION_KEYS = {"duration", "transparency", "disposal", "background", "loop"}
 NAME_MAX = 255
 
 IMAGE_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
@@ -182,10 +186,29 @@ class _Image:
     height: int
 
 
-def _clean_image(source: Path, mime_type: str) -> _Image | None:
-    """Re-encode an image without metadata and make its thumbnail; ``None`` if not decodable.
+def _frames_within_budget(opened: Image.Image) -> list[Image.Image] | None:
+    """Every frame of an animation as a metadata-free copy, or ``None`` once the frames'
+    pixels pass ``MAX_ANIMATION_PIXELS`` (a tiny GIF can declare hundreds of huge frames;
+    decoding stops as soon as the budget is spent)."""
+    frames: list[Image.Image] = []
+    spent = 0
+    for frame in ImageSequence.Iterator(opened):
+        spent += frame.width * frame.height
+        if spent > MAX_ANIMATION_PIXELS or len(frames) >= MAX_FRAMES:
+            return None
+        copy = frame.copy()
+        copy.info = {k: v for k, v in frame.info.items() if k in _ANIMATION_KEYS}
+        frames.append(copy)
+    return frames
 
-    Both outputs are new incoming files; the caller adopts or deletes them.
+
+def _clean_image(source: Path, mime_type: str) -> _Image | None:
+    """Re-encode an image from its pixels alone and make its thumbnail; ``None`` if it is not
+    decodable or too big to preview (then it is kept as a plain file).
+
+    Only pixels, frame timing and the colour profile survive: EXIF (GPS, camera), XMP and
+    comments are not copied. Both outputs are new incoming files; the caller adopts or
+    deletes them.
     """
     clean = storage.incoming_path()
     thumbnail = storage.incoming_path()
@@ -193,19 +216,28 @@ def _clean_image(source: Path, mime_type: str) -> _Image | None:
         with Image.open(source) as opened:
             if opened.width * opened.height > MAX_IMAGE_PIXELS:
                 return None
-            frames = getattr(opened, "n_frames", 1)
             fmt = IMAGE_TYPES[mime_type]
             icc = opened.info.get("icc_profile")
-            if frames > 1:
-                # Animations keep their frames; saving anew drops EXIF/XMP all the same.
-                extra: dict[str, object] = {"loop": 0} if fmt == "GIF" else {}
-                opened.save(clean, format=fmt, save_all=True, **extra)
-                first = opened.copy()
+            options: dict[str, object] = {"icc_profile": icc} if icc else {}
+            if getattr(opened, "is_animated", False):
+                frames = _frames_within_budget(opened)
+                if frames is None:
+                    return None
+                durations = [f.info.get("duration", 100) for f in frames]
+                if fmt == "GIF":
+                    options["loop"] = 0
+                frames[0].save(
+                    clean,
+                    format=fmt,
+                    save_all=True,
+                    append_images=frames[1:],
+                    duration=durations,
+                    **options,
+                )
+                first = frames[0]
             else:
                 upright = ImageOps.exif_transpose(opened)
-                options: dict[str, object] = {}
-                if icc:
-                    options["icc_profile"] = icc
+                upright.info = {}
                 if fmt == "JPEG":
                     options.update(quality=90, optimize=True)
                     if upright.mode not in ("RGB", "L"):
@@ -288,13 +320,21 @@ def store_upload(session: Session, *, actor_id: int, source: Path, name: str) ->
         key = storage.new_key()
         storage.adopt(stored, key)
         adopted.append(key)
+        final_size = storage.path_for(key).stat().st_size
+        if final_size > limit_bytes():
+            raise TooLarge(storage.too_large_message(limit_bytes()))
+        # Re-checked on what is stored (re-encoding can grow a picture), with the uploader's
+        # row locked so parallel uploads cannot all pass the check (PostgreSQL; SQLite
+        # serialises writers anyway).
+        session.exec(select(User).where(User.id == actor_id).with_for_update()).one()
+        _check_quota(session, user_id=actor_id, adding=final_size)
         row = Attachment(
             message_id=None,
             uploader_id=actor_id,
             storage_key=key,
             original_name=display_name(name),
             mime_type=mime_type,
-            size_bytes=storage.path_for(key).stat().st_size,
+            size_bytes=final_size,
             width=width,
             height=height,
             thumbnail_key=thumbnail_key,
@@ -369,32 +409,42 @@ def attach(
         raise Invalid("A file to send is no longer available: attach it again.")
 
 
-def _delete_rows_and_files(session: Session, rows: Iterable[Attachment]) -> int:
-    """Files first, then rows, then commit (a crash leaves rows that are retried)."""
-    rows = list(rows)
-    if not rows:
+def _delete_pending(session: Session, ids: Sequence[int]) -> int:
+    """Delete these uploads *if still pending*, then their files; returns how many.
+
+    The condition and the delete are one statement, so an upload a send claims at the same
+    moment is either claimed (and kept) or deleted (and the send fails): never a message whose
+    file is gone. Rows go first here; a crash before the files leaves files no row names,
+    which the sweep's orphan pass removes.
+    """
+    if not ids:
         return 0
-    storage.delete_keys(key for row in rows for key in (row.storage_key, row.thumbnail_key))
-    session.exec(delete(Attachment).where(col(Attachment.id).in_([r.id for r in rows])))  # type: ignore[call-overload]
+    keys = session.exec(  # type: ignore[call-overload]
+        delete(Attachment)
+        .where(col(Attachment.id).in_(ids), col(Attachment.message_id).is_(None))
+        .returning(Attachment.storage_key, Attachment.thumbnail_key)
+    ).all()
     session.commit()
-    return len(rows)
+    storage.delete_keys(key for pair in keys for key in pair)
+    return len(keys)
 
 
 def discard_uploads(session: Session, *, actor_id: int, attachment_ids: Sequence[int]) -> None:
     """Delete the actor's own pending uploads (cancelled before sending). Idempotent."""
     ids = [int(i) for i in attachment_ids]
     if ids:
-        _delete_rows_and_files(session, _pending(session, actor_id=actor_id, ids=ids))
+        mine = [row.id for row in _pending(session, actor_id=actor_id, ids=ids)]
+        _delete_pending(session, [i for i in mine if i is not None])
 
 
 def delete_abandoned_uploads(session: Session, *, older_than: datetime) -> int:
     """Delete pending uploads no message claimed since before ``older_than``; returns count."""
-    rows = session.exec(
-        select(Attachment)
+    ids = session.exec(
+        select(Attachment.id)
         .where(col(Attachment.message_id).is_(None), col(Attachment.created_at) < older_than)
         .limit(1000)
     ).all()
-    return _delete_rows_and_files(session, rows)
+    return _delete_pending(session, [i for i in ids if i is not None])
 
 
 # -------------------------------------------------------------------------------- reading
@@ -489,6 +539,7 @@ def _square_avatar(source: Path) -> Path | None:
             upright = ImageOps.exif_transpose(opened)
             mode = "RGBA" if upright.mode in ("RGBA", "LA", "P") else "RGB"
             square = ImageOps.fit(upright.convert(mode), (AVATAR_SIZE, AVATAR_SIZE))
+            square.info = {}  # pixels only: no EXIF, XMP or comment
             square.save(target, format="WEBP", quality=85)
         return target
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):

@@ -351,3 +351,34 @@ def test_receiving_stops_at_the_limit_and_deletes_the_partial_file(uploads):
     assert stored_files(uploads) == []
     path, size = asyncio.run(storage.receive(_chunks(b"a" * 600, b"b" * 400), limit=1000))
     assert size == 1000 and path.read_bytes() == b"a" * 600 + b"b" * 400
+
+
+def _with_comment(fmt: str, *, frames: int = 1) -> bytes:
+    images = [Image.new("RGB", (60, 40), (i * 70, 90, 30)) for i in range(frames)]
+    out = io.BytesIO()
+    extra = {"save_all": True, "append_images": images[1:]} if frames > 1 else {}
+    images[0].save(out, format=fmt, comment=b"secret comment: home is 12 Elm St", **extra)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (_with_comment("JPEG"), "c.jpg"),
+        (_with_comment("GIF"), "c.gif"),
+        (_with_comment("GIF", frames=3), "animated.gif"),
+    ],
+)
+def test_comments_are_not_kept_either(session, data, name):
+    assert b"secret comment" in data
+    ada, _ = friends_ada_and_bob(session)
+    stored = row(session, upload(session, ada, data, name).id)
+    for key in (stored.storage_key, stored.thumbnail_key):
+        assert b"secret comment" not in storage.path_for(key or "").read_bytes()
+
+
+def test_an_animation_too_big_to_decode_is_kept_as_a_plain_file(session, monkeypatch):
+    monkeypatch.setattr(media, "MAX_ANIMATION_PIXELS", 3 * 60 * 40 - 1)
+    ada, _ = friends_ada_and_bob(session)
+    view = upload(session, ada, media_samples.animated_gif(3), "huge.gif")
+    assert (view.mime_type, view.kind, view.has_thumbnail) == ("image/gif", "file", False)
