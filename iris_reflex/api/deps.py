@@ -7,8 +7,8 @@ Why it is built this way:
   ``auth.signed_in_user``, so a revoked session stops working everywhere at once.
 - A bearer header wins over the cookie, so a script is never silently acting as whoever is
   logged in to the browser it runs next to.
-- The cookie is ``SameSite=Strict``: another site cannot make the browser send it, which is
-  what keeps cookie-authenticated writes (uploads) safe from cross-site requests.
+- The cookie is ``SameSite=Strict``: another site cannot make the browser send it. On top of
+  that, a cookie-authenticated write must come from this origin (``check_origin``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from reflex.config import get_config
 from sqlmodel import Session
 
 from iris_reflex.db import session_scope
-from iris_reflex.errors import NotAuthenticated
+from iris_reflex.errors import Forbidden, NotAuthenticated
 from iris_reflex.models import User
 from iris_reflex.services import auth
 
@@ -66,9 +68,36 @@ class Caller:
 DB = Annotated[Session, Depends(db_session)]
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _netloc(url: str) -> str:
+    return urlsplit(url).netloc.lower()
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a cookie-authenticated write sent by another site's page.
+
+    ``SameSite=Strict`` already keeps other *sites* from sending the cookie; this also refuses
+    pages of the same site on another port or subdomain. Browsers always send ``Origin`` on
+    such requests; it must be this server or the exported frontend (Reflex's ``deploy_url``).
+    Clients that send no ``Origin`` are not browsers, and cannot be tricked into a request.
+    """
+    origin = request.headers.get("origin")
+    if request.method in SAFE_METHODS or not origin:
+        return
+    allowed = {request.headers.get("host", "").lower(), _netloc(get_config().deploy_url or "")}
+    if _netloc(origin) not in allowed:
+        raise Forbidden("Cross-site request refused.")
+
+
 def caller(request: Request, session: DB) -> Caller:
-    """The signed-in caller, or 401 (``NotAuthenticated``)."""
-    identity, user = auth.signed_in_user(session, request_token(request))
+    """The signed-in caller, or 401 (``NotAuthenticated``); a cookie-authenticated write
+    from another origin is refused (403)."""
+    token = request_token(request)
+    if token is not None and "authorization" not in request.headers:
+        check_origin(request)
+    identity, user = auth.signed_in_user(session, token)
     return Caller(identity=identity, user=user)
 
 

@@ -363,3 +363,31 @@ def test_a_multipart_send_over_the_cap_is_refused_and_stores_nothing(
     assert response.status_code == 413
     assert session.exec(select(Message)).all() == []
     assert stored(uploads) == []
+
+
+def test_a_cookie_write_from_another_origin_is_refused(client, session, people, uploads):
+    client.cookies.set(SESSION_COOKIE, people["ada"])
+    for origin in ("http://evil.example", "http://testserver:8081", "null"):
+        response = client.post(
+            "/api/uploads", params={"name": "n.txt"}, content=b"x", headers={"Origin": origin}
+        )
+        assert response.status_code == 403, origin
+        assert response.json() == {"detail": "Cross-site request refused."}
+    assert session.exec(select(Attachment)).all() == []
+    assert stored(uploads) == []
+    same = client.post(
+        "/api/uploads",
+        params={"name": "n.txt"},
+        content=b"x",
+        headers={"Origin": "http://testserver"},
+    )
+    assert same.status_code == 201
+    # A bearer client is not a browser victim: its Origin does not matter.
+    client.cookies.clear()
+    other = client.post(
+        "/api/uploads",
+        params={"name": "n.txt"},
+        content=b"x",
+        headers={**bearer(people["ada"]), "Origin": "http://evil.example"},
+    )
+    assert other.status_code == 201
