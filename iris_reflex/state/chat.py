@@ -171,11 +171,13 @@ def _same_user(a: str, b: str) -> bool:
 
 
 def _as_id(value: object) -> int | None:
-    """An id from the browser, or ``None`` when it is not a whole number."""
+    """An id from the browser, or ``None`` when it is not a whole number a row could have
+    (ids are 32-bit: PostgreSQL refuses to even compare a larger one)."""
     try:
-        return int(str(value))
+        number = int(str(value))
     except ValueError:
         return None
+    return number if 1 <= number <= 2**31 - 1 else None
 
 
 def _initial(name: str) -> str:
@@ -637,8 +639,9 @@ class ChatState(rx.State):
         if self.timer_choice == "custom":
             seconds = parse_period(self.custom_timer)
             return (-1 if seconds is None else seconds), mode
-        choice = _as_id(self.timer_choice)
-        return (-1 if choice is None else choice), mode
+        # A preset ("0" is Off): set_timer_choice only accepts TIMER_CHOICES values.
+        choice = self.timer_choice
+        return (int(choice) if choice.isascii() and choice.isdigit() else -1), mode
 
     @rx.event
     def set_timer_choice(self, choice: str) -> None:

@@ -766,7 +766,7 @@ def test_files_go_with_the_message_and_show_in_both_tabs(app_db, session, tmp_pa
     assert [a.name for a in bob_tab.messages[0].attachments] == ["p.png", "n.txt"]
 
 
-@pytest.mark.parametrize("ids", ["abc", "999999", "1,,x"])
+@pytest.mark.parametrize("ids", ["abc", "999999", "1,,x", "2147483648", "-1"])
 def test_bad_attachment_ids_are_refused_and_the_tray_gets_its_files_back(app_db, session, ids):
     ada, bob = _person(session, "Ada"), _person(session, "Bob")
     _befriend(session, ada, bob)
@@ -818,3 +818,16 @@ def test_a_senders_close_messages_form_a_group(app_db, session):
         ("two", True),
         ("three", False),
     ]
+
+
+@pytest.mark.parametrize(("choice", "timed"), [("0", False), ("30", True), ("default", True)])
+def test_the_picker_off_overrides_the_chat_default(app_db, session, choice, timed):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    conversations.set_conversation_timer(session, actor_id=ada.id, username="Bob", seconds=3600)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+    chat.set_timer_choice(choice)
+    assert action_name(run(chat.send_message({"body": "which timer?"}))) == "_call_script"
+    [sent] = [m for m in chat.messages if m.body == "which timer?"]
+    assert (sent.expires_ms > 0) is timed
