@@ -1,11 +1,19 @@
 """Reflex configuration. Iris's own settings come from ``iris_reflex.settings`` (IRIS_*);
 Reflex's own fields can still be overridden with REFLEX_<FIELD> (ports, api_url, ...)."""
 
+import os
+
 import reflex as rx
 
-from iris_reflex.settings import get_settings
+from iris_reflex.settings import PROJECT_ROOT, get_settings
 
 _settings = get_settings()
+
+# Reflex's own upload folder is public (served at /_upload once rx.upload is used) and defaults
+# to ./uploaded_files, which is also where Iris keeps private media. Iris never uses rx.upload,
+# and in case it ever did, Reflex's folder is pointed elsewhere; startup also refuses to run
+# if the route exists (iris_reflex/startup.py).
+os.environ.setdefault("REFLEX_UPLOADED_FILES_DIR", str(PROJECT_ROOT / ".web-public-uploads"))
 
 config = rx.Config(
     app_name="iris_reflex",

@@ -25,8 +25,26 @@ def pending_migrations() -> list[str]:
     return [rev.revision for rev in script.walk_revisions() if rev.revision not in current]
 
 
+def public_upload_route_exists() -> bool:
+    """Whether Reflex serves its upload folder at ``/_upload`` (it does once any page uses
+    ``rx.upload``, and remembers that in a marker file), which Iris must never do."""
+    from reflex.utils import prerequisites
+    from reflex_base import constants
+    from reflex_components_core.core.upload import Upload
+
+    marker = prerequisites.get_backend_dir() / constants.Dirs.UPLOAD_IS_USED
+    return bool(Upload.is_used) or marker.exists()
+
+
 def check_database() -> None:
-    """Fail fast with a clear message instead of serving half a schema."""
+    """Fail fast with a clear message instead of serving half a schema, or serving private
+    files from a public route."""
+    if public_upload_route_exists():
+        raise RuntimeError(
+            "Reflex's public /_upload route is enabled (a page uses rx.upload, or "
+            ".web/backend/upload_is_used exists). Iris serves files only through "
+            "/api/attachments; remove the rx.upload use and that marker file."
+        )
     settings = get_settings()
     settings.resolved_jwt_secret()
     settings.upload_dir.mkdir(parents=True, exist_ok=True)

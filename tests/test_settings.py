@@ -34,3 +34,21 @@ def test_environment_overrides_defaults(monkeypatch):
     settings = Settings()
     assert settings.max_upload_mb == 7
     assert not settings.is_sqlite
+
+
+def test_the_app_never_enables_reflexs_public_upload_route():
+    """Importing every page must not turn on ``/_upload`` (which serves its folder to anyone),
+    and Reflex's folder is not Iris's."""
+    import os
+
+    import iris_reflex.iris_reflex  # noqa: F401 (compiles nothing, but builds every page)
+    from iris_reflex.settings import get_settings
+    from iris_reflex.startup import public_upload_route_exists
+
+    assert public_upload_route_exists() is False
+    import rxconfig  # noqa: F401 (points Reflex's folder away from Iris's default one)
+    from iris_reflex.settings import PROJECT_ROOT
+
+    reflex_folder = os.path.abspath(os.environ["REFLEX_UPLOADED_FILES_DIR"])
+    for iris_folder in (get_settings().upload_dir, PROJECT_ROOT / "uploaded_files"):
+        assert reflex_folder != os.path.abspath(iris_folder)
