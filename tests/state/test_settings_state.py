@@ -22,15 +22,18 @@ from reflex.istate.data import RouterData
 from sqlmodel import Session, select
 
 from iris_reflex.api.web_session import SESSION_COOKIE
+from iris_reflex.db import session_scope
 from iris_reflex.errors import NotAuthenticated
 from iris_reflex.live import push
 from iris_reflex.live.registry import get_registry
 from iris_reflex.models import User, UserSession
-from iris_reflex.services import auth, friends, passwords, users
+from iris_reflex.services import auth, friends, media, passwords, storage, users
+from iris_reflex.settings import get_settings
 from iris_reflex.state import settings as settings_module
 from iris_reflex.state.chat import ChatState
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.settings import SettingsState
+from tests import media_samples
 from tests.state.conftest import action_args, action_name, make_state
 
 PASSWORD = "correct horse battery"
@@ -496,3 +499,43 @@ def test_deleting_the_account_tells_ex_friends_open_screens(app_db, session, mon
     assert [r.username for r in bob_chat.outgoing] == ["Cat"]  # the rest is untouched
     # The username is free again.
     assert users.check_register(session, username="ada", password=PASSWORD).id != ada.id
+
+
+# --------------------------------------------------------------------------------- profile
+
+
+def test_profile_edits_are_saved_shown_and_refused_when_invalid(app_db, session):
+    ada = _person(session, "Ada")
+    tab = _settings_tab(ada)
+    assert (tab.display_name, tab.status_message, tab.avatar) == ("Ada", "", "")
+
+    result = run(tab.save_profile({"display_name": "  Ada L.  ", "status_message": "Away"}))
+    assert "Profile saved" in _toast(result)
+    assert (tab.display_name, tab.status_message, tab.profile_error) == ("Ada L.", "Away", "")
+    stored = _user(session, ada.id)
+    assert (stored.display_name, stored.status_message) == ("Ada L.", "Away")
+
+    assert run(tab.save_profile({"display_name": "   ", "status_message": "x"})) is None
+    assert "display name" in tab.profile_error
+    assert _user(session, ada.id).display_name == "Ada L."  # nothing written
+
+
+def test_a_picture_shows_after_upload_and_goes_with_its_file(
+    app_db, session, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(get_settings(), "upload_dir", tmp_path / "uploads")
+    ada = _person(session, "Ada")
+    tab = _settings_tab(ada)
+    source = storage.incoming_path()
+    source.write_bytes(media_samples.png(300, 200))
+    with session_scope() as db:
+        media.set_avatar(db, actor_id=ada.id, source=source)
+    run(tab.picture_changed())
+    assert tab.avatar.startswith("/api/users/Ada/avatar?v=")
+    key = _user(session, ada.id).avatar_key
+    assert storage.path_for(key).is_file()
+
+    run(tab.remove_picture())
+    assert tab.avatar == ""
+    assert _user(session, ada.id).avatar_key is None
+    assert not storage.path_for(key).exists()
