@@ -21,8 +21,7 @@ import reflex as rx
 
 from iris_reflex.db import session_scope
 from iris_reflex.errors import DomainError, NotAuthenticated
-from iris_reflex.jobs import sweeper
-from iris_reflex.live import presence, push
+from iris_reflex.live import notify, presence, push
 from iris_reflex.live.registry import get_registry
 from iris_reflex.services import conversations, friends, media, users
 from iris_reflex.services.conversations import MessageView
@@ -550,17 +549,7 @@ class ChatState(rx.State):
             )
         if receipt is None:
             return
-        sweeper.recheck()  # reading may have started after-read countdowns
-        reader = self._user_id
-        token = self.router.session.client_token
-
-        async def notify() -> None:
-            # The reader's other tabs: unread counts drop.
-            await push.push_to_user(reader, ChatState._on_conversation_changed, skip_token=token)
-            if receipt.sender_may_see:
-                await push.push_to_user(receipt.sender_id, ChatState._on_conversation_changed)
-
-        spawn(notify())
+        spawn(notify.read_receipt(receipt, skip_token=self.router.session.client_token))
 
     @rx.event
     async def load_older(self):  # type: ignore[no-untyped-def]
@@ -615,16 +604,9 @@ class ChatState(rx.State):
             return rx.redirect(LOGIN_ROUTE)
         except DomainError as exc:
             return _refused(exc.message)
-        sweeper.wake_at(sent.message.expires_at)
         self._reload_messages()
         self._refresh_sidebar()
-        token = self.router.session.client_token
-
-        async def notify() -> None:
-            await push.push_to_user(sent.recipient_id, ChatState._on_message_arrived)
-            await push.push_to_user(user_id, ChatState._on_conversation_changed, skip_token=token)
-
-        spawn(notify())
+        spawn(notify.message_sent(sent, skip_token=self.router.session.client_token))
         return rx.call_script(
             "window.irisUploads && window.irisUploads.clear();"
             "setTimeout(() => { const el = document.getElementById('message-list');"
@@ -682,13 +664,7 @@ class ChatState(rx.State):
         self.timer_choice = "default"
         self._reload_messages()
         self._refresh_sidebar()
-        token = self.router.session.client_token
-
-        async def notify() -> None:
-            await push.push_to_user(sent.recipient_id, ChatState._on_conversation_changed)
-            await push.push_to_user(user_id, ChatState._on_conversation_changed, skip_token=token)
-
-        spawn(notify())
+        spawn(notify.timer_set(sent, skip_token=self.router.session.client_token))
         return rx.toast.success(sent.message.body)
 
     @rx.event
@@ -706,13 +682,7 @@ class ChatState(rx.State):
             return rx.toast.error("That message cannot be deleted.")
         self._reload_messages()
         self._refresh_sidebar()
-        token = self.router.session.client_token
-
-        async def notify() -> None:
-            await push.push_to_user(view.recipient_id, ChatState._on_conversation_changed)
-            await push.push_to_user(user_id, ChatState._on_conversation_changed, skip_token=token)
-
-        spawn(notify())
+        spawn(notify.message_deleted(view, skip_token=self.router.session.client_token))
         return None
 
     # ----------------------------------------------------------------- applied by live pushes
@@ -782,12 +752,7 @@ class ChatState(rx.State):
             return rx.redirect(LOGIN_ROUTE)
         self.read_receipts = bool(enabled)
         self._reload_messages()
-
-        async def notify() -> None:
-            for friend_id in friend_ids:
-                await push.push_to_user(friend_id, ChatState._on_conversation_changed)
-
-        spawn(notify())
+        spawn(notify.conversation_changed(*friend_ids))
         return None
 
     # --------------------------------------------------------------------------- friends
@@ -827,19 +792,14 @@ class ChatState(rx.State):
             return None, rx.toast.error(exc.message)
         self._refresh_friends()
         self._refresh_sidebar()
-        token = self.router.session.client_token
         others: set[int] = set()
         if isinstance(outcome, friends.RequestOutcome):
             others = {outcome.requester_id, outcome.addressee_id} - {user_id}
         elif isinstance(outcome, int):
             others = {outcome}
-
-        async def notify() -> None:
-            for other in others:
-                await push.push_to_user(other, ChatState._on_friends_changed)
-            await push.push_to_user(user_id, ChatState._on_friends_changed, skip_token=token)
-
-        spawn(notify())
+        token = self.router.session.client_token
+        spawn(notify.friends_changed(*others))
+        spawn(notify.friends_changed(user_id, skip_token=token))
         return outcome, None
 
     @rx.event
