@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import reflex as rx
+from reflex.state import StateUpdate
+from reflex_base.event import Event
 
 from iris_reflex.db import session_scope
 from iris_reflex.live.registry import get_registry
@@ -94,3 +96,43 @@ async def is_online(user_id: int) -> bool:
         if await _is_connected(app, token):
             return True
     return False
+
+
+async def _send_tab_to_login(app: Any, user_id: int, token: str) -> bool:
+    """Sign one open tab out if its session no longer works; whether it was."""
+    from iris_reflex.state.chat import ChatState
+    from iris_reflex.state.session import LOGIN_ROUTE, SessionState
+
+    if not await _is_connected(app, token):
+        await get_registry().remove(user_id, token)
+        return False
+    async with app.modify_state(rx.BaseStateToken(ident=token, cls=SessionState)) as root:
+        session_state = await root.get_state(SessionState)
+        if session_state._user_id != user_id:
+            await get_registry().remove(user_id, token)
+            return False
+        if _still_signed_in(user_id, session_state._session_id):
+            return False  # the same session as the asking tab (another tab of this browser)
+        chat = await root.get_state(ChatState)
+        await chat._forget_tab()
+        session_state._forget()
+    await get_registry().remove(user_id, token)
+    redirect = Event.from_event_type([rx.redirect(LOGIN_ROUTE)])
+    await app.event_namespace.emit_update(StateUpdate(events=redirect), token)
+    return True
+
+
+async def sign_out_ended_sessions(user_id: int, *, skip_token: str) -> int:
+    """Every open tab of ``user_id`` whose session has ended (password change, sign out
+    everywhere, account deletion) is cleared and sent to the login page at once; returns
+    how many. Tabs of the asking session are left alone."""
+    app = _app()
+    sent = 0
+    for token in await get_registry().tokens(user_id):
+        if token == skip_token:
+            continue
+        try:
+            sent += await _send_tab_to_login(app, user_id, token)
+        except Exception:  # noqa: BLE001 - one broken tab must not stop the others
+            log.warning("could not sign out tab %s… of user %s", token[:8], user_id)
+    return sent

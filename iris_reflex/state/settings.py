@@ -7,9 +7,10 @@ takes a user id from the browser.
 
 Ending sessions elsewhere (a password change, "sign out everywhere", a deleted account) also
 reaches tabs that are open right now: ``live.push`` deliberately skips tabs whose session was
-revoked, so ``_send_tabs_to_login`` visits them itself, clears what they show and sends them
-to the login page. A tab it misses (another worker without Redis, a race) still ends up there
-at its next event or reload, because every protected event verifies the session again.
+revoked, so ``push.sign_out_ended_sessions`` visits them itself, clears what they show and
+sends them to the login page. A tab it misses (another worker without Redis, a race) still
+ends up there at its next event or reload, because every protected event verifies the
+session again.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import logging
 from typing import Any
 
 import reflex as rx
-from reflex.state import StateUpdate
-from reflex_base.event import Event
 
 from iris_reflex.db import session_scope
 from iris_reflex.errors import DomainError, NotAuthenticated
@@ -46,47 +45,6 @@ def period_text(seconds: int) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def _app() -> Any:
-    from iris_reflex.iris_reflex import app
-
-    return app
-
-
-async def _send_tab_to_login(app: Any, user_id: int, token: str) -> bool:
-    """Sign one open tab out if its session no longer works; whether it was."""
-    if not await push._is_connected(app, token):
-        await get_registry().remove(user_id, token)
-        return False
-    async with app.modify_state(rx.BaseStateToken(ident=token, cls=SessionState)) as root:
-        session_state = await root.get_state(SessionState)
-        if session_state._user_id != user_id:
-            await get_registry().remove(user_id, token)
-            return False
-        if push._still_signed_in(user_id, session_state._session_id):
-            return False  # the same session as the asking tab (another tab of this browser)
-        chat = await root.get_state(ChatState)
-        await chat._forget_tab()
-        session_state._forget()
-    await get_registry().remove(user_id, token)
-    redirect = Event.from_event_type([rx.redirect(LOGIN_ROUTE)])
-    await app.event_namespace.emit_update(StateUpdate(events=redirect), token)
-    return True
-
-
-async def _send_tabs_to_login(user_id: int, *, skip_token: str) -> int:
-    """Every open tab of ``user_id`` whose session has ended goes to the login page."""
-    app = _app()
-    sent = 0
-    for token in await get_registry().tokens(user_id):
-        if token == skip_token:
-            continue
-        try:
-            sent += await _send_tab_to_login(app, user_id, token)
-        except Exception:  # noqa: BLE001 - one broken tab must not stop the others
-            log.warning("could not sign out tab %s… of user %s", token[:8], user_id)
-    return sent
 
 
 class SettingsState(rx.State):
@@ -304,7 +262,7 @@ class SettingsState(rx.State):
         except DomainError as exc:
             self.change_error = exc.message
             return None
-        spawn(_send_tabs_to_login(identity.user_id, skip_token=self._token()))
+        spawn(push.sign_out_ended_sessions(identity.user_id, skip_token=self._token()))
         others = "No other device was signed in."
         if ended:
             others = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
@@ -322,7 +280,7 @@ class SettingsState(rx.State):
                 accounts.sign_out_everywhere(db, actor_id=identity.user_id)
         except NotAuthenticated:
             return rx.redirect(LOGIN_ROUTE)
-        spawn(_send_tabs_to_login(identity.user_id, skip_token=self._token()))
+        spawn(push.sign_out_ended_sessions(identity.user_id, skip_token=self._token()))
         return SessionState.log_out
 
     # ---------------------------------------------------------------------- delete account
@@ -355,7 +313,7 @@ class SettingsState(rx.State):
 
         async def after_commit() -> None:
             await notify.friends_changed(*others)
-            await _send_tabs_to_login(user_id, skip_token=token)
+            await push.sign_out_ended_sessions(user_id, skip_token=token)
 
         spawn(after_commit())
         self.delete_open = False

@@ -380,7 +380,7 @@ def test_password_change_signs_other_devices_out_and_sends_their_tabs_to_login(
     same_browser, _ = _chat_tab(ada)  # another tab with the same cookie (same session)
     phone_tab, phone_chat = _chat_tab(phone)
     app = _ConnectedTabs(here, same_browser, phone_tab)
-    monkeypatch.setattr(settings_module, "_app", lambda: app)
+    monkeypatch.setattr(push, "_app", lambda: app)
 
     result = run(
         here.change_password(
@@ -445,7 +445,7 @@ def test_sign_out_everywhere_ends_this_tab_too(app_db, session, monkeypatch, spa
     here = _settings_tab(ada)
     phone_tab, _ = _chat_tab(phone)
     app = _ConnectedTabs(here, phone_tab)
-    monkeypatch.setattr(settings_module, "_app", lambda: app)
+    monkeypatch.setattr(push, "_app", lambda: app)
 
     result = run(here.sign_out_everywhere())
 
@@ -486,7 +486,6 @@ def test_deleting_the_account_tells_ex_friends_open_screens(app_db, session, mon
     run(bob_chat.open_conversation("Ada"))
     assert [f.username for f in bob_chat.friend_list] == ["Ada"]
     app = _ConnectedTabs(here, bob_tab)
-    monkeypatch.setattr(settings_module, "_app", lambda: app)
     monkeypatch.setattr(push, "_app", lambda: app)
 
     result = run(here.delete_account({"delete_password": PASSWORD}))
