@@ -5,7 +5,7 @@ the temporary folder without limit, before any route code runs. Without a cap, o
 (signed in or not) could fill memory or disk. This middleware refuses a declared
 ``Content-Length`` over the cap at once, and counts the bytes of a chunked body as they arrive,
 answering 413 as soon as it goes over. Raw file uploads stream through ``storage.receive``,
-which enforces the per-file limit itself, so their cap here is just that limit.
+which enforces the per-file limit itself (and names it), so they pass through untouched.
 """
 
 from __future__ import annotations
@@ -30,12 +30,10 @@ class BodyTooLarge(BaseException):  # noqa: N818 (not an error a route should ca
     """
 
 
-def body_limit(path: str, content_type: str) -> int:
-    """The most bytes a request to ``path`` with this content type may send."""
-    file_limit = get_settings().max_upload_mb * 1024 * 1024
-    if path in RAW_FILE_PATHS:
-        return file_limit + 1  # one over the limit, so the route can name the limit itself
+def body_limit(content_type: str) -> int:
+    """The most bytes a request with this content type may send (raw uploads aside)."""
     if content_type.startswith("multipart/form-data"):
+        file_limit = get_settings().max_upload_mb * 1024 * 1024
         return get_settings().max_files_per_message * file_limit + 1024 * 1024
     return JSON_LIMIT
 
@@ -61,11 +59,12 @@ class BodyLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/api/"):
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or not path.startswith("/api/") or path in RAW_FILE_PATHS:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        limit = body_limit(scope["path"], headers.get("content-type", ""))
+        limit = body_limit(headers.get("content-type", ""))
         declared = headers.get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > limit:
             await _refuse(send, limit)

@@ -29,6 +29,7 @@ from sqlmodel import Session
 
 from iris_reflex.api.deps import DB, Caller, CurrentCaller, OptionalCaller
 from iris_reflex.api.schemas import MAX_ID, AttachmentOut, JsonSafeRoute, errors
+from iris_reflex.api.urls import avatar_url
 from iris_reflex.db import session_scope
 from iris_reflex.errors import Invalid, NotFound, TooLarge
 from iris_reflex.live import notify
@@ -154,11 +155,6 @@ class AvatarOut(BaseModel):
     """Where the caller's picture is now (the version changes with every new picture)."""
 
     url: str | None
-
-
-def avatar_url(username: str, version: str | None) -> str | None:
-    """The picture's URL for clients, or ``None`` without one."""
-    return f"/api/users/{username}/avatar?v={version}" if version else None
 
 
 def _set_avatar(actor_id: int, path: Path) -> str:

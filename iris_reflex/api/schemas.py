@@ -22,6 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from starlette.requests import Request
 from starlette.responses import Response
 
+from iris_reflex.api.urls import attachment_url, thumbnail_url
 from iris_reflex.models import TimerMode
 from iris_reflex.services import auth, friends
 from iris_reflex.services.conversations import ConversationSummary, MessageView
@@ -416,6 +417,6 @@ class AttachmentOut(BaseModel):
             size=view.size_bytes,
             width=view.width,
             height=view.height,
-            url=f"/api/attachments/{view.id}",
-            thumbnail_url=f"/api/attachments/{view.id}/thumbnail" if view.has_thumbnail else None,
+            url=attachment_url(view.id),
+            thumbnail_url=thumbnail_url(view.id) if view.has_thumbnail else None,
         )

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import reflex as rx
 
+from iris_reflex.api.urls import attachment_url, avatar_url, thumbnail_url
 from iris_reflex.db import session_scope
 from iris_reflex.errors import DomainError, NotAuthenticated
 from iris_reflex.live import notify, presence, push
@@ -113,8 +114,8 @@ def _attachment_row(view: AttachmentView) -> AttachmentRow:
         kind=view.kind,
         name=view.name,
         size=size_text(view.size_bytes),
-        url=f"/api/attachments/{view.id}",
-        thumb_url=f"/api/attachments/{view.id}/thumbnail" if view.has_thumbnail else "",
+        url=attachment_url(view.id),
+        thumb_url=thumbnail_url(view.id) if view.has_thumbnail else "",
         aspect=f"{view.width} / {view.height}" if view.width and view.height else "auto",
     )
 
@@ -185,9 +186,7 @@ def _initial(name: str) -> str:
 
 def avatar_path(user: PublicUser | users.Me) -> str:
     """The picture's URL path (its version makes browsers fetch a new one), "" without."""
-    if not user.avatar_version:
-        return ""
-    return f"/api/users/{user.username}/avatar?v={user.avatar_version}"
+    return avatar_url(user.username, user.avatar_version) or ""
 
 
 def _user_row(user: PublicUser) -> UserRow:
