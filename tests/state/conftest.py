@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,11 +21,19 @@ def app_db(database_url: str, session, monkeypatch: pytest.MonkeyPatch) -> Itera
     yield database_url
 
 
-def make_state(cls: type[rx.State], *, cookie: str = "", ip: str = "203.0.113.7") -> Any:
-    """A fresh state tree for one browser tab, with the given cookie header."""
+def make_state(
+    cls: type[rx.State], *, cookie: str = "", ip: str = "203.0.113.7", pathname: str = "/"
+) -> Any:
+    """A fresh state tree for one browser tab (its own client token), on ``pathname``, sending
+    this cookie header."""
     root = rx.State(_reflex_internal_init=True)
     root.router = RouterData.from_router_data(
-        {"headers": {"cookie": cookie} if cookie else {}, "ip": ip, "pathname": "/"}
+        {
+            "headers": {"cookie": cookie} if cookie else {},
+            "ip": ip,
+            "pathname": pathname,
+            "token": secrets.token_hex(16),
+        }
     )
     return root.get_substate(cls.get_full_name().split(".")[1:])
 

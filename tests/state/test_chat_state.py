@@ -15,14 +15,12 @@ import asyncio
 import dataclasses
 import json
 import re
-import secrets
 from collections.abc import Coroutine, Iterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from reflex.istate.data import RouterData
 from sqlmodel import Session, func, select
 
 from iris_reflex.api.web_session import SESSION_COOKIE
@@ -66,16 +64,7 @@ def _befriend(session: Session, a: Person, b: Person) -> None:
 
 def _tab(cookie: str = "") -> Any:
     """A new tab (its own state tree and client token) sending this cookie header."""
-    chat = make_state(ChatState, cookie=cookie)
-    chat.parent_state.router = RouterData.from_router_data(
-        {
-            "headers": {"cookie": cookie} if cookie else {},
-            "ip": "203.0.113.7",
-            "pathname": "/",
-            "token": secrets.token_hex(16),
-        }
-    )
-    return chat
+    return make_state(ChatState, cookie=cookie)
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import secrets
 from collections.abc import Coroutine, Iterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
@@ -18,7 +17,6 @@ from typing import Any
 
 import pytest
 from passlib.context import CryptContext
-from reflex.istate.data import RouterData
 from sqlmodel import Session, select
 
 from iris_reflex.api.web_session import SESSION_COOKIE
@@ -72,16 +70,8 @@ def _device(session: Session, person: Person) -> Person:
 
 
 def _tab(cookie: str = "") -> Any:
-    state = make_state(SettingsState, cookie=cookie)
-    state.parent_state.router = RouterData.from_router_data(
-        {
-            "headers": {"cookie": cookie} if cookie else {},
-            "ip": "203.0.113.7",
-            "pathname": "/settings",
-            "token": secrets.token_hex(16),
-        }
-    )
-    return state
+    """A new tab on /settings sending this cookie header."""
+    return make_state(SettingsState, cookie=cookie, pathname="/settings")
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
