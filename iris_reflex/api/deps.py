@@ -25,9 +25,8 @@ from sqlmodel import Session
 from iris_reflex.db import session_scope
 from iris_reflex.errors import Forbidden, NotAuthenticated
 from iris_reflex.models import User
+from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth
-
-SESSION_COOKIE = "iris_session"
 
 
 def db_session() -> Iterator[Session]:

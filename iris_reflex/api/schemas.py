@@ -22,8 +22,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from starlette.requests import Request
 from starlette.responses import Response
 
-from iris_reflex.api.urls import attachment_url, thumbnail_url
 from iris_reflex.models import TimerMode
+from iris_reflex.paths import attachment_url, thumbnail_url
 from iris_reflex.services import auth, friends
 from iris_reflex.services.conversations import ConversationSummary, MessageView
 from iris_reflex.services.media import AttachmentView

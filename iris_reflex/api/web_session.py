@@ -14,10 +14,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from iris_reflex import clock
-from iris_reflex.api.deps import SESSION_COOKIE
 from iris_reflex.api.schemas import JsonSafeRoute, errors
 from iris_reflex.db import session_scope
 from iris_reflex.errors import NotAuthenticated
+from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth
 from iris_reflex.settings import get_settings
 

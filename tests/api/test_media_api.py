@@ -15,8 +15,8 @@ from PIL import Image
 from sqlmodel import select
 
 from iris_reflex.api.app import create_api
-from iris_reflex.api.deps import SESSION_COOKIE
 from iris_reflex.models import Attachment, Message
+from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth, conversations, friends, passwords
 from iris_reflex.settings import get_settings
 from tests import media_samples

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from iris_reflex.api.app import create_api
-from iris_reflex.api.web_session import SESSION_COOKIE
 from iris_reflex.errors import NotAuthenticated
+from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth, users
 from iris_reflex.settings import get_settings
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from sqlmodel import func, select
 
-from iris_reflex.api.web_session import SESSION_COOKIE
 from iris_reflex.errors import NotAuthenticated
 from iris_reflex.models import User
+from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth, users
 from iris_reflex.state.auth_forms import AuthFormState
 from iris_reflex.state.session import SessionState

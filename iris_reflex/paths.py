@@ -1,7 +1,14 @@
-"""The paths of the routes that serve stored files, written once for the API's JSON and the
-web UI (which makes them absolute on the backend's origin)."""
+"""Names and paths shared by the web UI (``state/``) and the JSON API (``api/``), written once
+below both: the session cookie, the pages, and the routes that serve stored files (the web UI
+makes those absolute on the backend's origin)."""
 
 from __future__ import annotations
+
+# The HttpOnly cookie that carries a browser's session token (set by ``api/web_session``).
+SESSION_COOKIE = "iris_session"
+
+LOGIN_ROUTE = "/login"
+HOME_ROUTE = "/"
 
 
 def attachment_url(attachment_id: int) -> str:
