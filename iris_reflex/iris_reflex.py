@@ -1,22 +1,30 @@
-"""The Reflex app: pages, the FastAPI app it mounts in, and start-up checks."""
+"""The Reflex app: pages, the FastAPI app it mounts in, start-up checks, and the wiring of
+the layers that must not import upward (the live layer's tab driver, the sweeper's
+listener)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import reflex as rx
 
 from iris_reflex import startup
+from iris_reflex.actions import messages as message_actions
 from iris_reflex.api.app import create_api
 from iris_reflex.components.brand import CONTRAST_CSS
 from iris_reflex.jobs import sweeper
-from iris_reflex.live import presence
+from iris_reflex.live import fanout, outbox, presence, push
 from iris_reflex.pages.home import home_page
 from iris_reflex.pages.login import login_page
 from iris_reflex.pages.register import register_page
 from iris_reflex.pages.settings import settings_page
 from iris_reflex.state.auth_forms import AuthFormState
-from iris_reflex.state.chat import ChatState
+from iris_reflex.state.conversation import ConversationState
+from iris_reflex.state.friends import FriendsState
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.settings import SettingsState
+from iris_reflex.state.sidebar import SidebarState
+from iris_reflex.state.tabs import ReflexTabs
 
 app = rx.App(
     api_transformer=create_api(),
@@ -27,12 +35,37 @@ app = rx.App(
         rx.el.style(CONTRAST_CSS),
     ],
 )
+
+
+async def connect_live() -> None:
+    """Lifespan task: events published by actions are fanned out on this loop, pushes reach
+    tabs through this app, and the sweep's deletions reach screens."""
+    push.install(ReflexTabs(app))
+    outbox.bind(fanout.deliver)
+    sweeper.on_vanished(message_actions.messages_vanished)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        sweeper.on_vanished(None)
+        outbox.unbind()
+        push.install(None)
+
+
 app.register_lifespan_task(startup.check_database)
+app.register_lifespan_task(connect_live)
 app.register_lifespan_task(presence.watch)
 app.register_lifespan_task(sweeper.run)
 
 app.add_page(
-    home_page, route="/", title="Iris", on_load=[SessionState.require_user, ChatState.load]
+    home_page,
+    route="/",
+    title="Iris",
+    on_load=[
+        SessionState.require_user,
+        SidebarState.load,
+        FriendsState.load,
+        ConversationState.detect_timezone,
+    ],
 )
 app.add_page(
     login_page,

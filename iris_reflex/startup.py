@@ -7,6 +7,9 @@ import logging
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from reflex.utils import prerequisites
+from reflex_base import constants
+from reflex_components_core.core.upload import Upload
 
 from iris_reflex.db import get_engine
 from iris_reflex.settings import PROJECT_ROOT, get_settings
@@ -28,10 +31,6 @@ def pending_migrations() -> list[str]:
 def public_upload_route_exists() -> bool:
     """Whether Reflex serves its upload folder at ``/_upload`` (it does once any page uses
     ``rx.upload``, and remembers that in a marker file), which Iris must never do."""
-    from reflex.utils import prerequisites
-    from reflex_base import constants
-    from reflex_components_core.core.upload import Upload
-
     marker = prerequisites.get_backend_dir() / constants.Dirs.UPLOAD_IS_USED
     return bool(Upload.is_used) or marker.exists()
 

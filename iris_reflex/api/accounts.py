@@ -6,10 +6,11 @@ format, password length, throttling, revocation) and raise the errors mapped to 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPBearer
 
 from iris_reflex import clock
+from iris_reflex.actions import accounts as account_actions
 from iris_reflex.api.deps import DB, CurrentCaller, client_ip
 from iris_reflex.api.schemas import (
     Credentials,
@@ -21,7 +22,6 @@ from iris_reflex.api.schemas import (
     errors,
 )
 from iris_reflex.errors import NotFound
-from iris_reflex.live import notify
 from iris_reflex.services import auth, friends, users
 from iris_reflex.services.users import PublicUser
 
@@ -65,18 +65,15 @@ def me(caller: CurrentCaller) -> MeOut:
 
 
 @signed_in.patch("/me", response_model=MeOut, responses=errors(400, 401, 422))
-def update_me(
-    body: ProfileIn, caller: CurrentCaller, session: DB, background: BackgroundTasks
-) -> MeOut:
-    """Change the display name (1 to 64 characters) and/or status (up to 140)."""
-    updated = users.update_profile(
+def update_me(body: ProfileIn, caller: CurrentCaller, session: DB) -> MeOut:
+    """Change the display name (1 to 64 characters) and/or status (up to 140); friends'
+    open screens show them at once."""
+    updated = account_actions.update_profile(
         session,
         actor_id=caller.id,
         display_name=body.display_name,
         status_message=body.status_message,
     )
-    if body.display_name is not None:
-        background.add_task(notify.profile_changed, caller.id)
     return MeOut.of(updated)
 
 

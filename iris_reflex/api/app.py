@@ -6,11 +6,24 @@ JSON API for other clients and authorized file downloads as they arrive.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from iris_reflex.api import accounts, conversations, friends, media, web_session
 from iris_reflex.api.errors import install_error_handlers
 from iris_reflex.api.limits import BodyLimitMiddleware
+from iris_reflex.live import fanout, outbox
+
+
+@asynccontextmanager
+async def _live(_api: FastAPI) -> AsyncIterator[None]:
+    """Events published by the API's actions are fanned out on this loop (inside Reflex,
+    the app's own lifespan binds the same; the API alone, as in tests, needs its own)."""
+    outbox.bind(fanout.deliver)
+    yield
+    await outbox.settle()
 
 
 def create_api() -> FastAPI:
@@ -20,6 +33,7 @@ def create_api() -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        lifespan=_live,
     )
     install_error_handlers(api)
     api.add_middleware(BodyLimitMiddleware)

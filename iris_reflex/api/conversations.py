@@ -1,8 +1,9 @@
 """Conversations over JSON: the list, history pages, sending, reading, timers, deleting.
 
 ``services.conversations`` decides everything (only friends talk, what is visible, who may
-delete); routes translate and, after the commit, hand the result to ``live.notify`` so a
-message sent here appears live in both people's browsers like one typed there.
+delete); routes translate and act through ``actions.messages``, which announces each change
+after its commit, so a message sent here appears live in both people's browsers like one
+typed there.
 
 Sending takes JSON, or ``multipart/form-data`` when files come along (a form without files,
 urlencoded as ``curl -d`` sends it, works too). One route serves both
@@ -18,7 +19,6 @@ from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
-    BackgroundTasks,
     Depends,
     HTTPException,
     Path,
@@ -32,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
+from iris_reflex.actions import messages as message_actions
 from iris_reflex.api import media as media_api
 from iris_reflex.api.accounts import bearer
 from iris_reflex.api.deps import DB, Caller, CurrentCaller
@@ -49,7 +50,6 @@ from iris_reflex.api.schemas import (
     send_message_openapi,
 )
 from iris_reflex.errors import DomainError
-from iris_reflex.live import notify
 from iris_reflex.services import conversations, media
 from iris_reflex.services.conversations import Sent
 from iris_reflex.settings import get_settings
@@ -109,7 +109,7 @@ async def _send_json(session: Session, caller: Caller, username: str, raw: bytes
     body: SendMessageIn = _validated(SendMessageIn, data)
     return await run_in_threadpool(
         partial(
-            conversations.check_send_message,
+            message_actions.send_message,
             session,
             actor_id=caller.id,
             username=username,
@@ -133,7 +133,7 @@ async def _send_form(session: Session, caller: Caller, username: str, request: R
     try:
         return await run_in_threadpool(
             partial(
-                conversations.check_send_message,
+                message_actions.send_message,
                 session,
                 actor_id=caller.id,
                 username=username,
@@ -160,7 +160,7 @@ async def _send_form(session: Session, caller: Caller, username: str, request: R
     openapi_extra=send_message_openapi(),
 )
 async def send_message(
-    username: str, request: Request, caller: CurrentCaller, session: DB, background: BackgroundTasks
+    username: str, request: Request, caller: CurrentCaller, session: DB
 ) -> MessageOut:
     """Send a message to a friend: JSON, or ``multipart/form-data`` with one or more
     ``files`` (with files the text may be empty)."""
@@ -171,7 +171,6 @@ async def send_message(
         sent = await _send_json(session, caller, username, await request.body())
     else:
         raise HTTPException(415, UNSUPPORTED_BODY)
-    background.add_task(notify.message_sent, sent)
     return MessageOut.of(sent.message)
 
 
@@ -185,17 +184,13 @@ def mark_read(
     body: ReadIn,
     caller: CurrentCaller,
     session: DB,
-    background: BackgroundTasks,
 ) -> ReadOut:
     """Mark the friend's messages to the caller read, up to ``up_to_message_id``. With shared
     receipts the friend sees them read; after-read timers start now."""
-    receipt = conversations.mark_read(
+    receipt = message_actions.mark_read(
         session, actor_id=caller.id, username=username, up_to_id=body.up_to_message_id
     )
-    if receipt is None:
-        return ReadOut(message_ids=[])
-    background.add_task(notify.read_receipt, receipt)
-    return ReadOut(message_ids=receipt.message_ids)
+    return ReadOut(message_ids=receipt.message_ids if receipt else [])
 
 
 @router.put(
@@ -208,18 +203,16 @@ def set_timer(
     body: TimerIn,
     caller: CurrentCaller,
     session: DB,
-    background: BackgroundTasks,
 ) -> MessageOut:
     """Set the conversation's default timer for later messages (null or 0 turns it off).
     Returns the notice written into the conversation for both people."""
-    sent = conversations.set_conversation_timer(
+    sent = message_actions.set_conversation_timer(
         session,
         actor_id=caller.id,
         username=username,
         seconds=body.seconds,
         mode=body.mode.value,
     )
-    background.add_task(notify.timer_set, sent)
     return MessageOut.of(sent.message)
 
 
@@ -229,10 +222,7 @@ def set_timer(
     response_class=Response,
     responses=errors(401, 404, 422),
 )
-def delete_message(
-    message_id: MessageId, caller: CurrentCaller, session: DB, background: BackgroundTasks
-) -> Response:
+def delete_message(message_id: MessageId, caller: CurrentCaller, session: DB) -> Response:
     """Delete the caller's own message for everyone (404 for anyone else's)."""
-    view = conversations.delete_for_everyone(session, actor_id=caller.id, message_id=message_id)
-    background.add_task(notify.message_deleted, view)
+    message_actions.delete_for_everyone(session, actor_id=caller.id, message_id=message_id)
     return Response(status_code=204)

@@ -2,15 +2,16 @@
 
 Every rule (who may ask whom, what a block hides, which request is whose) is in
 ``services.friends``; a route calls it, shapes the answer and, after the commit, tells the
-open tabs of everyone concerned through ``live.notify``.
+open tabs of everyone concerned through the actions layer (``actions.friends``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 
+from iris_reflex.actions import friends as friend_actions
 from iris_reflex.api.accounts import bearer
 from iris_reflex.api.deps import DB, CurrentCaller
 from iris_reflex.api.schemas import (
@@ -22,17 +23,11 @@ from iris_reflex.api.schemas import (
     UserOut,
     errors,
 )
-from iris_reflex.live import notify
 from iris_reflex.services import friends
-from iris_reflex.services.friends import RequestOutcome
 
 router = APIRouter(tags=["friends"], dependencies=[Depends(bearer)], route_class=JsonSafeRoute)
 
 RequestId = Annotated[int, Path(ge=1, le=MAX_ID)]
-
-
-def _tell_both(background: BackgroundTasks, outcome: RequestOutcome) -> None:
-    background.add_task(notify.friends_changed, outcome.requester_id, outcome.addressee_id)
 
 
 @router.get("/friends", response_model=list[UserOut], responses=errors(401))
@@ -44,12 +39,9 @@ def list_friends(caller: CurrentCaller, session: DB) -> list[UserOut]:
 @router.delete(
     "/friends/{username}", status_code=204, response_class=Response, responses=errors(401, 404)
 )
-def remove_friend(
-    username: str, caller: CurrentCaller, session: DB, background: BackgroundTasks
-) -> Response:
+def remove_friend(username: str, caller: CurrentCaller, session: DB) -> Response:
     """End a friendship (the conversation closes on both sides; its history stays)."""
-    former = friends.remove_friend(session, actor_id=caller.id, username=username)
-    background.add_task(notify.friends_changed, former, caller.id)
+    friend_actions.remove_friend(session, actor_id=caller.id, username=username)
     return Response(status_code=204)
 
 
@@ -73,14 +65,12 @@ def send_request(
     caller: CurrentCaller,
     session: DB,
     response: Response,
-    background: BackgroundTasks,
 ) -> RequestOutcomeOut:
     """Ask someone to be friends (201, ``pending``). If they had already asked you, this
     accepts their request instead (200, ``accepted``)."""
-    outcome = friends.send_request(session, actor_id=caller.id, username=body.username)
+    outcome = friend_actions.send_request(session, actor_id=caller.id, username=body.username)
     if outcome.status == friends.ACCEPTED:
         response.status_code = 200
-    _tell_both(background, outcome)
     return RequestOutcomeOut.of(outcome)
 
 
@@ -89,12 +79,9 @@ def send_request(
     response_model=RequestOutcomeOut,
     responses=errors(401, 404, 422),
 )
-def accept_request(
-    request_id: RequestId, caller: CurrentCaller, session: DB, background: BackgroundTasks
-) -> RequestOutcomeOut:
+def accept_request(request_id: RequestId, caller: CurrentCaller, session: DB) -> RequestOutcomeOut:
     """Accept a request sent to the caller: the two become friends."""
-    outcome = friends.accept_request(session, actor_id=caller.id, request_id=request_id)
-    _tell_both(background, outcome)
+    outcome = friend_actions.accept_request(session, actor_id=caller.id, request_id=request_id)
     return RequestOutcomeOut.of(outcome)
 
 
@@ -104,12 +91,9 @@ def accept_request(
     response_class=Response,
     responses=errors(401, 404, 422),
 )
-def decline_request(
-    request_id: RequestId, caller: CurrentCaller, session: DB, background: BackgroundTasks
-) -> Response:
+def decline_request(request_id: RequestId, caller: CurrentCaller, session: DB) -> Response:
     """Decline a request sent to the caller (the requester is not told)."""
-    outcome = friends.decline_request(session, actor_id=caller.id, request_id=request_id)
-    _tell_both(background, outcome)
+    friend_actions.decline_request(session, actor_id=caller.id, request_id=request_id)
     return Response(status_code=204)
 
 
@@ -119,12 +103,9 @@ def decline_request(
     response_class=Response,
     responses=errors(401, 404, 422),
 )
-def cancel_request(
-    request_id: RequestId, caller: CurrentCaller, session: DB, background: BackgroundTasks
-) -> Response:
+def cancel_request(request_id: RequestId, caller: CurrentCaller, session: DB) -> Response:
     """Withdraw a request the caller sent."""
-    outcome = friends.cancel_request(session, actor_id=caller.id, request_id=request_id)
-    _tell_both(background, outcome)
+    friend_actions.cancel_request(session, actor_id=caller.id, request_id=request_id)
     return Response(status_code=204)
 
 
@@ -140,23 +121,17 @@ def list_blocked(caller: CurrentCaller, session: DB) -> list[UserOut]:
     response_class=Response,
     responses=errors(400, 401, 404, 409, 422),
 )
-def block(
-    body: UsernameIn, caller: CurrentCaller, session: DB, background: BackgroundTasks
-) -> Response:
+def block(body: UsernameIn, caller: CurrentCaller, session: DB) -> Response:
     """Block a user (again is harmless): any friendship or request between you ends, and
     they are not told."""
-    blocked = friends.block(session, actor_id=caller.id, username=body.username)
-    background.add_task(notify.friends_changed, blocked, caller.id)
+    friend_actions.block(session, actor_id=caller.id, username=body.username)
     return Response(status_code=204)
 
 
 @router.delete(
     "/blocks/{username}", status_code=204, response_class=Response, responses=errors(401, 404)
 )
-def unblock(
-    username: str, caller: CurrentCaller, session: DB, background: BackgroundTasks
-) -> Response:
+def unblock(username: str, caller: CurrentCaller, session: DB) -> Response:
     """Lift a block (again is harmless); the friendship is not restored."""
-    unblocked = friends.unblock(session, actor_id=caller.id, username=username)
-    background.add_task(notify.friends_changed, unblocked, caller.id)
+    friend_actions.unblock(session, actor_id=caller.id, username=username)
     return Response(status_code=204)

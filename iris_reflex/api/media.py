@@ -20,19 +20,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Query, Request, Response, UploadFile
 from fastapi import Path as FastPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from iris_reflex.actions import accounts as account_actions
 from iris_reflex.api.deps import DB, Caller, CurrentCaller, OptionalCaller
 from iris_reflex.api.schemas import MAX_ID, AttachmentOut, JsonSafeRoute, errors
-from iris_reflex.api.urls import avatar_url
 from iris_reflex.db import session_scope
 from iris_reflex.errors import Invalid, NotFound, TooLarge
-from iris_reflex.live import notify
+from iris_reflex.paths import avatar_url
 from iris_reflex.services import media, storage
 from iris_reflex.settings import get_settings
 
@@ -159,27 +159,23 @@ class AvatarOut(BaseModel):
 
 def _set_avatar(actor_id: int, path: Path) -> str:
     with session_scope() as session:
-        return media.set_avatar(session, actor_id=actor_id, source=path)
+        return account_actions.set_avatar(session, actor_id=actor_id, source=path)
 
 
 @router.put("/me/avatar", response_model=AvatarOut, responses=errors(401, 413, 422))
-async def put_avatar(
-    request: Request, caller: CurrentCaller, background: BackgroundTasks
-) -> AvatarOut:
+async def put_avatar(request: Request, caller: CurrentCaller) -> AvatarOut:
     """Upload a new profile picture (the raw image as the body): it is cropped to a centred
     square, re-encoded without metadata, and shown to friends at once."""
     limit = media.limit_bytes()
     path, _ = await storage.receive(request.stream(), limit=limit)
     version = await run_in_threadpool(_set_avatar, caller.id, path)
-    background.add_task(notify.profile_changed, caller.id)
     return AvatarOut(url=avatar_url(caller.user.username, version))
 
 
 @router.delete("/me/avatar", status_code=204, response_class=Response, responses=errors(401))
-def delete_avatar(caller: CurrentCaller, session: DB, background: BackgroundTasks) -> Response:
+def delete_avatar(caller: CurrentCaller, session: DB) -> Response:
     """Remove the profile picture (its file is deleted)."""
-    media.remove_avatar(session, actor_id=caller.id)
-    background.add_task(notify.profile_changed, caller.id)
+    account_actions.remove_avatar(session, actor_id=caller.id)
     return Response(status_code=204)
 
 

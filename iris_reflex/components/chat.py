@@ -6,7 +6,10 @@ import reflex as rx
 
 from iris_reflex.components.media import attachment_view, backend_url, upload_controls
 from iris_reflex.services.conversations import MAX_BODY
-from iris_reflex.state.chat import TIMER_CHOICES, ChatState, ConversationRow, MessageRow
+from iris_reflex.services.timers import TIMER_CHOICES
+from iris_reflex.state.composer import ComposerState
+from iris_reflex.state.conversation import ConversationState, MessagesState
+from iris_reflex.state.rows import ConversationRow, MessageRow
 
 # Counts down every timed bubble and hides it the moment its deadline passes; the server's
 # sweep then removes it for good (and from every other screen) within about a second.
@@ -94,7 +97,7 @@ def conversation_row(row: ConversationRow) -> rx.Component:
             spacing="3",
             width="100%",
         ),
-        on_click=ChatState.open_conversation(row.username),
+        on_click=ConversationState.open_conversation(row.username),
         class_name=rx.cond(row.active, "iris-row iris-row-active", "iris-row"),
         aria_label=f"Conversation with {row.display_name}",
         data_username=row.username,
@@ -175,7 +178,7 @@ def message_bubble(message: MessageRow) -> rx.Component:
                 rx.dropdown_menu.item(
                     "Delete for everyone",
                     color="red",
-                    on_click=ChatState.delete_message(message.id),
+                    on_click=MessagesState.delete_message(message.id),
                 ),
             ),
         ),
@@ -230,16 +233,16 @@ def timer_picker() -> rx.Component:
             rx.select.content(
                 *[rx.select.item(label, value=value) for value, label in TIMER_CHOICES]
             ),
-            value=ChatState.timer_choice,
-            on_change=ChatState.set_timer_choice,
+            value=ComposerState.timer_choice,
+            on_change=ComposerState.set_timer_choice,
             size="1",
         ),
         rx.cond(
-            ChatState.timer_choice == "custom",
+            ComposerState.timer_choice == "custom",
             rx.input(
                 placeholder="e.g. 90s, 10m, 2h, 3d",
-                value=ChatState.custom_timer,
-                on_change=ChatState.set_custom_timer,
+                value=ComposerState.custom_timer,
+                on_change=ComposerState.set_custom_timer,
                 size="1",
                 width="9em",
                 aria_label="Custom timer",
@@ -249,8 +252,8 @@ def timer_picker() -> rx.Component:
             rx.hstack(
                 rx.checkbox(
                     aria_label="Start the timer after reading",
-                    checked=ChatState.timer_after_read,
-                    on_change=ChatState.set_timer_after_read,
+                    checked=ComposerState.timer_after_read,
+                    on_change=ComposerState.set_timer_after_read,
                     size="1",
                 ),
                 rx.text("after reading", size="1"),
@@ -263,7 +266,7 @@ def timer_picker() -> rx.Component:
             "Set as chat default",
             size="1",
             variant="ghost",
-            on_click=ChatState.set_conversation_default,
+            on_click=ComposerState.set_conversation_default,
         ),
         align="center",
         spacing="2",
@@ -290,7 +293,7 @@ def composer() -> rx.Component:
                     placeholder="Write a message",
                     aria_label="Message",
                     enter_key_submit=True,
-                    on_change=ChatState.typing.throttle(2000),
+                    on_change=ComposerState.typing.throttle(2000),
                     auto_height=True,
                     rows="1",
                     max_length=MAX_BODY,
@@ -307,7 +310,7 @@ def composer() -> rx.Component:
                 spacing="2",
                 width="100%",
             ),
-            on_submit=ChatState.send_message,
+            on_submit=ComposerState.send_message,
             reset_on_submit=True,
             id="composer-form",
             width="100%",
@@ -329,22 +332,26 @@ def conversation_pane() -> rx.Component:
             rx.icon("arrow-left", size=18),
             variant="ghost",
             color_scheme="gray",
-            on_click=ChatState.close_conversation,
+            on_click=ConversationState.close_conversation,
             aria_label="Back to chats",
             display=["inline-flex", "inline-flex", "none"],
         ),
         initial_avatar(
-            ChatState.active_display_name.to(str)[0].upper(), "3", ChatState.active_avatar
+            ConversationState.active_display_name.to(str)[0].upper(),
+            "3",
+            ConversationState.active_avatar,
         ),
         rx.vstack(
-            rx.heading(ChatState.active_display_name, size="3", as_="h1", id="conversation-title"),
+            rx.heading(
+                ConversationState.active_display_name, size="3", as_="h1", id="conversation-title"
+            ),
             rx.hstack(
-                rx.text("@", ChatState.active_username, size="1", color_scheme="gray"),
+                rx.text("@", ConversationState.active_username, size="1", color_scheme="gray"),
                 rx.cond(
-                    ChatState.active_status != "",
+                    ConversationState.active_status != "",
                     rx.text(
                         "· ",
-                        ChatState.active_status,
+                        ConversationState.active_status,
                         size="1",
                         color_scheme="gray",
                         class_name="iris-ellipsis",
@@ -352,13 +359,13 @@ def conversation_pane() -> rx.Component:
                     ),
                 ),
                 rx.cond(
-                    ChatState.active_presence != "",
+                    ConversationState.active_presence != "",
                     rx.text(
                         "· ",
-                        ChatState.active_presence,
+                        ConversationState.active_presence,
                         size="1",
                         color=rx.cond(
-                            ChatState.active_presence == "online",
+                            ConversationState.active_presence == "online",
                             rx.color("green", 11),
                             rx.color("gray", 11),
                         ),
@@ -378,26 +385,26 @@ def conversation_pane() -> rx.Component:
     history = rx.box(
         rx.vstack(
             rx.cond(
-                ChatState.has_older,
+                MessagesState.has_older,
                 rx.center(
                     rx.button(
                         "Load older messages",
                         variant="soft",
                         size="1",
-                        on_click=ChatState.load_older,
+                        on_click=MessagesState.load_older,
                     ),
                     width="100%",
                 ),
             ),
             rx.cond(
-                ChatState.messages.length() == 0,
+                MessagesState.messages.length() == 0,
                 rx.center(
                     rx.text("No messages yet. Say hello!", color_scheme="gray", size="2"),
                     padding="3em",
                     width="100%",
                 ),
             ),
-            rx.foreach(ChatState.messages, message_bubble),
+            rx.foreach(MessagesState.messages, message_bubble),
             spacing="2",
             padding="1em",
             width="100%",
@@ -412,13 +419,13 @@ def conversation_pane() -> rx.Component:
     )
     typing = rx.box(
         rx.cond(
-            ChatState.friend_typing,
+            ConversationState.friend_typing,
             rx.text(
-                ChatState.active_display_name,
+                ConversationState.active_display_name,
                 " is typing…",
                 size="1",
                 color_scheme="gray",
-                key=ChatState.typing_seq,
+                key=ConversationState.typing_seq,
                 class_name="iris-typing",
                 id="typing-indicator",
             ),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 from iris_reflex.components.chat import initial_avatar
-from iris_reflex.state.chat import ChatState, RequestRow, UserRow
+from iris_reflex.state.conversation import ConversationState
+from iris_reflex.state.friends import FriendsState
+from iris_reflex.state.rows import RequestRow, UserRow
 
 
 def _section(title: str, *children: rx.Component) -> rx.Component:
@@ -48,7 +50,7 @@ def _search_result(row: UserRow) -> rx.Component:
         rx.button(
             "Add",
             size="1",
-            on_click=ChatState.send_request(row.username),
+            on_click=FriendsState.send_request(row.username),
             aria_label=f"Send friend request to {row.username}",
         ),
     )
@@ -60,7 +62,7 @@ def _incoming(row: RequestRow) -> rx.Component:
         rx.button(
             "Accept",
             size="1",
-            on_click=ChatState.accept_request(row.id),
+            on_click=FriendsState.accept_request(row.id),
             aria_label=f"Accept {row.username}",
         ),
         rx.button(
@@ -68,7 +70,7 @@ def _incoming(row: RequestRow) -> rx.Component:
             size="1",
             variant="soft",
             color_scheme="gray",
-            on_click=ChatState.decline_request(row.id),
+            on_click=FriendsState.decline_request(row.id),
             aria_label=f"Decline {row.username}",
         ),
     )
@@ -82,7 +84,7 @@ def _outgoing(row: RequestRow) -> rx.Component:
             size="1",
             variant="soft",
             color_scheme="gray",
-            on_click=ChatState.cancel_request(row.id),
+            on_click=FriendsState.cancel_request(row.id),
             aria_label=f"Cancel request to {row.username}",
         ),
     )
@@ -95,7 +97,7 @@ def _friend(row: UserRow) -> rx.Component:
             rx.icon("message-circle", size=16),
             size="1",
             variant="soft",
-            on_click=ChatState.open_conversation(row.username),
+            on_click=ConversationState.open_conversation(row.username),
             aria_label=f"Message {row.username}",
         ),
         rx.dropdown_menu.root(
@@ -110,10 +112,10 @@ def _friend(row: UserRow) -> rx.Component:
             ),
             rx.dropdown_menu.content(
                 rx.dropdown_menu.item(
-                    "Remove friend", on_click=ChatState.remove_friend(row.username)
+                    "Remove friend", on_click=FriendsState.remove_friend(row.username)
                 ),
                 rx.dropdown_menu.item(
-                    "Block", color="red", on_click=ChatState.block_user(row.username)
+                    "Block", color="red", on_click=FriendsState.block_user(row.username)
                 ),
             ),
         ),
@@ -128,7 +130,7 @@ def _blocked(row: UserRow) -> rx.Component:
             size="1",
             variant="soft",
             color_scheme="gray",
-            on_click=ChatState.unblock_user(row.username),
+            on_click=FriendsState.unblock_user(row.username),
             aria_label=f"Unblock {row.username}",
         ),
     )
@@ -141,28 +143,28 @@ def friends_panel() -> rx.Component:
             rx.input.slot(rx.icon("search", size=16)),
             placeholder="Find people by username",
             aria_label="Find people by username",
-            value=ChatState.search_query,
-            on_change=ChatState.search.debounce(250),
+            value=FriendsState.search_query,
+            on_change=FriendsState.search.debounce(250),
             id="friend-search",
             width="100%",
         ),
         rx.cond(
-            ChatState.search_results.length() > 0,
-            _section("People", rx.foreach(ChatState.search_results, _search_result)),
+            FriendsState.search_results.length() > 0,
+            _section("People", rx.foreach(FriendsState.search_results, _search_result)),
         ),
         rx.cond(
-            ChatState.incoming.length() > 0,
-            _section("Requests", rx.foreach(ChatState.incoming, _incoming)),
+            FriendsState.incoming.length() > 0,
+            _section("Requests", rx.foreach(FriendsState.incoming, _incoming)),
         ),
         rx.cond(
-            ChatState.outgoing.length() > 0,
-            _section("Sent", rx.foreach(ChatState.outgoing, _outgoing)),
+            FriendsState.outgoing.length() > 0,
+            _section("Sent", rx.foreach(FriendsState.outgoing, _outgoing)),
         ),
         _section(
             "Friends",
             rx.cond(
-                ChatState.friend_list.length() > 0,
-                rx.foreach(ChatState.friend_list, _friend),
+                FriendsState.friend_list.length() > 0,
+                rx.foreach(FriendsState.friend_list, _friend),
                 rx.text(
                     "No friends yet. Find someone by their username above.",
                     size="2",
@@ -171,8 +173,8 @@ def friends_panel() -> rx.Component:
             ),
         ),
         rx.cond(
-            ChatState.blocked.length() > 0,
-            _section("Blocked", rx.foreach(ChatState.blocked, _blocked)),
+            FriendsState.blocked.length() > 0,
+            _section("Blocked", rx.foreach(FriendsState.blocked, _blocked)),
         ),
         spacing="4",
         padding="1em",

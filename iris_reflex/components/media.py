@@ -15,7 +15,7 @@ import json
 import reflex as rx
 
 from iris_reflex.settings import get_settings
-from iris_reflex.state.chat import AttachmentRow
+from iris_reflex.state.rows import AttachmentRow
 from iris_reflex.state.session import backend_base_js
 
 

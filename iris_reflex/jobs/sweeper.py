@@ -8,6 +8,9 @@ Why it is built this way:
   the database, and the send and read paths call ``wake_at`` when they create an earlier one.
 - **Safety**: an interval job catches anything missed (another worker's deadline, a clock
   jump), and one run at start-up sweeps whatever fell due while the app was down.
+- **Housekeeping**: the catch-up run also removes partial, abandoned and orphan uploads, and
+  login failures and sessions that have expired (``auth.prune``).
+- **Telling screens**: the sweeper knows no screens; the app registers ``on_vanished``.
 - **One sweeper**: every worker runs this scheduler, but a run first takes a lock (a
   PostgreSQL advisory lock; for SQLite, an exclusive file lock beside the database) and a
   worker that does not get it skips that run. Deleting is idempotent, so overlap would only
@@ -20,7 +23,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +34,7 @@ from sqlalchemy import text
 
 from iris_reflex import clock
 from iris_reflex.db import get_engine, session_scope
-from iris_reflex.services import expiry, media, storage
+from iris_reflex.services import auth, expiry, media, storage
 
 log = logging.getLogger("iris.sweeper")
 
@@ -95,6 +98,8 @@ def sweep_once(*, with_orphans: bool = False) -> tuple[list[expiry.Vanished], da
                 )
                 crashed = storage.delete_stale_incoming(older_than=(now - ORPHAN_AGE).timestamp())
                 removed = expiry.delete_orphan_files(db, older_than=now - ORPHAN_AGE)
+                # Housekeeping: old login failures and expired sessions.
+                auth.prune(db, now=now)
                 if abandoned or crashed or removed:
                     log.info(
                         "removed %d abandoned upload(s), %d partial and %d orphan file(s)",
@@ -108,15 +113,21 @@ def sweep_once(*, with_orphans: bool = False) -> tuple[list[expiry.Vanished], da
     return vanished, upcoming
 
 
-async def _notify(vanished: list[expiry.Vanished]) -> None:
-    from iris_reflex.live import push
-    from iris_reflex.state.chat import ChatState
+VanishedListener = Callable[[set[int]], None]
+_on_vanished: VanishedListener | None = None
 
-    people = {v.sender_id for v in vanished} | {v.recipient_id for v in vanished}
-    await asyncio.gather(
-        *(push.push_to_user(uid, ChatState._on_conversation_changed) for uid in people),
-        return_exceptions=True,
-    )
+
+def on_vanished(listener: VanishedListener | None) -> None:
+    """Who to tell when a sweep deleted messages: called with the people whose screens
+    showed them (the app connects this to the live layer; the sweeper knows no screens)."""
+    global _on_vanished
+    _on_vanished = listener
+
+
+def _notify(vanished: list[expiry.Vanished]) -> None:
+    listener = _on_vanished
+    if listener is not None:
+        listener({v.sender_id for v in vanished} | {v.recipient_id for v in vanished})
 
 
 _in_process = asyncio.Lock()
@@ -137,7 +148,7 @@ async def run_sweep(with_orphans: bool = False) -> None:
     if upcoming is not None:
         _schedule(upcoming)  # before notifying: many open screens must not delay the next run
     if vanished:
-        await _notify(vanished)
+        _notify(vanished)
 
 
 def _schedule(when: datetime) -> None:

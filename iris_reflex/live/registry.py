@@ -12,11 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Protocol
+import inspect
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
+
+import redis.asyncio as redis
 
 from iris_reflex.settings import get_settings
 
 REDIS_TTL_SECONDS = 24 * 3600
+T = TypeVar("T")
+
+
+async def _done(result: Awaitable[T] | T) -> T:
+    """redis-py types its commands for its sync and async clients at once; this one is
+    async, so every command returns an awaitable."""
+    return await result if inspect.isawaitable(result) else result
 
 
 class TabRegistry(Protocol):
@@ -63,8 +74,6 @@ class RedisRegistry:
     """Shared by every worker: one Redis set per user."""
 
     def __init__(self, url: str, prefix: str = "iris:tabs:") -> None:
-        import redis.asyncio as redis
-
         self._redis = redis.from_url(url, decode_responses=True)
         self._prefix = prefix
 
@@ -74,13 +83,15 @@ class RedisRegistry:
     async def add(self, user_id: int, token: str) -> None:
         key = self._key(user_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            await pipe.sadd(key, token).expire(key, REDIS_TTL_SECONDS).execute()
+            pipe.sadd(key, token)
+            pipe.expire(key, REDIS_TTL_SECONDS)
+            await pipe.execute()
 
     async def remove(self, user_id: int, token: str) -> None:
-        await self._redis.srem(self._key(user_id), token)
+        await _done(self._redis.srem(self._key(user_id), token))
 
     async def tokens(self, user_id: int) -> set[str]:
-        return set(await self._redis.smembers(self._key(user_id)))
+        return set(await _done(self._redis.smembers(self._key(user_id))))
 
     async def users(self) -> set[int]:
         found: set[int] = set()

@@ -14,9 +14,11 @@ from iris_reflex.components.chat import (
 from iris_reflex.components.friends import friends_panel
 from iris_reflex.components.media import MEDIA_STYLE, uploads_script
 from iris_reflex.pages.settings import settings_link
-from iris_reflex.state.chat import ChatState
+from iris_reflex.state.conversation import ConversationState
+from iris_reflex.state.friends import FriendsState
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.settings import SettingsState
+from iris_reflex.state.sidebar import SidebarState
 
 STYLE = """
 .iris-row { all: unset; box-sizing: border-box; display: block; width: 100%; cursor: pointer;
@@ -47,8 +49,8 @@ def _chats_list() -> rx.Component:
         rx.input(
             rx.input.slot(rx.icon("search", size=14)),
             placeholder="Search chats and friends",
-            value=ChatState.chat_filter,
-            on_change=ChatState.set_chat_filter.debounce(150),
+            value=SidebarState.chat_filter,
+            on_change=SidebarState.set_chat_filter.debounce(150),
             aria_label="Search chats and friends",
             type="search",
             size="2",
@@ -58,9 +60,9 @@ def _chats_list() -> rx.Component:
         width="100%",
     )
     found = rx.cond(
-        ChatState.chat_rows.length() > 0,
+        SidebarState.chat_rows.length() > 0,
         rx.vstack(
-            rx.foreach(ChatState.chat_rows, conversation_row),
+            rx.foreach(SidebarState.chat_rows, conversation_row),
             spacing="1",
             padding="0.5em",
             width="100%",
@@ -74,7 +76,7 @@ def _chats_list() -> rx.Component:
         ),
     )
     return rx.cond(
-        (ChatState.conversations.length() > 0) | (ChatState.friend_list.length() > 0),
+        SidebarState.has_conversations | (FriendsState.friend_list.length() > 0),
         rx.vstack(search, found, spacing="0", width="100%", flex="1", min_height="0"),
         rx.center(
             rx.vstack(
@@ -90,7 +92,7 @@ def _chats_list() -> rx.Component:
                     "Find friends",
                     variant="soft",
                     size="2",
-                    on_click=ChatState.set_sidebar_tab("friends"),
+                    on_click=SidebarState.set_sidebar_tab("friends"),
                 ),
                 align="center",
                 spacing="2",
@@ -108,8 +110,8 @@ def _tabs() -> rx.Component:
             rx.hstack(
                 rx.text("Chats"),
                 rx.cond(
-                    ChatState.total_unread > 0,
-                    rx.badge(ChatState.total_unread, radius="full", size="1"),
+                    SidebarState.total_unread > 0,
+                    rx.badge(SidebarState.total_unread, radius="full", size="1"),
                 ),
                 spacing="1",
                 align="center",
@@ -120,9 +122,9 @@ def _tabs() -> rx.Component:
             rx.hstack(
                 rx.text("Friends"),
                 rx.cond(
-                    ChatState.incoming.length() > 0,
+                    FriendsState.incoming.length() > 0,
                     rx.badge(
-                        ChatState.incoming.length(),
+                        FriendsState.incoming.length(),
                         radius="full",
                         size="1",
                         color_scheme="red",
@@ -134,8 +136,8 @@ def _tabs() -> rx.Component:
             ),
             value="friends",
         ),
-        value=ChatState.sidebar_tab,
-        on_change=ChatState.set_sidebar_tab,
+        value=SidebarState.sidebar_tab,
+        on_change=SidebarState.set_sidebar_tab,
         width="calc(100% - 2em)",
         margin="0.75em 1em 0.25em",
         aria_label="Sidebar section",
@@ -143,10 +145,8 @@ def _tabs() -> rx.Component:
 
 
 def _my_name() -> rx.Var:
-    """The signed-in user's name, live after an edit in Settings (the session's until then)."""
-    return rx.cond(
-        ChatState.my_display_name != "", ChatState.my_display_name, SessionState.display_name
-    )
+    """The signed-in user's name, live after an edit in Settings or another tab."""
+    return SessionState.display_name
 
 
 def _sidebar() -> rx.Component:
@@ -157,9 +157,7 @@ def _sidebar() -> rx.Component:
             # Switches and remembers the theme for this user (Settings has "follow system").
             rx.icon_button(
                 rx.color_mode_cond(light=rx.icon("moon", size=18), dark=rx.icon("sun", size=18)),
-                on_click=SettingsState.set_theme(
-                    rx.color_mode_cond(light="dark", dark="light")  # type: ignore[arg-type]
-                ),
+                on_click=SettingsState.set_theme(rx.color_mode_cond(light="dark", dark="light")),
                 size="2",
                 variant="ghost",
                 color_scheme="gray",
@@ -171,10 +169,10 @@ def _sidebar() -> rx.Component:
         ),
         rx.separator(size="4"),
         _tabs(),
-        rx.cond(ChatState.sidebar_tab == "friends", friends_panel(), _chats_list()),
+        rx.cond(SidebarState.sidebar_tab == "friends", friends_panel(), _chats_list()),
         rx.separator(size="4"),
         rx.hstack(
-            initial_avatar(_my_name().to(str)[0].upper(), "3", ChatState.my_avatar),
+            initial_avatar(_my_name().to(str)[0].upper(), "3", SessionState.avatar),
             rx.vstack(
                 rx.text(
                     _my_name(),
@@ -244,7 +242,7 @@ def _empty_pane() -> rx.Component:
 
 def _main() -> rx.Component:
     return rx.box(
-        rx.cond(ChatState.active_username != "", conversation_pane(), _empty_pane()),
+        rx.cond(ConversationState.active_username != "", conversation_pane(), _empty_pane()),
         flex="1",
         min_width="0",
         height="100vh",
@@ -268,7 +266,9 @@ def home_page() -> rx.Component:
                 width="100%",
                 height="100vh",
                 class_name=rx.cond(
-                    ChatState.active_username != "", "iris-shell iris-shell-active", "iris-shell"
+                    ConversationState.active_username != "",
+                    "iris-shell iris-shell-active",
+                    "iris-shell",
                 ),
             ),
             rx.center(rx.spinner(size="3"), height="100vh", aria_label="Loading"),

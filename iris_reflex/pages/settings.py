@@ -44,7 +44,7 @@ def theme_sync() -> rx.Component:
         rx.match(
             SettingsState.theme,
             *[
-                (value, rx.box(on_mount=set_color_mode(value), display="none"))  # type: ignore[arg-type]
+                (value, rx.box(on_mount=set_color_mode(value), display="none"))
                 for value, _ in THEMES
             ],
             rx.fragment(),
@@ -75,7 +75,7 @@ def settings_link() -> rx.Component:
     )
 
 
-def _section(title: str, description: str, *children: rx.Component, **props: object):  # type: ignore[no-untyped-def]
+def _section(title: str, description: str, *children: rx.Component, **props: object):
     return rx.card(
         rx.vstack(
             rx.heading(title, size="4", as_="h2"),

@@ -21,7 +21,7 @@ class AuthFormState(rx.State):
     def _client_ip(self) -> str:
         return self.router.session.client_ip or "unknown"
 
-    def _signed_in(self, signed: auth.SignedIn):  # type: ignore[no-untyped-def]
+    def _signed_in(self, signed: auth.SignedIn):
         handoff = auth.issue_handoff(
             auth.Identity(user_id=signed.user.id or 0, session_id=signed.session_id)
         )
@@ -35,7 +35,7 @@ class AuthFormState(rx.State):
             self.error = HANDOFF_FAILED
 
     @rx.event
-    def log_in(self, form: dict[str, str]):  # type: ignore[no-untyped-def]
+    def log_in(self, form: dict[str, str]):
         """Check the credentials; on success the page trades a handoff for its cookie."""
         self.error = ""
         try:
@@ -53,7 +53,7 @@ class AuthFormState(rx.State):
         return self._signed_in(signed)
 
     @rx.event
-    def register(self, form: dict[str, str]):  # type: ignore[no-untyped-def]
+    def register(self, form: dict[str, str]):
         """Create the account and sign in with it."""
         self.error = ""
         password = str(form.get("password", ""))

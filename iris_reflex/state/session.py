@@ -1,9 +1,11 @@
-"""Who is signed in, for the web UI.
+"""Who is signed in, for the web UI: the base state every signed-in state builds on.
 
-The session token lives in an HttpOnly cookie (see ``api/web_session.py``); event handlers
-read it from the websocket's handshake headers and verify it against the database on every
-protected event, so a logout elsewhere or a tampered cookie takes effect at once. The user
-id is kept only in backend vars (leading underscore), which never reach the browser.
+The session token lives in an HttpOnly cookie (see ``api/web_session.py``); handlers read it
+from the websocket's handshake headers and verify it against the database on every event
+(``_signed_in``), so a logout elsewhere or a tampered cookie takes effect at once. The user id
+is kept only in backend vars (leading underscore), which never reach the browser. Every
+state of a signed-in page is a substate of ``SessionState``: it inherits the check, and a
+sign-out empties all of them (each substate's ``_clear``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ from http.cookies import CookieError, SimpleCookie
 import reflex as rx
 from reflex.config import get_config
 
-from iris_reflex.api.web_session import SESSION_COOKIE
 from iris_reflex.db import session_scope
 from iris_reflex.errors import NotAuthenticated
-from iris_reflex.services import auth
-
-LOGIN_ROUTE = "/login"
-HOME_ROUTE = "/"
+from iris_reflex.live.registry import get_registry
+from iris_reflex.paths import HOME_ROUTE, LOGIN_ROUTE, SESSION_COOKIE
+from iris_reflex.services import auth, users
+from iris_reflex.state import rows
 
 
 def backend_base_js() -> str:
@@ -59,12 +60,14 @@ def logout_script() -> str:
 
 
 class SessionState(rx.State):
-    """The signed-in user as the page shows them, and the checks every handler relies on."""
+    """The signed-in user as the page shows them, and the check every handler relies on."""
 
     _user_id: int | None = None
     _session_id: str | None = None
+    _tz: str = "UTC"  # the browser's time zone, for times and day separators
     username: str = ""
     display_name: str = ""
+    avatar: str = ""  # the user's own picture's URL path, "" for the initial
     signed_in: bool = False
 
     def _cookie_token(self) -> str | None:
@@ -78,57 +81,90 @@ class SessionState(rx.State):
         morsel = jar.get(SESSION_COOKIE)
         return morsel.value if morsel else None
 
-    def verified_identity(self) -> auth.Identity:
+    def _verified_identity(self) -> auth.Identity:
         """Verify the cookie's token now; raises ``NotAuthenticated`` when it is not valid."""
         with session_scope() as db:
-            identity = auth.authenticate(db, self._cookie_token())
-        return identity
+            return auth.authenticate(db, self._cookie_token())
 
-    def _forget(self) -> None:
+    def _signed_in(self) -> int:
+        """The verified user id for this event (re-checked against the session table)."""
+        identity = self._verified_identity()
+        if self._user_id is not None and self._user_id != identity.user_id:
+            raise NotAuthenticated("This tab belongs to another session.")
+        self._user_id = identity.user_id
+        self._session_id = identity.session_id
+        return identity.user_id
+
+    def _token(self) -> str:
+        """This tab's client token (live pushes skip the tab that acted)."""
+        return self.router.session.client_token
+
+    def _show_me(self, me: users.Me) -> None:
+        self.username = me.username
+        self.display_name = me.display_name
+        self.avatar = rows.avatar_path(me)
+
+    def _refresh_me(self) -> None:
+        """The user's own name and picture (edited in another tab, or in Settings)."""
+        if self._user_id is None:
+            return
+        with session_scope() as db:
+            self._show_me(users.Me.of(users.access_user(db, self._user_id)))
+
+    def _clear(self) -> None:
         self._user_id = None
         self._session_id = None
         self.username = ""
         self.display_name = ""
+        self.avatar = ""
         self.signed_in = False
 
+    async def _empty_tab(self) -> None:
+        """On sign-out: this tab stops receiving the user's pushes and shows nothing."""
+        if self._user_id is not None:
+            await get_registry().remove(self._user_id, self._token())
+        pending = list(SessionState.get_substates())
+        while pending:
+            cls = pending.pop()
+            pending.extend(cls.get_substates())
+            substate = await self.get_state(cls)
+            if isinstance(substate, SessionState):
+                substate._clear()
+        self._clear()
+
     @rx.event
-    def require_user(self):  # type: ignore[no-untyped-def]
+    def require_user(self):
         """On load of a protected page: show the user, or send them to the login page."""
         try:
             with session_scope() as db:
                 identity, user = auth.signed_in_user(db, self._cookie_token())
         except NotAuthenticated:
-            self._forget()
+            self._clear()
             return rx.redirect(LOGIN_ROUTE)
         self._user_id = identity.user_id
         self._session_id = identity.session_id
-        self.username = user.username
-        self.display_name = user.display_name
+        self._show_me(users.Me.of(user))
         self.signed_in = True
         return None
 
     @rx.event
-    def redirect_if_signed_in(self):  # type: ignore[no-untyped-def]
+    def redirect_if_signed_in(self):
         """On load of the login and register pages: a signed-in user goes home."""
         try:
-            self.verified_identity()
+            self._verified_identity()
         except NotAuthenticated:
-            self._forget()
+            self._clear()
             return None
         return rx.redirect(HOME_ROUTE)
 
     @rx.event
-    async def log_out(self):  # type: ignore[no-untyped-def]
+    async def log_out(self):
         """Revoke this session on the server, clear the cookie, go to the login page."""
-        from iris_reflex.state.chat import ChatState
-
         try:
-            identity = self.verified_identity()
+            identity = self._verified_identity()
             with session_scope() as db:
                 auth.logout(db, identity)
         except NotAuthenticated:
             pass
-        chat = await self.get_state(ChatState)
-        await chat._forget_tab()
-        self._forget()
+        await self._empty_tab()
         return rx.call_script(logout_script())

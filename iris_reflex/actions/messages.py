@@ -1,0 +1,100 @@
+"""Sending, reading, timing and deleting messages, announced after commit."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from iris_reflex.jobs import sweeper
+from iris_reflex.live import outbox
+from iris_reflex.live.events import ConversationsChanged, MessageSent, MessagesRead
+from iris_reflex.services import conversations
+from iris_reflex.services.conversations import MessageView, ReadReceipt, Sent
+
+
+def send_message(
+    db: Session,
+    *,
+    actor_id: int,
+    username: str,
+    body: str,
+    timer_seconds: int | None = None,
+    timer_mode: str | None = None,
+    attachment_ids: list[int] | None = None,
+    skip_token: str | None = None,
+) -> Sent:
+    """Send, then: the recipient's tabs show it, the sender's other tabs refresh, and the
+    sweeper wakes for its deadline."""
+    sent = conversations.check_send_message(
+        db,
+        actor_id=actor_id,
+        username=username,
+        body=body,
+        timer_seconds=timer_seconds,
+        timer_mode=timer_mode,
+        attachment_ids=attachment_ids or [],
+    )
+    sweeper.wake_at(sent.message.expires_at)
+    outbox.publish(
+        MessageSent(sender_id=sent.message.sender_id, recipient_id=sent.recipient_id),
+        skip_token=skip_token,
+    )
+    return sent
+
+
+def set_conversation_timer(
+    db: Session,
+    *,
+    actor_id: int,
+    username: str,
+    seconds: int | None,
+    mode: str,
+    skip_token: str | None = None,
+) -> Sent:
+    """A conversation's default timer changed: both people see the notice."""
+    sent = conversations.set_conversation_timer(
+        db, actor_id=actor_id, username=username, seconds=seconds, mode=mode
+    )
+    outbox.publish(
+        ConversationsChanged((sent.recipient_id, sent.message.sender_id)), skip_token=skip_token
+    )
+    return sent
+
+
+def delete_for_everyone(
+    db: Session, *, actor_id: int, message_id: int, skip_token: str | None = None
+) -> MessageView:
+    """The message leaves both people's screens."""
+    view = conversations.delete_for_everyone(db, actor_id=actor_id, message_id=message_id)
+    outbox.publish(ConversationsChanged((view.recipient_id, view.sender_id)), skip_token=skip_token)
+    return view
+
+
+def mark_read(
+    db: Session,
+    *,
+    actor_id: int,
+    username: str,
+    up_to_id: int | None = None,
+    skip_token: str | None = None,
+) -> ReadReceipt | None:
+    """Mark read; the reader's other tabs and (with shared receipts) the sender hear of it,
+    and after-read countdowns may have started, so the sweeper looks again."""
+    receipt = conversations.mark_read(db, actor_id=actor_id, username=username, up_to_id=up_to_id)
+    if receipt is None:
+        return None
+    sweeper.recheck()
+    outbox.publish(
+        MessagesRead(
+            reader_id=receipt.reader_id,
+            sender_id=receipt.sender_id,
+            sender_may_see=receipt.sender_may_see,
+        ),
+        skip_token=skip_token,
+    )
+    return receipt
+
+
+def messages_vanished(people: set[int]) -> None:
+    """The sweep deleted messages between these people: their screens drop them."""
+    if people:
+        outbox.publish(ConversationsChanged(tuple(sorted(people))))

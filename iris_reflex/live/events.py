@@ -1,0 +1,102 @@
+"""What happened, as the live layer hears it: ids and kinds, never content.
+
+An action publishes one of these after its transaction has committed; ``live.fanout``
+decides who hears about it, and each tab re-reads what it may show through the services as
+its own user. Keeping content out of events means nothing is ever pushed that a read by that
+viewer would not return (expiry, deletion and blocks are applied per viewer).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class TabChange(enum.StrEnum):
+    """What an open tab must re-read."""
+
+    MESSAGE_ARRIVED = "message_arrived"  # a friend's new message (read it if it is on screen)
+    CONVERSATIONS = "conversations"  # messages, receipts or the sidebar changed
+    FRIENDS = "friends"  # friends, requests, blocks or a friend's profile changed
+    PRESENCE = "presence"  # a friend came or went
+    TYPING = "typing"  # the open conversation's friend is typing
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change for one tab; ``username`` names the typing friend."""
+
+    kind: TabChange
+    username: str = ""
+
+
+@dataclass(frozen=True)
+class MessageSent:
+    sender_id: int
+    recipient_id: int
+
+
+@dataclass(frozen=True)
+class ConversationsChanged:
+    """Deletions, timer notices, expiries, receipts shown differently: both sides re-read."""
+
+    user_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MessagesRead:
+    reader_id: int
+    sender_id: int
+    sender_may_see: bool  # both share receipts
+
+
+@dataclass(frozen=True)
+class FriendsChanged:
+    """A request, answer, removal or block between these users."""
+
+    user_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ProfileChanged:
+    """The user's name, status or picture changed: their friends' lists re-read."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
+class ReceiptsChanged:
+    """The user turned read receipts on or off: both sides of their chats show it."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
+class PresenceChanged:
+    user_id: int
+
+
+@dataclass(frozen=True)
+class Typing:
+    to_user_id: int
+    username: str
+
+
+@dataclass(frozen=True)
+class SessionsEnded:
+    """Sessions of this user were revoked: their open tabs are emptied and signed out."""
+
+    user_id: int
+
+
+Event = (
+    MessageSent
+    | ConversationsChanged
+    | MessagesRead
+    | FriendsChanged
+    | ProfileChanged
+    | ReceiptsChanged
+    | PresenceChanged
+    | Typing
+    | SessionsEnded
+)

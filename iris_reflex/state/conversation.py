@@ -1,0 +1,252 @@
+"""The open conversation: who it is with (header, presence, typing), and its messages.
+
+``ConversationState`` is small on purpose: a typing or presence push loads and diffs only it.
+The page of messages lives in its substate ``MessagesState``; the composer in
+``state.composer``. Both read the open friend from here.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from iris_reflex import clock
+from iris_reflex.actions import messages as message_actions
+from iris_reflex.db import session_scope
+from iris_reflex.errors import DomainError
+from iris_reflex.live import push
+from iris_reflex.services import conversations, friends
+from iris_reflex.services.conversations import MessageView
+from iris_reflex.services.users import PublicUser
+from iris_reflex.state import rows
+from iris_reflex.state.guard import guarded
+from iris_reflex.state.rows import MessageRow
+from iris_reflex.state.session import SessionState
+from iris_reflex.state.sidebar import SidebarState
+
+TZ_MAX = 64
+SCROLL_TO_END = (
+    "setTimeout(() => { const el = document.getElementById('message-list');"
+    " if (el) el.scrollTop = el.scrollHeight;"
+)
+RESET_TRAY = "window.irisUploads && window.irisUploads.reset();"
+CANNOT_DELETE = "That message cannot be deleted."
+
+
+class ConversationState(SessionState):
+    """Who the open conversation is with, whether they are online, whether they type."""
+
+    active_username: str = ""
+    active_display_name: str = ""
+    active_avatar: str = ""
+    active_status: str = ""
+    active_presence: str = ""
+    friend_typing: bool = False
+    typing_seq: int = 0
+
+    @rx.event
+    def detect_timezone(self):
+        """On load of the home page: ask the browser for its time zone."""
+        return rx.call_script(
+            "Intl.DateTimeFormat().resolvedOptions().timeZone",
+            callback=ConversationState.set_timezone,
+        )
+
+    @rx.event
+    @guarded
+    async def set_timezone(self, zone: str) -> None:
+        """The browser's time zone, so times and day separators read as local time."""
+        self._signed_in()
+        if isinstance(zone, str) and len(zone) < TZ_MAX:
+            self._tz = zone
+            sidebar = await self.get_state(SidebarState)
+            sidebar._refresh()
+            messages = await self.get_state(MessagesState)
+            await messages._reload()
+
+    @rx.event
+    @guarded
+    async def open_conversation(self, username: str):
+        """Show a conversation with a friend and mark what arrived as read."""
+        user_id = self._signed_in()
+        with session_scope() as db:
+            friend = friends.access_friend(db, actor_id=user_id, username=username)
+        self.active_username = friend.username
+        self._show_friend(PublicUser.of(friend))
+        self.friend_typing = False
+        await self._refresh_presence()
+        messages = await self.get_state(MessagesState)
+        await messages._reload()
+        self._mark_read()
+        sidebar = await self.get_state(SidebarState)
+        sidebar._set_active(self.active_username)
+        sidebar._refresh()
+        return rx.call_script(
+            RESET_TRAY + SCROLL_TO_END + " document.getElementById('composer')?.focus(); }, 50)"
+        )
+
+    @rx.event
+    @guarded
+    async def close_conversation(self):
+        """Back to the sidebar (phone-sized screens); files not sent are discarded."""
+        self._signed_in()
+        await self._close()
+        sidebar = await self.get_state(SidebarState)
+        sidebar._refresh()
+        return rx.call_script(RESET_TRAY)
+
+    def _show_friend(self, friend: PublicUser) -> None:
+        self.active_display_name = friend.display_name
+        self.active_avatar = rows.avatar_path(friend)
+        self.active_status = friend.status_message
+
+    def _refresh_friend(self, listed: list[PublicUser]) -> bool:
+        """The open friend's name, picture and status (live edits); False when they are no
+        longer a friend."""
+        for friend in listed:
+            if rows.same_user(friend.username, self.active_username):
+                self._show_friend(friend)
+                return True
+        return False
+
+    def _mark_read(self) -> None:
+        if self._user_id is None or not self.active_username:
+            return
+        with session_scope() as db:
+            message_actions.mark_read(
+                db, actor_id=self._user_id, username=self.active_username, skip_token=self._token()
+            )
+
+    async def _refresh_presence(self) -> None:
+        """ "online", or when the open conversation's friend was last seen."""
+        if self._user_id is None or not self.active_username:
+            self.active_presence = ""
+            return
+        try:
+            with session_scope() as db:
+                friend = friends.access_friend(
+                    db, actor_id=self._user_id, username=self.active_username
+                )
+        except DomainError:
+            self.active_presence = ""
+            return
+        assert friend.id is not None
+        if await push.is_online(friend.id):
+            self.active_presence = "online"
+        elif friend.last_seen_at is not None:
+            tz = rows.zone(self._tz)
+            today = clock.now().astimezone(tz).date()
+            self.active_presence = rows.last_seen_text(friend.last_seen_at, tz, today)
+        else:
+            self.active_presence = ""
+
+    def _on_friend_typing(self, username: str) -> None:
+        """The friend is typing: show it; the page fades it out unless it is renewed."""
+        if rows.same_user(username, self.active_username):
+            self.friend_typing = True
+            self.typing_seq += 1
+
+    async def _close(self) -> None:
+        self._clear()
+        messages = await self.get_state(MessagesState)
+        messages._clear()
+        sidebar = await self.get_state(SidebarState)
+        sidebar._set_active("")
+
+    def _clear(self) -> None:
+        self.friend_typing = False
+        self.active_presence = ""
+        self.active_username = ""
+        self.active_display_name = ""
+        self.active_avatar = ""
+        self.active_status = ""
+
+
+class MessagesState(ConversationState):
+    """The open conversation's newest page of messages (and older pages on request)."""
+
+    messages: list[MessageRow] = []
+    has_older: bool = False
+    _views: list[MessageView] = []
+
+    def _show(self) -> None:
+        assert self._user_id is not None
+        tz = rows.zone(self._tz)
+        self.messages = rows.message_rows(
+            self._views,
+            viewer_id=self._user_id,
+            tz=tz,
+            today=clock.now().astimezone(tz).date(),
+        )
+
+    async def _reload(self) -> None:
+        """Re-read the open conversation's newest messages (as many as are shown, at least a
+        page, at most ``PAGE_MAX``), so expired and deleted ones drop out."""
+        if self._user_id is None or not self.active_username:
+            return
+        limit = min(conversations.PAGE_MAX, max(conversations.PAGE_DEFAULT, len(self._views)))
+        try:
+            with session_scope() as db:
+                page = conversations.list_messages(
+                    db, actor_id=self._user_id, username=self.active_username, limit=limit
+                )
+        except DomainError:  # no longer friends: the conversation closes
+            conversation = await self.get_state(ConversationState)
+            await conversation._close()
+            return
+        self._views = list(reversed(page))
+        self.has_older = self._older_exists()
+        self._show()
+
+    def _older_exists(self) -> bool:
+        """Whether anything older than the oldest shown message is still visible."""
+        if self._user_id is None or not self._views:
+            return False
+        with session_scope() as db:
+            return bool(
+                conversations.list_messages(
+                    db,
+                    actor_id=self._user_id,
+                    username=self.active_username,
+                    before_id=self._views[0].id,
+                    limit=1,
+                )
+            )
+
+    @rx.event
+    @guarded
+    async def load_older(self) -> None:
+        """Prepend the previous page (keyset on the oldest id shown, never OFFSET)."""
+        if not self.active_username or not self._views:
+            return
+        user_id = self._signed_in()
+        with session_scope() as db:
+            page = conversations.list_messages(
+                db,
+                actor_id=user_id,
+                username=self.active_username,
+                before_id=self._views[0].id,
+                limit=conversations.PAGE_DEFAULT,
+            )
+        self._views = list(reversed(page)) + self._views
+        self.has_older = self._older_exists()
+        self._show()
+
+    @rx.event
+    @guarded(refused=lambda _state, _message: rx.toast.error(CANNOT_DELETE))
+    async def delete_message(self, message_id: int) -> None:
+        """Delete one's own message for everyone."""
+        user_id = self._signed_in()
+        if (message := rows.as_id(message_id)) is None:
+            raise DomainError(CANNOT_DELETE)
+        with session_scope() as db:
+            message_actions.delete_for_everyone(
+                db, actor_id=user_id, message_id=message, skip_token=self._token()
+            )
+        await self._reload()
+        sidebar = await self.get_state(SidebarState)
+        sidebar._refresh()
+
+    def _clear(self) -> None:
+        self.messages = []
+        self.has_older = False
+        self._views = []

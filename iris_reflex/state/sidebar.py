@@ -1,0 +1,117 @@
+"""The Chats tab of the sidebar: one row per conversation, search-as-you-type, unread total."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from iris_reflex.db import session_scope
+from iris_reflex.live import outbox
+from iris_reflex.live.events import PresenceChanged
+from iris_reflex.live.registry import get_registry
+from iris_reflex.services import conversations, friends, users
+from iris_reflex.state import rows
+from iris_reflex.state.guard import guarded
+from iris_reflex.state.rows import ConversationRow
+from iris_reflex.state.session import SessionState
+
+FILTER_MAX = 64
+
+
+class SidebarState(SessionState):
+    """What the Chats tab shows. All conversation rows stay server-side; the browser gets
+    only the rows the filter lets through."""
+
+    chat_rows: list[ConversationRow] = []
+    chat_filter: str = ""
+    has_conversations: bool = False
+    total_unread: int = 0
+    sidebar_tab: str = "chats"  # or "friends"
+
+    _conversations: list[ConversationRow] = []
+    _friends: list[rows.UserRow] = []  # offered by the filter when there is no chat with them
+    _active_username: str = ""  # the open conversation, marked in its row
+
+    @rx.event
+    @guarded
+    async def load(self):
+        """On load of the home page: register this tab for live updates and fill the sidebar
+        (the friends tab loads its own lists)."""
+        user_id = self._signed_in()
+        await get_registry().add(user_id, self._token())
+        with session_scope() as db:
+            users.touch_last_seen(db, user_id=user_id)
+        outbox.publish(PresenceChanged(user_id))
+        self._refresh()
+
+    @rx.event
+    def set_chat_filter(self, text: str) -> None:
+        """Typing in the Chats tab's search box."""
+        self.chat_filter = str(text)[:FILTER_MAX]
+        self._show()
+
+    @rx.event
+    def set_sidebar_tab(self, tab: str | list[str]) -> None:
+        """Chats or Friends."""
+        if isinstance(tab, str) and tab in ("chats", "friends"):
+            self.sidebar_tab = tab
+
+    def _set_active(self, username: str) -> None:
+        self._active_username = username
+        for row in self._conversations:
+            row.active = rows.same_user(row.username, username)
+        self._show()
+
+    def _refresh(self) -> None:
+        """Re-read the conversations (one query, however many there are) and friends."""
+        if self._user_id is None:
+            return
+        with session_scope() as db:
+            summaries = conversations.list_conversations(db, actor_id=self._user_id)
+            listed = friends.list_friends(db, actor_id=self._user_id)
+        tz = rows.zone(self._tz)
+        self._conversations = [
+            rows.conversation_row(
+                s, viewer_id=self._user_id, active_username=self._active_username, tz=tz
+            )
+            for s in summaries
+        ]
+        self._friends = [rows.user_row(u) for u in listed]
+        self.total_unread = sum(r.unread for r in self._conversations)
+        self._show()
+
+    def _show(self) -> None:
+        """Every conversation, or while searching, the conversations and friends whose name
+        or username contains the text (a friend without a conversation yet offers to start
+        one). With no conversation yet, every friend is offered."""
+        self.has_conversations = bool(self._conversations)
+        needle = self.chat_filter.strip().casefold()
+        if not needle and self._conversations:
+            self.chat_rows = list(self._conversations)
+            return
+
+        def hit(username: str, name: str) -> bool:
+            return needle in username.casefold() or needle in name.casefold()
+
+        shown = [r for r in self._conversations if hit(r.username, r.display_name)]
+        talking = {r.username.casefold() for r in self._conversations}
+        shown += [
+            ConversationRow(
+                username=f.username,
+                display_name=f.display_name,
+                initial=f.initial,
+                avatar=f.avatar,
+                preview="Start a conversation",
+            )
+            for f in self._friends
+            if f.username.casefold() not in talking and hit(f.username, f.display_name)
+        ]
+        self.chat_rows = shown
+
+    def _clear(self) -> None:
+        self.chat_rows = []
+        self.chat_filter = ""
+        self.has_conversations = False
+        self.total_unread = 0
+        self._conversations = []
+        self._friends = []
+        self._active_username = ""

@@ -1,0 +1,110 @@
+"""How a live change reaches one open tab's states: the ``TabDriver`` the app installs.
+
+``live/`` knows users, tokens and kinds of change, not Reflex states; this module is the
+bridge. ``apply_change`` says, per kind, which states of a tab re-read what (through the
+services, as the tab's own user); ``ReflexTabs`` opens another tab's state with
+``app.modify_state``, which sends that tab the delta (through Redis when it is connected to
+another worker). Before touching a tab it checks that the tab is still signed in as the
+same user with a session that has not been revoked: a tab that logged out and in as someone
+else keeps its client token, and a session ended on another device must stop receiving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import reflex as rx
+from reflex.state import StateUpdate
+from reflex_base.event import Event
+
+from iris_reflex.db import session_scope
+from iris_reflex.live.events import Change, TabChange
+from iris_reflex.paths import LOGIN_ROUTE
+from iris_reflex.services import auth
+from iris_reflex.state.conversation import ConversationState, MessagesState
+from iris_reflex.state.friends import FriendsState
+from iris_reflex.state.session import SessionState
+from iris_reflex.state.sidebar import SidebarState
+
+# The state a change needs first; Reflex loads it (and its parents) for the push.
+_ENTRY: dict[TabChange, type[rx.State]] = {
+    TabChange.MESSAGE_ARRIVED: MessagesState,
+    TabChange.CONVERSATIONS: MessagesState,
+    TabChange.FRIENDS: FriendsState,
+    TabChange.PRESENCE: ConversationState,
+    TabChange.TYPING: ConversationState,
+}
+
+
+async def apply_change(state: rx.State, change: Change) -> None:
+    """Apply ``change`` to the tab that ``state`` belongs to."""
+    kind = change.kind
+    if kind is TabChange.TYPING:
+        conversation = await state.get_state(ConversationState)
+        conversation._on_friend_typing(change.username)
+        return
+    if kind is TabChange.PRESENCE:
+        conversation = await state.get_state(ConversationState)
+        await conversation._refresh_presence()
+        return
+    sidebar = await state.get_state(SidebarState)
+    if kind is TabChange.FRIENDS:
+        friends = await state.get_state(FriendsState)
+        await friends._refresh()
+        friends._refresh_me()
+        sidebar._refresh()
+        return
+    messages = await state.get_state(MessagesState)
+    if kind is TabChange.MESSAGE_ARRIVED:
+        # A friend's message: it is shown, and read at once if its conversation is open.
+        messages.friend_typing = False
+        await messages._reload()
+        messages._mark_read()
+    else:
+        await messages._reload()
+    sidebar._refresh()
+
+
+def _still_signed_in(user_id: int, session_id: str | None) -> bool:
+    """A tab whose session was revoked elsewhere (logout, password change) gets nothing."""
+    if session_id is None:
+        return False
+    with session_scope() as db:
+        return auth.session_is_live(db, auth.Identity(user_id=user_id, session_id=session_id))
+
+
+class ReflexTabs:
+    """The live layer's way into open tabs of this Reflex app."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def is_connected(self, token: str) -> bool:
+        namespace = self._app.event_namespace
+        if namespace is None:
+            return False
+        return bool(await namespace._token_manager.is_token_connected(token))
+
+    async def apply(self, token: str, user_id: int, change: Change) -> bool:
+        entry = _ENTRY[change.kind]
+        async with self._app.modify_state(rx.BaseStateToken(ident=token, cls=entry)) as root:
+            session = await root.get_state(SessionState)
+            if session._user_id != user_id:
+                return False
+            if not await asyncio.to_thread(_still_signed_in, user_id, session._session_id):
+                return False
+            await apply_change(session, change)
+        return True
+
+    async def sign_out(self, token: str, user_id: int) -> bool:
+        async with self._app.modify_state(rx.BaseStateToken(ident=token, cls=SessionState)) as root:
+            session = await root.get_state(SessionState)
+            if session._user_id != user_id:
+                return False  # someone else's now (the next push drops it from the registry)
+            if await asyncio.to_thread(_still_signed_in, user_id, session._session_id):
+                return False  # the same session as the asking tab (another tab of this browser)
+            await session._empty_tab()
+        redirect = Event.from_event_type([rx.redirect(LOGIN_ROUTE)])
+        await self._app.event_namespace.emit_update(StateUpdate(events=redirect), token)
+        return True
