@@ -66,7 +66,7 @@ def _state_sizes(state: rx.State) -> dict[str, int]:
     pending = [state._get_root_state()]
     while pending:
         current = pending.pop()
-        sizes[current.get_full_name()] = len(current._serialize())
+        sizes[type(current).__name__] = len(current._serialize())
         pending.extend(current.substates.values())
     return sizes
 
@@ -76,36 +76,50 @@ class Driver:
 
     @staticmethod
     async def open_home(cookie: str, *, friend: str) -> Any:
-        from iris_reflex.state.chat import ChatState
+        from iris_reflex.state.conversation import ConversationState
+        from iris_reflex.state.friends import FriendsState
         from iris_reflex.state.session import SessionState
+        from iris_reflex.state.sidebar import SidebarState
 
-        chat = _tab(ChatState, cookie)
-        session_state = await chat.get_state(SessionState)
-        session_state.require_user()
-        await chat.load()
-        await chat.open_conversation(friend)
-        return chat
+        session = _tab(SessionState, cookie)
+        session.require_user()
+        for cls in (SidebarState, FriendsState):
+            await (await session.get_state(cls)).load()
+        conversation = await session.get_state(ConversationState)
+        await conversation.open_conversation(friend)
+        return session
 
     @staticmethod
     async def typing(tab: Any) -> None:
-        await tab.typing("h")
+        from iris_reflex.state.composer import ComposerState
+
+        await (await tab.get_state(ComposerState)).typing("h")
 
     @staticmethod
     async def push_typing(tab: Any, username: str) -> None:
-        tab._on_friend_typing(username)
+        from iris_reflex.live.events import Change, TabChange
+        from iris_reflex.state.tabs import apply_change
+
+        await apply_change(tab, Change(TabChange.TYPING, username))
 
     @staticmethod
     async def send(tab: Any, body: str) -> None:
-        await tab.send_message({"body": body, "attachment_ids": ""})
+        from iris_reflex.state.composer import ComposerState
+
+        composer = await tab.get_state(ComposerState)
+        await composer.send_message({"body": body, "attachment_ids": ""})
 
     @staticmethod
     async def push_message_arrived(tab: Any) -> None:
-        tab._on_message_arrived()
+        from iris_reflex.live.events import Change, TabChange
+        from iris_reflex.state.tabs import apply_change
+
+        await apply_change(tab, Change(TabChange.MESSAGE_ARRIVED))
 
 
 async def measure(messages: int, friends_count: int) -> None:
     import iris_reflex.iris_reflex  # noqa: F401  (registers every state)
-    from iris_reflex.api.web_session import SESSION_COOKIE
+    from iris_reflex.paths import SESSION_COOKIE
     from iris_reflex.services import auth, conversations, friends, users
 
     def person(name: str) -> tuple[int, str]:
@@ -163,7 +177,7 @@ async def measure(messages: int, friends_count: int) -> None:
 
     sizes = _state_sizes(bob)
     for name, size in sorted(sizes.items()):
-        print(f"  state {name:<70} {size:>8,} B pickled")
+        print(f"  {name:<32} {size:>8,} B pickled")
     print(f"state per connected tab (all states pickled): {sum(sizes.values()):,} B")
 
 

@@ -1,7 +1,9 @@
-"""After an API action commits, the open tabs of everyone concerned are told (``live.notify``).
+"""After an API action commits, the open tabs of everyone concerned are told: the action
+publishes an event and ``live.fanout`` turns it into pushes.
 
 ``push.push_to_user`` is replaced by a recorder: what matters here is who is told what; that
-a push really updates a tab is shown end to end in ``tests/e2e/test_api_live.py``.
+a push really updates a tab is shown end to end in ``tests/e2e/test_api_live.py``. The
+fan-out runs on the app's loop after the response; ``settle`` waits for it.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 
 from iris_reflex.jobs import sweeper
-from iris_reflex.live import push
+from iris_reflex.live import outbox, push
+from iris_reflex.live.events import Change
 from tests.api.test_api_openapi import (
     ada_and_bob,
     client_fixture,  # noqa: F401 (the ``client`` fixture)
@@ -19,17 +23,28 @@ from tests.api.test_api_openapi import (
     sign_up,
 )
 
-Pushes = list[tuple[int, str]]
+
+class Pushes(list[tuple[int, str]]):
+    """Every push as (user id, kind of change), in order."""
+
+    def __init__(self, client: TestClient) -> None:
+        super().__init__()
+        self._client = client
+
+    def settle(self) -> Pushes:
+        """The pushes so far, once every fan-out started has finished."""
+        assert self._client.portal is not None
+        self._client.portal.call(outbox.settle)
+        return self
 
 
 @pytest.fixture
-def pushes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pushes]:
-    """Every push as (user id, ChatState handler name), in order."""
-    seen: Pushes = []
+def pushes(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pushes]:
+    seen = Pushes(client)
 
-    async def record(user_id: int, apply, *, skip_token: str | None = None) -> int:  # type: ignore[no-untyped-def]
+    async def record(user_id: int, change: Change, *, skip_token: str | None = None) -> int:
         assert skip_token is None  # the API has no tab of its own to skip
-        seen.append((user_id, apply.__name__))
+        seen.append((user_id, change.kind.value))
         return 0
 
     monkeypatch.setattr(push, "push_to_user", record)
@@ -45,19 +60,19 @@ def test_sent_message_reaches_recipient_and_senders_tabs(client, pushes, monkeyp
     monkeypatch.setattr(sweeper, "wake_at", deadlines.append)
     ada, bob = ada_and_bob(client)
     ada_id, bob_id = _ids(client, ada, bob)
-    pushes.clear()
+    pushes.settle().clear()
     message = send(client, ada, "bob", "hi", expires_in_seconds=60)
-    assert pushes == [(bob_id, "_on_message_arrived"), (ada_id, "_on_conversation_changed")]
+    assert pushes.settle() == [(bob_id, "message_arrived"), (ada_id, "conversations")]
     assert [d.isoformat().replace("+00:00", "Z") for d in deadlines] == [message["expires_at"]]
 
 
 def test_refused_action_tells_nobody(client, pushes):
     ada, _ = ada_and_bob(client)
-    pushes.clear()
+    pushes.settle().clear()
     client.post("/api/conversations/bob/messages", json={"body": ""}, headers=ada)
     client.post("/api/friends/requests", json={"username": "bob"}, headers=ada)
     client.delete("/api/messages/12345", headers=ada)
-    assert pushes == []
+    assert pushes.settle() == []
 
 
 def test_read_receipt_reaches_reader_and_sender(client, pushes, monkeypatch):
@@ -66,24 +81,24 @@ def test_read_receipt_reaches_reader_and_sender(client, pushes, monkeypatch):
     ada, bob = ada_and_bob(client)
     ada_id, bob_id = _ids(client, ada, bob)
     send(client, ada, "bob")
-    pushes.clear()
+    pushes.settle().clear()
     client.post("/api/conversations/ada/read", json={}, headers=bob)
-    assert pushes == [(bob_id, "_on_conversation_changed"), (ada_id, "_on_conversation_changed")]
+    assert pushes.settle() == [(bob_id, "conversations"), (ada_id, "conversations")]
     assert rechecks == [1]
-    pushes.clear()
+    pushes.settle().clear()
     client.post("/api/conversations/ada/read", json={}, headers=bob)  # nothing left unread
-    assert pushes == []
+    assert pushes.settle() == []
 
 
 def test_timer_and_delete_refresh_both_conversations(client, pushes):
     ada, bob = ada_and_bob(client)
     ada_id, bob_id = _ids(client, ada, bob)
     message = send(client, ada, "bob")
-    pushes.clear()
+    pushes.settle().clear()
     client.put("/api/conversations/bob/timer", json={"seconds": 60}, headers=ada)
     client.delete(f"/api/messages/{message['id']}", headers=ada)
-    both = [(bob_id, "_on_conversation_changed"), (ada_id, "_on_conversation_changed")]
-    assert pushes == both + both
+    both = [(bob_id, "conversations"), (ada_id, "conversations")]
+    assert pushes.settle() == both + both
 
 
 def test_friend_actions_refresh_both_peoples_lists(client, pushes):
@@ -95,20 +110,23 @@ def test_friend_actions_refresh_both_peoples_lists(client, pushes):
     client.post("/api/blocks", json={"username": "bob"}, headers=ada)
     client.delete("/api/blocks/bob", headers=ada)
     pair = {ada_id, bob_id}
-    assert len(pushes) == 10
-    assert {name for _, name in pushes} == {"_on_friends_changed"}
+    assert len(pushes.settle()) == 10
+    assert {name for _, name in pushes} == {"friends"}
     for i in range(0, 10, 2):
         assert {pushes[i][0], pushes[i + 1][0]} == pair
 
 
-def test_new_display_name_reaches_friends_and_own_tabs(client, pushes):
+def test_new_display_name_or_status_reaches_friends_and_own_tabs(client, pushes):
+    """A status set through the API shows in friends' lists like one set in Settings (it
+    used to reach nobody)."""
     ada, bob = ada_and_bob(client)
     ada_id, bob_id = _ids(client, ada, bob)
-    pushes.clear()
+    pushes.settle().clear()
     client.patch("/api/me", json={"status_message": "away"}, headers=ada)
-    assert pushes == []  # nobody else shows a status yet
+    assert pushes.settle() == [(bob_id, "friends"), (ada_id, "friends")]
+    pushes.clear()
     client.patch("/api/me", json={"display_name": "Countess"}, headers=ada)
-    assert pushes == [(bob_id, "_on_friends_changed"), (ada_id, "_on_friends_changed")]
+    assert pushes.settle() == [(bob_id, "friends"), (ada_id, "friends")]
 
 
 def test_failing_push_is_logged_and_the_action_still_succeeds(client, monkeypatch, caplog):
@@ -120,5 +138,7 @@ def test_failing_push_is_logged_and_the_action_still_succeeds(client, monkeypatc
     monkeypatch.setattr(push, "push_to_user", broken)
     response = client.post("/api/conversations/bob/messages", json={"body": "hi"}, headers=ada)
     assert response.status_code == 201
-    assert "live notification message_sent failed" in caplog.text
+    assert client.portal is not None
+    client.portal.call(outbox.settle)
+    assert "live fan-out of MessageSent failed" in caplog.text
     assert len(client.get("/api/conversations/ada/messages", headers=bob).json()) == 1

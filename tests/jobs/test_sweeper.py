@@ -6,6 +6,7 @@ import asyncio
 import fcntl
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sqlmodel import func, select
 from iris_reflex import clock
 from iris_reflex.db import engine_for
 from iris_reflex.jobs import sweeper
-from iris_reflex.models import Attachment, Message
+from iris_reflex.models import Attachment, LoginFailure, Message, UserSession
 from iris_reflex.services import conversations, friends, media, passwords, storage, users
 from iris_reflex.settings import get_settings
 
@@ -157,3 +158,41 @@ def test_the_catch_up_sweep_clears_crashed_and_abandoned_uploads(session, frozen
     left = sorted(p for p in (tmp_path / "uploads").rglob("*") if p.is_file())
     [kept_row] = session.exec(select(Attachment)).all()
     assert left == [storage.path_for(kept_row.storage_key)]
+
+
+def test_the_catch_up_run_prunes_old_login_failures_and_ended_sessions(session, frozen_clock):
+    """``auth.prune`` is scheduled: the catch-up job (every CATCH_UP_SECONDS) runs it, so
+    login failures and expired sessions do not pile up for ever."""
+    ada = users.check_register(session, username="Ada", password="correct horse")
+    now = frozen_clock()
+    session.add(LoginFailure(username_key="ada", ip="198.51.100.1", failed_at=now))
+    session.add(
+        UserSession(id="old", user_id=ada.id, created_at=now, expires_at=now + timedelta(days=1))
+    )
+    session.add(
+        UserSession(id="live", user_id=ada.id, created_at=now, expires_at=now + timedelta(days=9))
+    )
+    session.commit()
+    frozen_clock.advance(days=2)
+
+    async def catch_up_job() -> dict[str, object]:
+        task = asyncio.create_task(sweeper.run())
+        try:
+            deadline = time.monotonic() + 10
+            while sweeper._scheduler is None:  # wait for start-up
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            job = sweeper._scheduler.get_job("sweep-catch-up")
+            assert job is not None
+            return dict(job.kwargs)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    assert asyncio.run(catch_up_job()) == {"with_orphans": True}
+    sweeper.sweep_once(with_orphans=True)  # what that job runs
+
+    session.expire_all()
+    assert session.exec(select(func.count()).select_from(LoginFailure)).one() == 0
+    assert [s.id for s in session.exec(select(UserSession)).all()] == ["live"]

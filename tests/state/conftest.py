@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -46,3 +47,72 @@ def action_name(spec: Any) -> str:
 def action_args(spec: Any) -> dict[str, Any]:
     """The literal arguments of a returned client action."""
     return {name._js_expr: getattr(value, "_var_value", None) for name, value in spec.args}
+
+
+class Tab:
+    """One browser tab of the home page: its state tree, reached by attribute as the page
+    reaches it (``tab.messages`` is ``MessagesState.messages``, ``tab.search(...)`` is
+    ``FriendsState.search``), plus what a live push runs on it."""
+
+    def __init__(self, cookie: str = "") -> None:
+        from iris_reflex.state.composer import ComposerState
+        from iris_reflex.state.conversation import ConversationState, MessagesState
+        from iris_reflex.state.friends import FriendsState
+        from iris_reflex.state.session import SessionState
+        from iris_reflex.state.settings import SettingsState
+        from iris_reflex.state.sidebar import SidebarState
+
+        session = make_state(SessionState, cookie=cookie)
+        root = session.parent_state
+
+        def sub(cls: type[rx.State]) -> Any:
+            return root.get_substate(cls.get_full_name().split(".")[1:])
+
+        states = {
+            "composer": sub(ComposerState),
+            "messages_state": sub(MessagesState),
+            "conversation": sub(ConversationState),
+            "friends": sub(FriendsState),
+            "sidebar": sub(SidebarState),
+            "session": session,
+            "settings": sub(SettingsState),
+        }
+        object.__setattr__(self, "_states", states)
+        for name, state in states.items():
+            object.__setattr__(self, name, state)
+
+    def _owner(self, name: str) -> Any:
+        for state in self._states.values():
+            cls = type(state)
+            if name in cls.__dict__ or name in cls.__dict__.get("__annotations__", {}):
+                return state
+        return self._states["session"]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._owner(name), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._owner(name), name, value)
+
+    @property
+    def conversations(self) -> list[Any]:
+        """Every sidebar row (the browser is sent only the filtered ``chat_rows``)."""
+        return self._states["sidebar"]._conversations
+
+    async def load(self) -> Any:
+        """The home page's on_load after ``require_user``: sidebar, friends, time zone."""
+        result = await self._states["sidebar"].load()
+        if result is not None:
+            return result
+        await self._states["friends"].load()
+        return self._states["conversation"].detect_timezone()
+
+    async def apush(self, kind: str, username: str = "") -> None:
+        """What a live push of ``kind`` runs on this tab."""
+        from iris_reflex.live.events import Change, TabChange
+        from iris_reflex.state.tabs import apply_change
+
+        await apply_change(self._states["session"], Change(TabChange(kind), username))
+
+    def push(self, kind: str, username: str = "") -> None:
+        asyncio.run(self.apush(kind, username))

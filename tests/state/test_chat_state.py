@@ -1,12 +1,12 @@
-"""ChatState through its event handlers, driven directly (no browser), on SQLite and PostgreSQL.
+"""The home page's states (sidebar, friends, conversation, messages, composer) through their
+event handlers, driven directly (no browser), on SQLite and PostgreSQL.
 
-Each ``_tab`` is one browser tab: its own state tree (built from ``rx.State`` so
-``get_state(SessionState)`` finds the session) with its own client token. Async handlers run
-under ``asyncio.run``; the pushes they ``spawn`` find no running app (``push._is_connected``
-is False), and whatever is still pending is cancelled when the loop closes: no test relies
-on them. What a push would run on another tab (``_on_conversation_changed`` ...) is called
-directly on that tab instead. Rows are read back through the test's own session after a
-``rollback``, so every count is what the database holds now.
+Each ``_tab`` is one browser tab (``tests.state.conftest.Tab``): its own state tree with its
+own client token. Async handlers run under ``asyncio.run``; the events their actions publish
+find no running app (``live.outbox`` is not bound), so nothing is pushed: no test relies on
+it. What a push would run on another tab is run directly on that tab instead
+(``tab.push("conversations")``, ``state.tabs.apply_change``). Rows are read back through the
+test's own session after a ``rollback``, so every count is what the database holds now.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ from typing import Any
 import pytest
 from sqlmodel import Session, func, select
 
-from iris_reflex.api.web_session import SESSION_COOKIE
 from iris_reflex.live import push
+from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.registry import get_registry
 from iris_reflex.models import Friendship, Message, User
+from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth, conversations, friends, users
-from iris_reflex.state.chat import ChatState
 from iris_reflex.state.session import SessionState
-from tests.state.conftest import action_args, action_name, make_state
+from iris_reflex.state.tabs import ReflexTabs
+from tests.state.conftest import Tab, action_args, action_name
 
 PASSWORD = "correct horse battery"
 
@@ -64,7 +65,7 @@ def _befriend(session: Session, a: Person, b: Person) -> None:
 
 def _tab(cookie: str = "") -> Any:
     """A new tab (its own state tree and client token) sending this cookie header."""
-    return make_state(ChatState, cookie=cookie)
+    return Tab(cookie)
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -76,8 +77,7 @@ def _loaded_tab(person: Person) -> Any:
     chat = _tab(person.cookie)
 
     async def on_load() -> None:
-        session_state = await chat.get_state(SessionState)
-        assert session_state.require_user() is None
+        assert chat.session.require_user() is None
         await chat.load()
 
     run(on_load())
@@ -121,28 +121,31 @@ def _bodies(chat: Any) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def fresh_registry() -> Iterator[None]:
-    """Client tokens registered by one test (user ids repeat) never reach another."""
+    """Client tokens registered by one test (user ids repeat) never reach another, and no
+    test leaves a tab driver installed."""
     get_registry.cache_clear()
     yield
     get_registry.cache_clear()
+    push.install(None)
 
 
 # ------------------------------------------------------------------ the tab and its session
 
 
-def test_chat_state_finds_session_state_of_its_own_tab(app_db, session):
+def test_every_state_of_a_tab_finds_that_tabs_session(app_db, session):
     ada = _person(session, "Ada")
     chat = _tab(ada.cookie)
     other = _tab(ada.cookie)
 
-    async def sessions() -> tuple[Any, Any]:
-        return await chat.get_state(SessionState), await other.get_state(SessionState)
+    async def sessions(tab: Any) -> list[Any]:
+        parts = (tab.composer, tab.messages_state, tab.conversation, tab.friends, tab.sidebar)
+        return [await part.get_state(SessionState) for part in parts]
 
-    mine, theirs = run(sessions())
-    assert isinstance(mine, SessionState)
-    assert mine.parent_state is chat.parent_state
-    assert mine is not theirs
-    assert mine.verified_identity().user_id == ada.id
+    mine, theirs = run(sessions(chat)), run(sessions(other))
+    assert all(isinstance(s, SessionState) and s is chat.session for s in mine)
+    assert all(s is other.session for s in theirs)
+    assert chat.session is not other.session
+    assert mine[0]._verified_identity().user_id == ada.id
 
 
 @pytest.mark.parametrize("cookie_kind", ["missing", "tampered"])
@@ -221,7 +224,6 @@ def test_load_registers_tab_and_fills_sidebar_and_friend_lists(app_db, session):
     assert chat.blocked == []
     assert [(c.username, c.preview, c.unread) for c in chat.conversations] == [("Bob", "hi Ada", 1)]
     assert chat.total_unread == 1
-    assert chat.read_receipts is True
 
     # A second tab of the same user registers beside the first.
     second = _loaded_tab(ada)
@@ -288,7 +290,7 @@ def test_sent_message_shows_as_sent_then_read_once_friend_opens_it(app_db, sessi
     assert [(c.username, c.preview) for c in ada_tab.conversations] == [("Bob", "You: hello")]
 
     # Bob's tab, told by a push, counts it as unread until he opens it.
-    bob_tab._on_conversation_changed()
+    bob_tab.push("conversations")
     assert [(c.username, c.unread) for c in bob_tab.conversations] == [("Ada", 1)]
     assert bob_tab.total_unread == 1
 
@@ -296,7 +298,7 @@ def test_sent_message_shows_as_sent_then_read_once_friend_opens_it(app_db, sessi
     assert [(m.body, m.mine, m.status) for m in bob_tab.messages] == [("hello", False, "")]
     assert bob_tab.total_unread == 0
 
-    ada_tab._on_conversation_changed()  # what the read receipt's push runs
+    ada_tab.push("conversations")  # what the read receipt's push runs
     assert [(m.body, m.status) for m in ada_tab.messages] == [("hello", "read")]
 
 
@@ -306,19 +308,16 @@ def test_message_arriving_in_open_conversation_is_read_at_once(app_db, session):
     ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
     run(ada_tab.open_conversation("Bob"))
     run(bob_tab.open_conversation("Ada"))
-    bob_tab._on_friend_typing("Ada")
+    bob_tab.push("typing", "Ada")
     assert bob_tab.friend_typing is True
 
     run(ada_tab.send_message({"body": "are you there?"}))
 
-    async def arrive() -> None:  # the push runs on the loop: it may spawn receipts
-        bob_tab._on_message_arrived()
-
-    run(arrive())
+    bob_tab.push("message_arrived")
     assert _bodies(bob_tab) == ["are you there?"]
     assert bob_tab.friend_typing is False
     assert bob_tab.total_unread == 0
-    ada_tab._on_conversation_changed()
+    ada_tab.push("conversations")
     assert [m.status for m in ada_tab.messages] == ["read"]
 
 
@@ -406,7 +405,7 @@ def test_sender_deletes_message_for_both_tabs(app_db, session):
 
     assert _bodies(ada_tab) == ["keep"]
     assert [c.preview for c in ada_tab.conversations] == ["You: keep"]
-    bob_tab._on_conversation_changed()  # what the deletion's push runs
+    bob_tab.push("conversations")  # what the deletion's push runs
     assert _bodies(bob_tab) == ["keep"]
     assert [c.preview for c in bob_tab.conversations] == ["keep"]
     assert _message_count(session) == 1
@@ -473,7 +472,7 @@ def test_reload_after_loading_whole_history_keeps_has_older_false(app_db, sessio
     run(chat.load_older())
     assert chat.has_older is False
 
-    chat._on_conversation_changed()
+    chat.push("conversations")
 
     assert _bodies(chat) == bodies
     assert chat.has_older is False
@@ -493,7 +492,7 @@ def test_friend_request_sent_seen_and_accepted_through_state(app_db, session):
     assert _toast(result) == ("success", "Friend request sent to bob.")
     assert ada_tab.search_query == "" and ada_tab.search_results == []
     assert [r.username for r in ada_tab.outgoing] == ["Bob"]
-    bob_tab._on_friends_changed()  # what the request's push runs
+    bob_tab.push("friends")  # what the request's push runs
     assert [r.username for r in bob_tab.incoming] == ["Ada"]
     request_id = bob_tab.incoming[0].id
 
@@ -501,7 +500,7 @@ def test_friend_request_sent_seen_and_accepted_through_state(app_db, session):
 
     assert bob_tab.incoming == []
     assert [f.username for f in bob_tab.friend_list] == ["Ada"]
-    ada_tab._on_friends_changed()
+    ada_tab.push("friends")
     assert ada_tab.outgoing == []
     assert [f.username for f in ada_tab.friend_list] == ["Bob"]
     # A request already answered cannot be accepted twice.
@@ -538,7 +537,7 @@ def test_block_closes_open_conversation_with_that_user(app_db, session):
     assert ada_tab.friend_list == [] and ada_tab.conversations == []
     assert [u.username for u in ada_tab.blocked] == ["Bob"]
     # Bob's tab, on the push, closes too: no longer friends (he is not told why).
-    bob_tab._on_friends_changed()
+    bob_tab.push("friends")
     assert bob_tab.active_username == "" and bob_tab.messages == []
     assert _error_text(run(bob_tab.open_conversation("Ada"))) == friends.NO_SUCH_CONVERSATION
 
@@ -580,10 +579,12 @@ def test_turning_read_receipts_off_persists_and_hides_friends_receipts(app_db, s
     run(ada_tab.open_conversation("Bob"))
     run(ada_tab.send_message({"body": "seen?"}))
     run(bob_tab.open_conversation("Ada"))
-    ada_tab._on_conversation_changed()
+    ada_tab.push("conversations")
     assert [m.status for m in ada_tab.messages] == ["read"]
 
+    # Set in Settings (this tab's settings state); the user's open chats hear by push.
     assert run(ada_tab.set_read_receipts(False)) is None
+    ada_tab.push("conversations")
 
     session.rollback()
     assert session.get(User, ada.id).read_receipts is False
@@ -591,11 +592,13 @@ def test_turning_read_receipts_off_persists_and_hides_friends_receipts(app_db, s
     assert [m.status for m in ada_tab.messages] == ["sent"]
     # A new tab (after a reload of the page) starts from the stored setting.
     reloaded = _loaded_tab(ada)
+    run(reloaded.settings.load())
     assert reloaded.read_receipts is False
     run(reloaded.open_conversation("Bob"))
     assert [(m.body, m.status) for m in reloaded.messages] == [("seen?", "sent")]
 
     run(reloaded.set_read_receipts(True))
+    reloaded.push("conversations")
     session.rollback()
     assert session.get(User, ada.id).read_receipts is True
     assert [m.status for m in reloaded.messages] == ["read"]
@@ -615,7 +618,7 @@ def test_search_returns_public_rows_only(app_db, session):
         ("bonnie", "bonnie"),
     ]
     # What reaches the browser: public fields only, no id; strangers get no picture or status.
-    sent = chat.dict()[chat.get_full_name()]["search_results_rx_state_"]
+    sent = chat.friends.dict()[chat.friends.get_full_name()]["search_results_rx_state_"]
     empty = {"avatar": "", "status": ""}
     assert [dataclasses.asdict(row) for row in sent] == [
         {"username": "Bob", "display_name": "Bob", "initial": "B", **empty},
@@ -634,20 +637,20 @@ def test_friend_typing_shows_only_in_that_friends_open_conversation(app_db, sess
     _befriend(session, ada, cat)
     chat = _loaded_tab(ada)
 
-    chat._on_friend_typing("Bob")
+    chat.push("typing", "Bob")
     assert (chat.friend_typing, chat.typing_seq) == (False, 0)
 
     run(chat.open_conversation("Cat"))
-    chat._on_friend_typing("Bob")
+    chat.push("typing", "Bob")
     assert (chat.friend_typing, chat.typing_seq) == (False, 0)
 
     run(chat.open_conversation("Bob"))
-    chat._on_friend_typing("Bob")
+    chat.push("typing", "Bob")
     assert (chat.friend_typing, chat.typing_seq) == (True, 1)
-    chat._on_friend_typing("Bob")
+    chat.push("typing", "Bob")
     assert (chat.friend_typing, chat.typing_seq) == (True, 2)
 
-    chat.close_conversation()
+    run(chat.close_conversation())
     assert chat.friend_typing is False
 
 
@@ -655,10 +658,11 @@ def test_friend_typing_shows_only_in_that_friends_open_conversation(app_db, sess
 
 
 class _ConnectedTabs:
-    """Stands in for the running app in ``push``: these tabs are connected."""
+    """Stands in for the running app behind ``state.tabs.ReflexTabs``: these tabs are
+    connected, and ``modify_state`` hands over their state trees."""
 
     def __init__(self, *tabs: Any) -> None:
-        self.roots = {tab.router.session.client_token: tab.parent_state for tab in tabs}
+        self.roots = {tab.router.session.client_token: tab.session.parent_state for tab in tabs}
 
         async def is_token_connected(token: str) -> bool:
             return token in self.roots
@@ -677,10 +681,10 @@ def test_push_reaches_friends_open_tab(app_db, session, monkeypatch):
     _befriend(session, ada, bob)
     bob_tab = _loaded_tab(bob)
     run(bob_tab.open_conversation("Ada"))
-    monkeypatch.setattr(push, "_app", lambda: _ConnectedTabs(bob_tab))
+    push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
     conversations.check_send_message(session, actor_id=ada.id, username="Bob", body="ping")
 
-    assert run(push.push_to_user(bob.id, ChatState._on_message_arrived)) == 1
+    assert run(push.push_to_user(bob.id, Change(TabChange.MESSAGE_ARRIVED))) == 1
     assert _bodies(bob_tab) == ["ping"]
 
 
@@ -690,11 +694,11 @@ def test_tab_signed_out_elsewhere_receives_no_new_messages_by_push(app_db, sessi
     ada_tab = _loaded_tab(ada)
     run(ada_tab.open_conversation("Bob"))
     token = ada_tab.router.session.client_token
-    monkeypatch.setattr(push, "_app", lambda: _ConnectedTabs(ada_tab))
+    push.install(ReflexTabs(_ConnectedTabs(ada_tab)))
     auth.revoke_sessions(session, user_id=ada.id)  # "sign out everywhere"
     conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="secret")
 
-    run(push.push_to_user(ada.id, ChatState._on_message_arrived))
+    run(push.push_to_user(ada.id, Change(TabChange.MESSAGE_ARRIVED)))
 
     assert "secret" not in _bodies(ada_tab)
     session.rollback()
@@ -798,10 +802,7 @@ def test_a_senders_close_messages_form_a_group(app_db, session):
         run(chat.send_message({"body": body}))
     conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="three")
 
-    async def arrives() -> None:  # as a push runs it, inside the event loop
-        chat._on_message_arrived()
-
-    run(arrives())
+    chat.push("message_arrived")
     assert [(m.body, m.grouped) for m in chat.messages] == [
         ("one", False),
         ("two", True),

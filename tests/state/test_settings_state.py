@@ -1,9 +1,10 @@
 """SettingsState through its event handlers, driven directly (no browser), on both databases.
 
 Each ``_tab`` is one browser tab (its own state tree and client token) sending a session
-cookie. The user is always the one the cookie proves: no handler takes an id. Work a handler
-``spawn``s (telling friends, signing other tabs out) is captured and run by the test against
-stand-in connected tabs, so what reaches another tab is checked, not assumed.
+cookie. The user is always the one the cookie proves: no handler takes an id. The events a
+handler's actions publish (telling friends, signing other tabs out) are recorded and fanned
+out by the test against stand-in connected tabs, so what reaches another tab is checked, not
+assumed.
 """
 
 from __future__ import annotations
@@ -19,20 +20,20 @@ import pytest
 from passlib.context import CryptContext
 from sqlmodel import Session, select
 
-from iris_reflex.api.web_session import SESSION_COOKIE
 from iris_reflex.db import session_scope
 from iris_reflex.errors import NotAuthenticated
-from iris_reflex.live import push
+from iris_reflex.live import fanout, outbox, push
+from iris_reflex.live.events import Event, ReceiptsChanged
 from iris_reflex.live.registry import get_registry
 from iris_reflex.models import User, UserSession
+from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth, friends, media, passwords, storage, users
 from iris_reflex.settings import get_settings
-from iris_reflex.state import settings as settings_module
-from iris_reflex.state.chat import ChatState
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.settings import SettingsState
+from iris_reflex.state.tabs import ReflexTabs
 from tests import media_samples
-from tests.state.conftest import action_args, action_name, make_state
+from tests.state.conftest import Tab, action_args, action_name, make_state
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "purple monkey dishwasher"
@@ -92,17 +93,15 @@ def _settings_tab(person: Person) -> Any:
 
 
 def _chat_tab(person: Person) -> Any:
-    """A tab of the same tree kind on the home page after its on_load."""
-    tab = _tab(person.cookie)
+    """A tab on the home page after its on_load (the tab, and the same tab's chat view)."""
+    tab = Tab(person.cookie)
 
-    async def on_load() -> Any:
-        session_state = await tab.get_state(SessionState)
-        assert session_state.require_user() is None
-        chat = await tab.get_state(ChatState)
-        await chat.load()
-        return chat
+    async def on_load() -> None:
+        assert tab.session.require_user() is None
+        await tab.load()
 
-    return tab, run(on_load())
+    run(on_load())
+    return tab, tab
 
 
 def _redirects_to_login(spec: Any) -> bool:
@@ -168,6 +167,7 @@ def fresh_registry() -> Iterator[None]:
     get_registry.cache_clear()
     yield
     get_registry.cache_clear()
+    push.install(None)
 
 
 @pytest.fixture(autouse=True)
@@ -183,19 +183,17 @@ def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def spawned(monkeypatch: pytest.MonkeyPatch) -> list[Coroutine[Any, Any, Any]]:
-    """What SettingsState spawns after a commit, kept for the test to run."""
-    kept: list[Coroutine[Any, Any, Any]] = []
-    monkeypatch.setattr(settings_module, "spawn", kept.append)
-    yield kept
-    for coro in kept:
-        coro.close()
+def spawned() -> Iterator[list[tuple[Event, str | None]]]:
+    """What the handlers' actions publish after a commit, kept for the test to deliver."""
+    with outbox.record() as kept:
+        yield kept
 
 
-def _run_spawned(kept: list[Coroutine[Any, Any, Any]]) -> None:
+def _run_spawned(kept: list[tuple[Event, str | None]]) -> None:
     async def all_of_them() -> None:
         while kept:
-            await kept.pop(0)
+            event, skip_token = kept.pop(0)
+            await fanout.deliver(event, skip_token)
 
     run(all_of_them())
 
@@ -344,18 +342,15 @@ def test_unlisted_timer_choice_from_the_browser_is_refused(app_db, session):
     assert _user(session, ada.id).default_timer_seconds is None
 
 
-def test_read_receipts_switch_goes_through_the_chat_handler(app_db, session):
+def test_read_receipts_switch_is_saved_and_announced(app_db, session, spawned):
     ada = _person(session, "Ada")
     tab = _settings_tab(ada)
 
     assert run(tab.set_read_receipts(False)) is None
     assert tab.read_receipts is False
     assert _user(session, ada.id).read_receipts is False
-
-    async def chat_view() -> bool:
-        return (await tab.get_state(ChatState)).read_receipts
-
-    assert run(chat_view()) is False
+    # Friends' open chats, and this user's other tabs, re-read their receipts.
+    assert spawned == [(ReceiptsChanged(ada.id), tab.router.session.client_token)]
 
 
 # ---------------------------------------------------------------------- password, sessions
@@ -370,7 +365,7 @@ def test_password_change_signs_other_devices_out_and_sends_their_tabs_to_login(
     same_browser, _ = _chat_tab(ada)  # another tab with the same cookie (same session)
     phone_tab, phone_chat = _chat_tab(phone)
     app = _ConnectedTabs(here, same_browser, phone_tab)
-    monkeypatch.setattr(push, "_app", lambda: app)
+    push.install(ReflexTabs(app))
 
     result = run(
         here.change_password(
@@ -435,7 +430,7 @@ def test_sign_out_everywhere_ends_this_tab_too(app_db, session, monkeypatch, spa
     here = _settings_tab(ada)
     phone_tab, _ = _chat_tab(phone)
     app = _ConnectedTabs(here, phone_tab)
-    monkeypatch.setattr(push, "_app", lambda: app)
+    push.install(ReflexTabs(app))
 
     result = run(here.sign_out_everywhere())
 
@@ -476,7 +471,7 @@ def test_deleting_the_account_tells_ex_friends_open_screens(app_db, session, mon
     run(bob_chat.open_conversation("Ada"))
     assert [f.username for f in bob_chat.friend_list] == ["Ada"]
     app = _ConnectedTabs(here, bob_tab)
-    monkeypatch.setattr(push, "_app", lambda: app)
+    push.install(ReflexTabs(app))
 
     result = run(here.delete_account({"delete_password": PASSWORD}))
 
