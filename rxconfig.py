@@ -15,6 +15,17 @@ _settings = get_settings()
 # if the route exists (iris_reflex/startup.py).
 os.environ.setdefault("REFLEX_UPLOADED_FILES_DIR", str(PROJECT_ROOT / ".web-public-uploads"))
 
+# `reflex run` in development (`./iris dev`) restarts the backend when a watched file changes.
+# By default Reflex watches every top-level entry of the project that exists at start-up, minus
+# hidden directories and `uploaded_files` (reflex/utils/exec.py, get_reload_paths), and ignores
+# only some extensions (`.db`, not `.db-wal`/`.db-shm`). The default SQLite database lives here
+# too, so every write (the worker's own start-up included) restarted the worker, endlessly.
+# Watch the code instead: a change to data, tests or docs never needs a restart.
+os.environ.setdefault(
+    "REFLEX_HOT_RELOAD_OVERRIDE_PATHS",
+    ":".join(str(PROJECT_ROOT / name) for name in ("iris_reflex", "rxconfig.py", "assets")),
+)
+
 config = rx.Config(
     app_name="iris_reflex",
     db_url=_settings.database_url,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, app_env, free_port, start_iris
+from bench.common import CHROMIUM, CHROMIUM_ARGS, app_env, free_port, iris_process
 
 PASSWORD = "correct horse battery"
 
@@ -24,14 +24,11 @@ def served_app(
     tmp = tmp or Path(tempfile.mkdtemp(prefix="iris-bench-"))
     port = free_port()
     settings = app_env(tmp, database_url or f"sqlite:///{tmp / 'bench.db'}") | (env or {})
-    settings |= {"REFLEX_FRONTEND_PORT": str(port), "REFLEX_BACKEND_PORT": str(port)}
-    server = start_iris(
+    settings["REFLEX_FRONTEND_PORT"] = str(port)
+    with iris_process(
         ["run"], env=settings, log=tmp / "run.log", ready_url=f"http://127.0.0.1:{port}/ping"
-    )
-    try:
+    ):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def register(page: Page, base: str, username: str) -> None:

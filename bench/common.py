@@ -1,11 +1,17 @@
-"""Helpers for bench scripts: throwaway databases and percentile summaries."""
+"""Helpers for bench scripts: throwaway databases, the app started as the README starts it,
+and percentile summaries. Benches never import tests/: these are their own small copies."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
+import socket
 import statistics
+import subprocess
 import tempfile
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +56,77 @@ def scratch_database(kind: str) -> Iterator[str]:
         engine_for(url).dispose()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+CHROMIUM = os.environ.get("IRIS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_DEADLINE = 420.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+            return response.status < 500
+    except OSError:
+        return False
+
+
+@contextmanager
+def iris_process(
+    command: list[str], *, env: dict[str, str], log: Path, ready_url: str
+) -> Iterator[None]:
+    """``./iris <command>`` in its own process group, ready once ``ready_url`` answers;
+    stopped (the whole group) on exit."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["./iris", *command],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        end = time.monotonic() + START_DEADLINE
+        while not _answers(ready_url):
+            if process.poll() is not None or time.monotonic() > end:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+                raise RuntimeError(f"./iris {' '.join(command)} did not start ({log}):\n{tail}")
+            time.sleep(0.2)
+        yield
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def app_env(tmp: Path, database_url: str) -> dict[str, str]:
+    """Settings for a benched app: its own database, secret and upload folder."""
+    return {
+        "IRIS_DATABASE_URL": database_url,
+        "IRIS_JWT_SECRET_FILE": str(tmp / "secret"),
+        "IRIS_JWT_SECRET": "",
+        "IRIS_UPLOAD_DIR": str(tmp / "uploads"),
+        "REFLEX_UPLOADED_FILES_DIR": str(tmp / "uploads"),
+    }
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

@@ -149,7 +149,9 @@ def iris_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     tmp = tmp_path_factory.mktemp("iris-run")
     port = free_port()
     env = app_env(tmp, f"sqlite:///{tmp / 'iris.db'}")
-    env |= {"REFLEX_FRONTEND_PORT": str(port), "REFLEX_BACKEND_PORT": str(port)}
+    # A different backend port on purpose: `./iris run` serves everything on the frontend port
+    # and must ignore one left set (Reflex alone refuses --single-port with two ports).
+    env |= {"REFLEX_FRONTEND_PORT": str(port), "REFLEX_BACKEND_PORT": str(free_port())}
     server = start_iris(
         ["run"], env=env, log=tmp / "iris-run.log", ready_url=f"http://127.0.0.1:{port}/ping"
     )
