@@ -5,6 +5,7 @@ Nothing here sleeps to win a race: every wait polls a condition until a deadline
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from iris_reflex.settings import PROJECT_ROOT
 
@@ -193,10 +195,18 @@ def serious_accessibility_violations(page: Page) -> list[str]:
     if not AXE.exists():
         pytest.fail(f"axe-core not found at {AXE}: `./iris test` installs it.")
     # A toast fading in or out is half transparent; judge its colours once it has settled.
+    # Hovering the toaster pauses every toast's timer (Sonner), so none starts fading out
+    # between that wait and axe reading its colours.
+    toasts = page.locator("[data-sonner-toast]")
+    if toasts.count():
+        with contextlib.suppress(PlaywrightError):  # it may have gone in between
+            toasts.first.hover(timeout=2_000)
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-sonner-toast]')]"
         ".every((t) => getComputedStyle(t).opacity === '1')",
         timeout=15_000,
     )
     page.add_script_tag(path=str(AXE))
-    return page.evaluate(AXE_RUN)
+    found = page.evaluate(AXE_RUN)
+    page.mouse.move(0, 0)  # let toasts time out again
+    return found
