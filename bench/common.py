@@ -1,13 +1,20 @@
-"""Helpers for bench scripts: throwaway databases and percentile summaries."""
+"""Helpers for bench scripts: throwaway databases, the app started as the README starts it,
+and percentile summaries."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
+import socket
 import statistics
+import subprocess
 import tempfile
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -50,6 +57,81 @@ def scratch_database(kind: str) -> Iterator[str]:
         engine_for(url).dispose()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class ServedApp:
+    """``./iris run`` started by a bench: its address, its process (the root of the server's
+    process tree, for CPU and memory figures) and its log."""
+
+    url: str
+    pid: int
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+            return response.status < 500
+    except OSError:
+        return False
+
+
+@contextmanager
+def served_iris(
+    database_url: str, *, tmp: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[ServedApp]:
+    """``./iris run`` (production build, one port, one worker without Redis) on a free port,
+    with its own secret and upload folder; stopped (its whole process group) afterwards.
+
+    The same settings as the browser benches' ``served_app``, without importing the test
+    suite, and with the process id so a bench can measure the server's CPU and memory."""
+    tmp = tmp or Path(tempfile.mkdtemp(prefix="iris-bench-"))
+    port = _free_port()
+    settings = {
+        "IRIS_DATABASE_URL": database_url,
+        "IRIS_JWT_SECRET_FILE": str(tmp / "secret"),
+        "IRIS_JWT_SECRET": "",
+        "IRIS_UPLOAD_DIR": str(tmp / "uploads"),
+        "REFLEX_UPLOADED_FILES_DIR": str(tmp / "uploads"),
+        "REFLEX_FRONTEND_PORT": str(port),
+        "REFLEX_BACKEND_PORT": str(port),
+    } | (env or {})
+    log = tmp / "run.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["./iris", "run"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **settings},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 420
+        while not _answers(url + "/ping"):
+            if process.poll() is not None:
+                tail = log.read_text(errors="replace").splitlines()[-40:]
+                raise RuntimeError("./iris run exited:\n" + "\n".join(tail))
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"./iris run did not answer /ping within 420 s ({log})")
+            time.sleep(0.2)
+        yield ServedApp(url=url, pid=process.pid, log=log)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
