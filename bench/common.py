@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -88,7 +89,7 @@ def _answers(url: str) -> bool:
 @contextmanager
 def iris_process(
     command: list[str], *, env: dict[str, str], log: Path, ready_url: str
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """``./iris <command>`` in its own process group, ready once ``ready_url`` answers;
     stopped (the whole group) on exit."""
     with log.open("wb") as out:
@@ -107,7 +108,7 @@ def iris_process(
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
                 raise RuntimeError(f"./iris {' '.join(command)} did not start ({log}):\n{tail}")
             time.sleep(0.2)
-        yield
+        yield process
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -127,6 +128,31 @@ def app_env(tmp: Path, database_url: str) -> dict[str, str]:
         "IRIS_UPLOAD_DIR": str(tmp / "uploads"),
         "REFLEX_UPLOADED_FILES_DIR": str(tmp / "uploads"),
     }
+
+
+@dataclass
+class ServedApp:
+    """``./iris run`` started by a bench: its address, its process (the root of the server's
+    process tree, for CPU and memory figures) and its log."""
+
+    url: str
+    pid: int
+    log: Path
+
+
+@contextmanager
+def served_iris(
+    database_url: str, *, tmp: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[ServedApp]:
+    """``./iris run`` (production build, one port, one worker without Redis) on a free port,
+    with its own secret and upload folder; stopped (its whole process group) afterwards."""
+    tmp = tmp or Path(tempfile.mkdtemp(prefix="iris-bench-"))
+    port = free_port()
+    settings = app_env(tmp, database_url) | {"REFLEX_FRONTEND_PORT": str(port)} | (env or {})
+    url = f"http://127.0.0.1:{port}"
+    log = tmp / "run.log"
+    with iris_process(["run"], env=settings, log=log, ready_url=url + "/ping") as process:
+        yield ServedApp(url=url, pid=process.pid, log=log)
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

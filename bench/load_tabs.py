@@ -1,0 +1,547 @@
+"""Many browser tabs on the live path, spoken in Reflex's own websocket protocol.
+
+Each simulated tab is one signed-in user (a pair of friends per two tabs) and does what the
+compiled page does, without a browser:
+
+1. connects to socket.io on ``/_event`` (namespace ``/_event``, websocket transport only) with
+   ``?token=<a new client token>`` and the ``iris_session`` cookie in the handshake, the boot
+   event ``hydrate_and_load`` riding in the CONNECT packet's auth under the key ``event``;
+2. lets the server run the home page's on_load events (hydrate_and_load queues
+   on_load_internal, which runs the page's on_load list on the server); from what comes back,
+   it answers a ``_call_script`` whose callback is an event (the time-zone question) with
+   ``"UTC"``, re-emits any returned event that is not a client-side one (``_``), and ignores
+   the rest (``_toast``, ``_redirect``, ...). The tab is loaded when ``is_hydrated`` turns
+   true;
+3. opens the conversation with its friend (``open_conversation``) and waits until a delta
+   shows that friend as the active conversation.
+
+Then messages are sent at an offered rate through ``send_message`` events, round-robin over
+the pairs and alternating direction, each with a unique body. A message is delivered when a
+delta for the partner's tab carries a ``messages`` list holding that body; its latency is
+from just before the sender's emit to that delta's arrival (one process, one clock). Bodies
+not seen ``--drain`` seconds after the last send are reported missing.
+
+The server's CPU (its whole process tree, in % of one core) is measured over an idle window
+with every tab connected and over the send phase, and its RSS before and after the tabs
+connect. The bench's own CPU is printed beside it: it runs on the same machine.
+
+Handler names come from the state classes of this checkout: the split states
+(``ConversationState.open_conversation``, ``ComposerState.send_message``) when they exist,
+else ``ChatState``'s. Nothing here calls a load handler: the page's own on_load list does.
+
+Run: .venv/bin/python -m bench.load_tabs --tabs 100 --rate 20 --seconds 20
+     (python-socketio's asyncio client needs aiohttp, which `./iris test` installs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import resource
+import secrets
+import time
+import urllib.parse
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import socketio
+from reflex_base import constants
+
+from bench.common import percentiles, scratch_database, served_iris
+
+PASSWORD = "correct horse battery"
+NAMESPACE = "/" + constants.Endpoint.EVENT.value  # socket.io path and namespace: /_event
+ROOT_STATE = "reflex___state____state"
+BOOT_EVENT = f"{ROOT_STATE}.{constants.CompileVars.HYDRATE_AND_LOAD}"
+ROUTER_DATA = {"pathname": "/", "query": {}, "asPath": "/"}
+SESSION_COOKIE = "iris_session"
+# The callback of a `_call_script`, as Reflex compiles it:
+# (_result) => {addEvents([ReflexEvent("<state>.set_timezone", {zone:_result})])}
+CALLBACK = re.compile(r'ReflexEvent\("([^"]+)",\s*\{\s*"?(\w+)"?\s*:\s*_result\s*\}')
+CONNECT_CONCURRENCY = 50
+SETUP_CONCURRENCY = 16  # pairs signed up at once (argon2 runs in the server's thread pool)
+LOAD_TIMEOUT = 120.0
+
+
+@dataclass
+class Handlers:
+    """Full event names of this checkout's chat states."""
+
+    layout: str
+    open_conversation: str
+    send_message: str
+
+
+def handlers() -> Handlers:
+    """The split states when this checkout has them, else the single ``ChatState``."""
+    try:
+        from iris_reflex.state.composer import ComposerState
+        from iris_reflex.state.conversation import ConversationState
+    except ImportError:
+        from iris_reflex.state.chat import ChatState
+
+        chat = ChatState.get_full_name()
+        return Handlers("ChatState", f"{chat}.open_conversation", f"{chat}.send_message")
+    return Handlers(
+        "ConversationState + ComposerState",
+        f"{ConversationState.get_full_name()}.open_conversation",
+        f"{ComposerState.get_full_name()}.send_message",
+    )
+
+
+def _bodies(delta: dict[str, Any]) -> Iterator[str]:
+    """Message bodies in a delta: any substate's ``messages`` list (``chat_state`` before
+    the split, ``messages_state`` after it)."""
+    for substate in delta.values():
+        if not isinstance(substate, dict):
+            continue
+        rows = substate.get("messages_rx_state_")
+        if isinstance(rows, list):
+            for row in rows:
+                if isinstance(row, dict) and isinstance(row.get("body"), str):
+                    yield row["body"]
+
+
+def _field(delta: dict[str, Any], name: str) -> Iterator[Any]:
+    """Every value of var ``name`` in a delta, whichever substate carries it."""
+    for substate in delta.values():
+        if isinstance(substate, dict) and f"{name}_rx_state_" in substate:
+            yield substate[f"{name}_rx_state_"]
+
+
+@dataclass
+class Tab:
+    """One simulated browser tab of one signed-in user."""
+
+    username: str
+    friend: str
+    session_token: str
+    client_token: str = field(default_factory=lambda: str(uuid.uuid4()))
+    sio: socketio.AsyncClient | None = None
+    hydrated: asyncio.Event = field(default_factory=asyncio.Event)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    pending: dict[str, float] = field(default_factory=dict)  # the friend's bodies -> emit time
+    latencies_ms: list[float] = field(default_factory=list)
+    echo_pending: dict[str, float] = field(default_factory=dict)  # own bodies -> emit time
+    echo_ms: list[float] = field(default_factory=list)
+    last_delivery: float = 0.0
+    client_events: Counter[str] = field(default_factory=Counter)
+    updates: int = 0
+    error: str = ""
+
+    async def emit(self, name: str, payload: dict[str, Any]) -> None:
+        assert self.sio is not None
+        await self.sio.emit(
+            "event",
+            {"name": name, "payload": payload, "router_data": ROUTER_DATA},
+            namespace=NAMESPACE,
+        )
+
+    async def on_update(self, update: dict[str, Any]) -> None:
+        """A StateUpdate (``delta``, ``events``) from the server, as the page receives it."""
+        now = time.perf_counter()
+        self.updates += 1
+        delta = update.get("delta") or {}
+        if (self.pending or self.echo_pending) and delta:
+            for body in _bodies(delta):
+                if (sent := self.pending.pop(body, None)) is not None:
+                    self.latencies_ms.append((now - sent) * 1000)
+                    self.last_delivery = now
+                elif (sent := self.echo_pending.pop(body, None)) is not None:
+                    self.echo_ms.append((now - sent) * 1000)
+        if delta:
+            if True in _field(delta, constants.CompileVars.IS_HYDRATED):
+                self.hydrated.set()
+            if self.friend in _field(delta, "active_username"):
+                self.opened.set()
+        for event in update.get("events") or []:
+            await self._on_event(event)
+
+    async def _on_event(self, event: dict[str, Any]) -> None:
+        name = str(event.get("name", ""))
+        self.client_events[name] += 1
+        if not name.startswith("_"):
+            # A backend event handed to the page: the browser sends it straight back.
+            await self.emit(name, event.get("payload") or {})
+            return
+        callback = (event.get("payload") or {}).get("callback")
+        if name == "_call_script" and isinstance(callback, str):
+            # The only callback on these pages asks for the browser's time zone.
+            if match := CALLBACK.search(callback):
+                await self.emit(match.group(1), {match.group(2): "UTC"})
+        if name == "_redirect":
+            self.error = f"redirected: {event.get('payload')}"
+
+
+async def _connect(tab: Tab, base: str, open_name: str) -> None:
+    """Connect, let the page load, open the conversation with the friend."""
+    tab.sio = socketio.AsyncClient(
+        reconnection=False,
+        # python-engineio moves a Cookie header into aiohttp's cookie jar, which never
+        # sends cookies to an IP address such as 127.0.0.1; extra options go on as they are.
+        websocket_extra_options={"headers": {"Cookie": f"{SESSION_COOKIE}={tab.session_token}"}},
+    )
+    tab.sio.on("event", tab.on_update, namespace=NAMESPACE)
+    boot = {"name": BOOT_EVENT, "payload": {}, "router_data": ROUTER_DATA}
+    await tab.sio.connect(
+        f"{base}?{urllib.parse.urlencode({'token': tab.client_token})}",
+        socketio_path=NAMESPACE,
+        namespaces=[NAMESPACE],
+        transports=["websocket"],
+        auth={constants.CompileVars.CONNECT_AUTH_EVENT: boot},
+        wait_timeout=LOAD_TIMEOUT,
+    )
+    await asyncio.wait_for(tab.hydrated.wait(), LOAD_TIMEOUT)
+    await tab.emit(open_name, {"username": tab.friend})
+    await asyncio.wait_for(tab.opened.wait(), LOAD_TIMEOUT)
+
+
+async def _user(api: httpx.AsyncClient, name: str) -> str:
+    response = await api.post("/api/auth/register", json={"username": name, "password": PASSWORD})
+    response.raise_for_status()
+    response = await api.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+async def _pair(api: httpx.AsyncClient, gate: asyncio.Semaphore, a: str, b: str) -> list[Tab]:
+    """Two users who are friends, one tab each."""
+    async with gate:
+        tokens = [await _user(api, a), await _user(api, b)]
+        bearer = [{"Authorization": f"Bearer {t}"} for t in tokens]
+        request = await api.post("/api/friends/requests", json={"username": b}, headers=bearer[0])
+        request.raise_for_status()
+        accept = await api.post(
+            f"/api/friends/requests/{request.json()['id']}/accept", headers=bearer[1]
+        )
+        accept.raise_for_status()
+    return [Tab(a, b, tokens[0]), Tab(b, a, tokens[1])]
+
+
+class ProcessTree:
+    """CPU time and memory of a process and its descendants."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+
+    def _procs(self) -> list[psutil.Process]:
+        try:
+            return [self.root, *self.root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu_seconds(self) -> dict[int, tuple[float, str]]:
+        seen = {}
+        for proc in self._procs():
+            try:
+                times = proc.cpu_times()
+                seen[proc.pid] = (times.user + times.system, proc.name())
+            except psutil.NoSuchProcess:
+                continue
+        return seen
+
+    def rss_mb(self) -> tuple[float, float]:
+        """The tree's total RSS and its largest process's, in MB."""
+        sizes = []
+        for proc in self._procs():
+            try:
+                sizes.append(proc.memory_info().rss / 2**20)
+            except psutil.NoSuchProcess:
+                continue
+        return sum(sizes), max(sizes, default=0.0)
+
+
+class CpuWindow:
+    """% of one core used by a process tree (and by this bench) between start and stop."""
+
+    def __init__(self, tree: ProcessTree | None) -> None:
+        self.tree = tree
+        self.me = psutil.Process()
+
+    def __enter__(self) -> CpuWindow:
+        self.wall = time.perf_counter()
+        self.before = self.tree.cpu_seconds() if self.tree else {}
+        self.my_before = sum(self.me.cpu_times()[:2])
+        self.machine_before = psutil.cpu_times()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self.wall
+        after = self.tree.cpu_seconds() if self.tree else {}
+        used = {pid: sec - self.before.get(pid, (0.0, ""))[0] for pid, (sec, _) in after.items()}
+        self.server = 100 * sum(used.values()) / wall if self.tree else float("nan")
+        top = max(used, key=used.__getitem__, default=None)
+        self.top = (
+            f"{after[top][1]} pid {top} {100 * used[top] / wall:.0f} %" if top is not None else ""
+        )
+        self.bench = 100 * (sum(self.me.cpu_times()[:2]) - self.my_before) / wall
+        # The whole machine (other people's work included), in cores busy out of all.
+        machine = psutil.cpu_times()
+        idle = (machine.idle + machine.iowait) - (
+            self.machine_before.idle + self.machine_before.iowait
+        )
+        total = sum(machine) - sum(self.machine_before)
+        self.machine = (
+            f"machine {psutil.cpu_count() * (1 - idle / total):.1f} of {psutil.cpu_count()} "
+            f"cores busy, load average {os.getloadavg()[0]:.1f}"
+        )
+
+
+async def _loop_lag(stop: asyncio.Event, out: list[float]) -> None:
+    """How late this bench's own event loop wakes up (it delays the deliveries it sees)."""
+    while not stop.is_set():
+        start = time.perf_counter()
+        await asyncio.sleep(0.05)
+        out.append((time.perf_counter() - start - 0.05) * 1000)
+
+
+def _listening_pid(url: str) -> int | None:
+    """The top process listening on ``url``'s port (for ``--url``), if this user can see it."""
+    port = urllib.parse.urlsplit(url).port
+    try:
+        pids = {c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port}
+    except psutil.AccessDenied:
+        return None
+    pids.discard(None)
+    for pid in pids:
+        try:
+            if psutil.Process(pid).ppid() not in pids:
+                return pid
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def _server_log_summary(log: Path) -> None:
+    lines = log.read_text(errors="replace").splitlines()
+    flagged = [
+        line
+        for line in lines
+        # "missed by": the app's scheduler ran late, i.e. the worker's event loop was busy.
+        if re.search(
+            r"Traceback|\bERROR\b|Error:|Exception|WARNING|Warning:|panicked|missed by", line
+        )
+        and "Node.js is out of date" not in line
+    ]
+    print(f"server log: {len(lines)} lines, {len(flagged)} with an error or warning ({log})")
+    # Token ids and times vary: count lines by their first words.
+    for line, count in Counter(line.strip()[:60] for line in flagged).most_common(8):
+        print(f"  {count:5d} x {line}")
+
+
+async def run(args: argparse.Namespace, base: str, pid: int | None) -> None:
+    names = handlers()
+    run_id = secrets.token_hex(3)
+    pairs_wanted = args.tabs // 2
+    print(
+        f"Iris live path under {args.tabs} websocket tabs ({pairs_wanted} pairs of friends), "
+        f"handlers of {names.layout}; server {base}"
+    )
+    tree = ProcessTree(pid) if pid else None
+
+    started = time.perf_counter()
+    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base, timeout=120) as api:
+        made = await asyncio.gather(
+            *(_pair(api, gate, f"lt{run_id}a{i}", f"lt{run_id}b{i}") for i in range(pairs_wanted))
+        )
+    print(
+        f"setup: {2 * pairs_wanted} users registered, signed in and befriended "
+        f"through /api in {time.perf_counter() - started:.1f} s"
+    )
+    rss_before = tree.rss_mb() if tree else (float("nan"), float("nan"))
+
+    tabs = [tab for pair in made for tab in pair]
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def connect(tab: Tab) -> None:
+        async with gate:
+            try:
+                await _connect(tab, base, names.open_conversation)
+            except Exception as exc:  # noqa: BLE001 - counted and reported, the rest go on
+                tab.error = tab.error or f"{type(exc).__name__}: {exc}"[:200]
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connect(tab) for tab in tabs))
+    connect_s = time.perf_counter() - started
+    for tab in tabs:
+        if not tab.error and not (tab.hydrated.is_set() and tab.opened.is_set()):
+            tab.error = "not loaded"
+    failed = [tab for tab in tabs if tab.error]
+    print(
+        f"connect: {len(tabs) - len(failed)} of {len(tabs)} tabs loaded with their "
+        f"conversation open in {connect_s:.1f} s ({CONNECT_CONCURRENCY} at a time), "
+        f"{len(failed)} failed"
+    )
+    for error, count in Counter(tab.error for tab in failed).most_common(5):
+        print(f"  {count:5d} x {error}")
+    rss_connected = tree.rss_mb() if tree else (float("nan"), float("nan"))
+
+    with CpuWindow(tree) as idle:
+        await asyncio.sleep(args.idle_seconds)
+
+    ready = [(made_pair[0], made_pair[1]) for made_pair in made]
+    ready = [(a, b) for a, b in ready if not a.error and not b.error]
+    for tab in tabs:
+        tab.client_events.clear()
+    sent = 0
+    lag: list[float] = []
+    stop_lag = asyncio.Event()
+    lag_task = asyncio.create_task(_loop_lag(stop_lag, lag))
+    if ready and args.rate > 0:
+        interval = 1.0 / args.rate
+        with CpuWindow(tree) as busy:
+            begin = time.perf_counter()
+            end = begin + args.seconds
+            while (due := begin + sent * interval) < end:
+                if (wait := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
+                a, b = ready[sent % len(ready)]
+                sender, receiver = (a, b) if (sent // len(ready)) % 2 == 0 else (b, a)
+                body = f"lt-{run_id}-{sent}"
+                receiver.pending[body] = sender.echo_pending[body] = time.perf_counter()
+                form = {"body": body, "attachment_ids": ""}
+                await sender.emit(names.send_message, {"form": form})
+                sent += 1
+            # The CPU window is the whole send phase, not just until the last emit.
+            await asyncio.sleep(max(0.0, end - time.perf_counter()))
+            send_s = time.perf_counter() - begin
+        rss_sent = tree.rss_mb() if tree else (float("nan"), float("nan"))
+        drain_end = time.perf_counter() + args.drain
+        while time.perf_counter() < drain_end and any(tab.pending for tab in tabs):
+            await asyncio.sleep(0.1)
+    stop_lag.set()
+    await lag_task
+
+    latencies = [ms for tab in tabs for ms in tab.latencies_ms]
+    echoes = [ms for tab in tabs for ms in tab.echo_ms]
+    missing = sum(len(tab.pending) for tab in tabs)
+    unanswered = sum(len(tab.echo_pending) for tab in tabs)
+    # Missing at the partner although the sender's own tab showed the message (so it was
+    # stored): a push lost or still queued, as opposed to a send not handled yet.
+    pushed_not_seen = sum(
+        1 for tab in tabs for body in tab.pending if not any(body in t.echo_pending for t in tabs)
+    )
+    print()
+    print("| figure | value |")
+    print("|---|---|")
+    print(f"| tabs connected (failed) | {len(tabs) - len(failed)} ({len(failed)}) |")
+    print(f"| time to connect and load every tab | {connect_s:.1f} s |")
+    print(
+        f"| server RSS before tabs / connected / after sending (tree; largest process) | "
+        f"{rss_before[0]:.0f} / {rss_connected[0]:.0f} / "
+        f"{(rss_sent if sent else rss_connected)[0]:.0f} MB; "
+        f"{rss_before[1]:.0f} / {rss_connected[1]:.0f} / "
+        f"{(rss_sent if sent else rss_connected)[1]:.0f} MB |"
+    )
+    print(
+        f"| server CPU, idle, all tabs connected ({args.idle_seconds:.0f} s) | "
+        f"{idle.server:.0f} % of a core ({idle.top}); bench itself {idle.bench:.0f} %; "
+        f"{idle.machine} |"
+    )
+    if sent:
+        print(
+            f"| messages offered | {sent} in {send_s:.1f} s = {sent / send_s:.1f}/s "
+            f"over {len(ready)} pairs |"
+        )
+        print(
+            f"| server CPU while sending | {busy.server:.0f} % of a core ({busy.top}); "
+            f"bench itself {busy.bench:.0f} %; {busy.machine} |"
+        )
+        for label, samples in (
+            ("delivered, emit to the partner tab's delta", latencies),
+            ("in the sender's own tab (its reply or a later refresh)", echoes),
+        ):
+            if samples:
+                stats = percentiles(samples) if len(samples) > 1 else {"max": samples[0]}
+                print(
+                    f"| {label} | {len(samples)}: "
+                    + ", ".join(f"{k} {v:.0f} ms" for k, v in stats.items())
+                    + " |"
+                )
+        if latencies:
+            last = max(tab.last_delivery for tab in tabs)
+            print(
+                f"| deliveries per second (first send to last delivery) | "
+                f"{len(latencies) / (last - begin):.1f} |"
+            )
+        print(
+            f"| missing at the partner {args.drain:.0f} s after the last send | {missing} "
+            f"({pushed_not_seen} of them already in the sender's own tab; "
+            f"{unanswered} sends not in the sender's own tab either) |"
+        )
+        print(f"| bench event-loop lag while sending, max | {max(lag, default=0):.0f} ms |")
+        events = Counter()
+        for tab in tabs:
+            events.update(tab.client_events)
+        print(
+            "| client-side events received while sending | "
+            + (", ".join(f"{n} {c}" for n, c in events.most_common()) or "none")
+            + " |"
+        )
+
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    unclosed = 0
+
+    async def close(tab: Tab) -> None:
+        nonlocal unclosed
+        async with gate:
+            if tab.sio is not None and tab.sio.connected:
+                try:
+                    await asyncio.wait_for(tab.sio.disconnect(), 10)
+                except Exception:  # noqa: BLE001 - counted; the server is stopped anyway
+                    unclosed += 1
+
+    await asyncio.gather(*(close(tab) for tab in tabs))
+    if unclosed:
+        print(f"({unclosed} tabs did not disconnect cleanly within 10 s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tabs", type=int, default=100, help="even: one pair of friends per 2")
+    parser.add_argument("--rate", type=float, default=20.0, help="messages/s offered in total")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the send phase")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle CPU window")
+    parser.add_argument("--drain", type=float, default=20.0, help="wait after the last send")
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--database-url", help="use this database instead of a scratch one")
+    parser.add_argument("--url", help="an already-running Iris instead of starting one")
+    args = parser.parse_args()
+    if args.tabs < 2 or args.tabs % 2:
+        parser.error("--tabs must be an even number, at least 2")
+    # Each tab is a socket here and one in the server, which inherits this limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard != resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.url:
+        pid = _listening_pid(args.url)
+        if pid is None:
+            print("(no process found listening on that port: no server CPU or RSS figures)")
+        asyncio.run(run(args, args.url.rstrip("/"), pid))
+        return
+    log = None
+    try:
+        with ExitStack() as stack:
+            url = args.database_url or stack.enter_context(scratch_database(args.database))
+            served = stack.enter_context(served_iris(url))
+            log = served.log
+            where = "the given database" if args.database_url else args.database
+            print(f"./iris run (one worker) on {where}")
+            asyncio.run(run(args, served.url, served.pid))
+    finally:
+        if log is not None:  # read once the server has stopped and written everything
+            _server_log_summary(log)
+
+
+if __name__ == "__main__":
+    main()
