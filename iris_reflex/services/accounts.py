@@ -43,7 +43,7 @@ from iris_reflex.models import (
     User,
     UserSession,
 )
-from iris_reflex.services import auth, conversations, expiry, passwords, storage, users
+from iris_reflex.services import auth, expiry, passwords, storage, timers, users
 
 WRONG_PASSWORD = "That password is not correct."  # noqa: S105 (a message)
 SAME_PASSWORD = "The new password is the same as the current one."  # noqa: S105
@@ -112,7 +112,7 @@ def set_default_timer(session: Session, *, actor_id: int, seconds: int | None) -
         Invalid: outside 5 seconds to 365 days.
         NotFound: no such user.
     """
-    value = conversations.validate_timer(seconds)
+    value = timers.validate_timer(seconds)
     user = users.access_user(session, actor_id)
     user.default_timer_seconds = value
     session.add(user)

@@ -34,23 +34,18 @@ from iris_reflex.errors import Invalid, NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
 from iris_reflex.services import expiry, friends, media, users
 from iris_reflex.services.media import AttachmentView
+from iris_reflex.services.timers import (
+    AFTER_READ_UNREAD_LIMIT,
+    describe_period,
+    first_expiry,
+    validate_timer,
+    validate_timer_mode,
+)
 from iris_reflex.services.users import PublicUser
 
 MAX_BODY = 4000
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
-MIN_TIMER_SECONDS = 5
-MAX_TIMER_SECONDS = 365 * 24 * 3600
-# An after-read message nobody reads still vanishes this long after it was sent.
-AFTER_READ_UNREAD_LIMIT = timedelta(days=30)
-
-_UNITS = (
-    (7 * 24 * 3600, "week"),
-    (24 * 3600, "day"),
-    (3600, "hour"),
-    (60, "minute"),
-    (1, "second"),
-)
 
 
 @dataclass(frozen=True)
@@ -191,50 +186,6 @@ def validate_body(body: str) -> str:
     return text
 
 
-def validate_timer(seconds: int | None) -> int | None:
-    """A disappearing-message period in seconds, ``None`` for off (0 also means off)."""
-    if seconds is None or seconds == 0:
-        return None
-    if not MIN_TIMER_SECONDS <= seconds <= MAX_TIMER_SECONDS:
-        raise Invalid("A timer runs from 5 seconds to 365 days.")
-    return seconds
-
-
-def validate_timer_mode(mode: str | None) -> str | None:
-    """A known timer mode (``"from_send"`` or ``"after_read"``), ``None`` when not given."""
-    if mode is None:
-        return None
-    try:
-        return TimerMode(mode).value
-    except ValueError:
-        raise Invalid("A timer starts when a message is sent or when it is read.") from None
-
-
-def describe_period(seconds: int) -> str:
-    """A period in words, in the largest unit that divides it evenly.
-
-    ``3600`` is ``"1 hour"``, ``7200`` ``"2 hours"``, ``90`` ``"90 seconds"``.
-    """
-    if seconds < 0:
-        raise ValueError("A period cannot be negative.")
-    if seconds == 0:
-        return "0 seconds"
-    for size, unit in _UNITS:
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
-    raise AssertionError("unreachable: every whole number of seconds divides by 1")
-
-
-def _first_expiry(created_at: datetime, seconds: int | None, mode: str | None) -> datetime | None:
-    """A new message's ``expires_at``: the deadline, or for after-read the unread bound."""
-    if not seconds:
-        return None
-    if mode == TimerMode.AFTER_READ.value:
-        return created_at + AFTER_READ_UNREAD_LIMIT
-    return created_at + timedelta(seconds=seconds)
-
-
 def check_send_message(
     session: Session,
     *,
@@ -283,7 +234,7 @@ def check_send_message(
         created_at=now,
         timer_seconds=seconds,
         timer_mode=mode,
-        expires_at=_first_expiry(now, seconds, mode),
+        expires_at=first_expiry(now, seconds, mode),
     )
     session.add(message)
     conversation.last_message_at = now

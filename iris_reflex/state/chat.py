@@ -27,6 +27,7 @@ from iris_reflex.live.registry import get_registry
 from iris_reflex.services import conversations, friends, media, users
 from iris_reflex.services.conversations import MessageView
 from iris_reflex.services.media import AttachmentView
+from iris_reflex.services.timers import TIMER_CHOICES, parse_period
 from iris_reflex.services.users import PublicUser
 from iris_reflex.state.session import LOGIN_ROUTE, SessionState
 
@@ -136,33 +137,6 @@ class MessageRow:
     waiting_for_read: bool = False  # an after-read timer that has not started yet
     attachments: list[AttachmentRow] = dataclasses.field(default_factory=list)
     grouped: bool = False  # follows the same sender's previous message closely
-
-
-TIMER_CHOICES: list[tuple[str, str]] = [
-    ("default", "Chat default"),
-    ("0", "Off"),
-    ("30", "30 seconds"),
-    ("300", "5 minutes"),
-    ("3600", "1 hour"),
-    ("28800", "8 hours"),
-    ("86400", "1 day"),
-    ("604800", "1 week"),
-    ("2419200", "4 weeks"),
-    ("custom", "Custom…"),
-]
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_period(text: str) -> int | None:
-    """Seconds from "90s", "10m", "2h", "3d", "1w" (or plain seconds); ``None`` if unreadable."""
-    raw = text.strip().lower().replace(" ", "")
-    if not raw:
-        return None
-    unit = raw[-1] if raw[-1] in _UNITS else "s"
-    number = raw[:-1] if raw[-1] in _UNITS else raw
-    if not number.isdigit() or len(number) > 9:
-        return None
-    return int(number) * _UNITS[unit]
 
 
 def _same_user(a: str, b: str) -> bool:

@@ -25,26 +25,16 @@ from iris_reflex.errors import DomainError, NotAuthenticated
 from iris_reflex.live import notify, push
 from iris_reflex.live.registry import get_registry
 from iris_reflex.services import accounts, auth, media, users
-from iris_reflex.state.chat import TIMER_CHOICES, ChatState, avatar_path, parse_period, spawn
+from iris_reflex.services.timers import DEFAULT_TIMER_CHOICES, parse_period, period_text
+from iris_reflex.state.chat import ChatState, avatar_path, spawn
 from iris_reflex.state.session import LOGIN_ROUTE, SessionState
 
 log = logging.getLogger("iris.settings")
 
-# The composer's picker without "Chat default": this *is* the default for new chats.
-DEFAULT_TIMER_CHOICES: list[tuple[str, str]] = [(v, t) for v, t in TIMER_CHOICES if v != "default"]
 _PRESETS = {v for v, _ in DEFAULT_TIMER_CHOICES} - {"custom"}
 THEMES: list[tuple[str, str]] = [("light", "Light"), ("dark", "Dark"), ("system", "System")]
-_PERIOD_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 PASSWORD_FIELDS = ("current_password", "new_password", "confirm_password")
 DELETE_FIELD = "delete_password"
-
-
-def period_text(seconds: int) -> str:
-    """A period as the custom timer field reads it: ``90`` is "90s", ``7200`` is "2h"."""
-    for unit, size in _PERIOD_UNITS:
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 class SettingsState(rx.State):

@@ -535,40 +535,6 @@ def test_an_impossible_conversation_timer_is_invalid(session, frozen_clock, seco
     )
 
 
-@pytest.mark.parametrize(
-    ("seconds", "words"),
-    [
-        (1, "1 second"),
-        (5, "5 seconds"),
-        (30, "30 seconds"),
-        (59, "59 seconds"),
-        (60, "1 minute"),
-        (90, "90 seconds"),
-        (300, "5 minutes"),
-        (3600, "1 hour"),
-        (5400, "90 minutes"),
-        (7200, "2 hours"),
-        (8 * 3600, "8 hours"),
-        (86400, "1 day"),
-        (86400 + 1, "86401 seconds"),
-        (3 * 86400, "3 days"),
-        (7 * 86400, "1 week"),
-        (14 * 86400, "2 weeks"),
-        (28 * 86400, "4 weeks"),
-        (30 * 86400, "30 days"),
-        (365 * 86400, "365 days"),
-        (0, "0 seconds"),
-    ],
-)
-def test_describe_period_uses_the_largest_unit_that_divides_evenly(seconds, words):
-    assert conversations.describe_period(seconds) == words
-
-
-def test_describe_period_refuses_a_negative_period():
-    with pytest.raises(ValueError):
-        conversations.describe_period(-1)
-
-
 # --- the next deadline ----------------------------------------------------------------------
 
 
