@@ -43,7 +43,7 @@ from iris_reflex.models import (
     User,
     UserSession,
 )
-from iris_reflex.services import auth, expiry, passwords, storage, timers, users
+from iris_reflex.services import auth, expiry, pairs, passwords, storage, timers, users
 
 WRONG_PASSWORD = "That password is not correct."  # noqa: S105 (a message)
 SAME_PASSWORD = "The new password is the same as the current one."  # noqa: S105
@@ -186,12 +186,12 @@ def sign_out_everywhere(session: Session, *, actor_id: int) -> int:
 def _people_to_notify(session: Session, user_id: int) -> list[int]:
     """Users whose friends panel shows ``user_id``: friends, either side of a pending
     request, and those who blocked them."""
-    pairs = session.exec(
+    rows = session.exec(
         select(Friendship.user_low_id, Friendship.user_high_id).where(
             or_(Friendship.user_low_id == user_id, Friendship.user_high_id == user_id)
         )
     ).all()
-    found = {low if high == user_id else high for low, high in pairs}
+    found = {pairs.other(low, high, me=user_id) for low, high in rows}
     found.update(session.exec(select(Block.blocker_id).where(Block.blocked_id == user_id)).all())
     found.discard(user_id)
     return sorted(found)

@@ -25,14 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select, update
 
 from iris_reflex import clock
 from iris_reflex.errors import Invalid, NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
-from iris_reflex.services import expiry, friends, media, users
+from iris_reflex.services import expiry, friends, media, pairs, users
+from iris_reflex.services.expiry import visible
 from iris_reflex.services.media import AttachmentView
 from iris_reflex.services.timers import (
     AFTER_READ_UNREAD_LIMIT,
@@ -101,18 +102,6 @@ class ReadReceipt:
     sender_may_see: bool
 
 
-def _pair(a: int, b: int) -> tuple[int, int]:
-    return (a, b) if a < b else (b, a)
-
-
-def visible(now: datetime):  # type: ignore[no-untyped-def]
-    """The SQL condition for "this message may still be shown or served"."""
-    return and_(
-        col(Message.deleted_at).is_(None),
-        or_(col(Message.expires_at).is_(None), col(Message.expires_at) > now),
-    )
-
-
 def _receipts_shared(session: Session, a_id: int, b_id: int) -> bool:
     rows = session.exec(select(User.read_receipts).where(col(User.id).in_([a_id, b_id]))).all()
     return len(rows) == 2 and all(rows)
@@ -146,7 +135,7 @@ def _view(message: Message, *, viewer_id: int, receipts_shared: bool) -> Message
 
 
 def _conversation(session: Session, a_id: int, b_id: int, *, create: bool) -> Conversation | None:
-    low, high = _pair(a_id, b_id)
+    low, high = pairs.ordered(a_id, b_id)
     found = session.exec(
         select(Conversation).where(
             Conversation.user_low_id == low, Conversation.user_high_id == high
@@ -340,18 +329,17 @@ def list_messages(
     )
 
 
+def _visible_message(session: Session, message_id: int, now: datetime) -> Message | None:
+    """The message with this id if it is visible at ``now`` (``expiry.visible``), else ``None``."""
+    return session.exec(select(Message).where(Message.id == message_id, visible(now))).first()
+
+
 def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageView:
     """One visible message of a conversation the actor is in; ``NotFound`` otherwise."""
-    message = session.get(Message, message_id)
-    now = clock.now()
-    if (
-        message is None
-        or actor_id not in (message.sender_id, message.recipient_id)
-        or message.deleted_at is not None
-        or (message.expires_at is not None and message.expires_at <= now)
-    ):
+    message = _visible_message(session, message_id, clock.now())
+    if message is None or actor_id not in (message.sender_id, message.recipient_id):
         raise NotFound("No such message.")
-    other = message.recipient_id if message.sender_id == actor_id else message.sender_id
+    other = pairs.other(message.sender_id, message.recipient_id, me=actor_id)
     other_user = session.get(User, other)
     if other_user is None:
         raise NotFound("No such message.")
@@ -392,11 +380,7 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
     )
     summaries: list[ConversationSummary] = []
     for conversation in conversations:
-        other_id = (
-            conversation.user_high_id
-            if conversation.user_low_id == actor_id
-            else conversation.user_low_id
-        )
+        other_id = pairs.other(conversation.user_low_id, conversation.user_high_id, me=actor_id)
         friend = current.get(other_id)
         if friend is None:
             continue
@@ -490,15 +474,9 @@ def delete_for_everyone(session: Session, *, actor_id: int, message_id: int) -> 
     Raises:
         NotFound: not the actor's own visible message.
     """
-    message = session.get(Message, message_id)
     now = clock.now()
-    if (
-        message is None
-        or message.sender_id != actor_id
-        or message.kind != MessageKind.TEXT.value
-        or message.deleted_at is not None
-        or (message.expires_at is not None and message.expires_at <= now)
-    ):
+    message = _visible_message(session, message_id, now)
+    if message is None or message.sender_id != actor_id or message.kind != MessageKind.TEXT.value:
         raise NotFound("No such message.")
     view = _view(message, viewer_id=actor_id, receipts_shared=False)
     message.deleted_at = now

@@ -31,7 +31,7 @@ from sqlmodel import Session, col, delete, select, update
 from iris_reflex import clock
 from iris_reflex.errors import Conflict, Forbidden, Invalid, NotFound
 from iris_reflex.models import Block, Friendship, FriendshipStatus, User
-from iris_reflex.services import media, users
+from iris_reflex.services import media, pairs, users
 from iris_reflex.services.users import PublicUser
 
 SEARCH_LIMIT_MAX = 20
@@ -85,14 +85,9 @@ class RequestOutcome:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _pair(a: int, b: int) -> tuple[int, int]:
-    """The two ids as stored: (low, high)."""
-    return (a, b) if a < b else (b, a)
-
-
 def _find_pair(session: Session, a: int, b: int) -> Friendship | None:
     """The request or friendship between ``a`` and ``b``, as the database has it now."""
-    low, high = _pair(a, b)
+    low, high = pairs.ordered(a, b)
     return session.exec(
         select(Friendship)
         .where(Friendship.user_low_id == low, Friendship.user_high_id == high)
@@ -101,7 +96,7 @@ def _find_pair(session: Session, a: int, b: int) -> Friendship | None:
 
 
 def _addressee_id(row: Friendship) -> int:
-    return row.user_high_id if row.requester_id == row.user_low_id else row.user_low_id
+    return pairs.other(row.user_low_id, row.user_high_id, me=row.requester_id)
 
 
 def _outcome(row: Friendship, status: str) -> RequestOutcome:
@@ -353,7 +348,7 @@ def send_request(session: Session, *, actor_id: int, username: str) -> RequestOu
                 return _outcome(existing, ACCEPTED)
             session.rollback()  # cancelled or changed meanwhile: look again
             continue
-        low, high = _pair(actor_id, target_id)
+        low, high = pairs.ordered(actor_id, target_id)
         row = Friendship(
             user_low_id=low,
             user_high_id=high,
@@ -451,7 +446,7 @@ def remove_friend(session: Session, *, actor_id: int, username: str) -> int:
     friend_id = _require_user(session, username, NOT_A_FRIEND)
     if friend_id == actor_id:
         raise NotFound(NOT_A_FRIEND)
-    low, high = _pair(actor_id, friend_id)
+    low, high = pairs.ordered(actor_id, friend_id)
     result = session.exec(
         delete(Friendship).where(
             col(Friendship.user_low_id) == low,
@@ -477,7 +472,7 @@ def block(session: Session, *, actor_id: int, username: str) -> int:
     if target_id == actor_id:
         raise Invalid("You cannot block yourself.")
     for _ in range(_ATTEMPTS):
-        low, high = _pair(actor_id, target_id)
+        low, high = pairs.ordered(actor_id, target_id)
         session.exec(
             delete(Friendship).where(
                 col(Friendship.user_low_id) == low, col(Friendship.user_high_id) == high
