@@ -32,9 +32,9 @@ from sqlmodel import Session, col, func, select, update
 from iris_reflex import clock
 from iris_reflex.errors import Invalid, NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
-from iris_reflex.services import expiry, friends, media, pairs, users
+from iris_reflex.services import attachments, expiry, friends, pairs, uploads, users
+from iris_reflex.services.attachments import AttachmentView
 from iris_reflex.services.expiry import visible
-from iris_reflex.services.media import AttachmentView
 from iris_reflex.services.timers import (
     AFTER_READ_UNREAD_LIMIT,
     describe_period,
@@ -192,7 +192,7 @@ def check_send_message(
             this message, else 5 seconds to 365 days.
         timer_mode: ``"from_send"`` or ``"after_read"``; ``None`` for the conversation's mode
             (``"from_send"`` when it has none).
-        attachment_ids: pending uploads of the actor (``media.store_upload``); with files
+        attachment_ids: pending uploads of the actor (``uploads.store_upload``); with files
             the text may be empty.
 
     Raises:
@@ -201,7 +201,7 @@ def check_send_message(
             files or a file that is not the actor's pending upload.
     """
     text = validate_body(body) if body.strip() or not attachment_ids else ""
-    files = media.check_attachable(session, actor_id=actor_id, attachment_ids=attachment_ids)
+    files = uploads.check_attachable(session, actor_id=actor_id, attachment_ids=attachment_ids)
     explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
     explicit_mode = validate_timer_mode(timer_mode)
     friend = friends.access_friend(session, actor_id=actor_id, username=username)
@@ -231,7 +231,7 @@ def check_send_message(
     try:
         session.flush()
         assert message.id is not None
-        media.attach(session, actor_id=actor_id, message_id=message.id, attachment_ids=files)
+        uploads.attach(session, actor_id=actor_id, message_id=message.id, attachment_ids=files)
         session.commit()
     except BaseException:
         session.rollback()
@@ -243,7 +243,7 @@ def check_send_message(
 
 def _with_attachments(session: Session, views: list[MessageView]) -> list[MessageView]:
     """The same views, each carrying its attachments (one query for all)."""
-    found = media.views_for_messages(session, (v.id for v in views))
+    found = attachments.views_for_messages(session, (v.id for v in views))
     return [replace(v, attachments=found[v.id]) if v.id in found else v for v in views]
 
 

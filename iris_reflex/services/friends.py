@@ -31,7 +31,7 @@ from sqlmodel import Session, col, delete, select, update
 from iris_reflex import clock
 from iris_reflex.errors import Conflict, Forbidden, Invalid, NotFound
 from iris_reflex.models import Block, Friendship, FriendshipStatus, User
-from iris_reflex.services import media, pairs, users
+from iris_reflex.services import pairs, users
 from iris_reflex.services.users import PublicUser
 
 SEARCH_LIMIT_MAX = 20
@@ -250,7 +250,7 @@ def list_friends(session: Session, *, actor_id: int) -> list[PublicUser]:
             username=username,
             display_name=display_name,
             status_message=status,
-            avatar_version=media.avatar_version(avatar_key),
+            avatar_version=users.avatar_version(avatar_key),
         )
         for uid, username, display_name, status, avatar_key in rows
     ]

@@ -24,9 +24,10 @@ from iris_reflex.db import session_scope
 from iris_reflex.errors import DomainError, NotAuthenticated
 from iris_reflex.live import notify, presence, push
 from iris_reflex.live.registry import get_registry
-from iris_reflex.services import conversations, friends, media, users
+from iris_reflex.services import attachments as media
+from iris_reflex.services import conversations, friends, users
+from iris_reflex.services.attachments import AttachmentView
 from iris_reflex.services.conversations import MessageView
-from iris_reflex.services.media import AttachmentView
 from iris_reflex.services.timers import TIMER_CHOICES, parse_period
 from iris_reflex.services.users import PublicUser
 from iris_reflex.state.session import LOGIN_ROUTE, SessionState

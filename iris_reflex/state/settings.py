@@ -24,7 +24,7 @@ from iris_reflex.db import session_scope
 from iris_reflex.errors import DomainError, NotAuthenticated
 from iris_reflex.live import notify, push
 from iris_reflex.live.registry import get_registry
-from iris_reflex.services import accounts, auth, media, users
+from iris_reflex.services import accounts, auth, avatars, users
 from iris_reflex.services.timers import DEFAULT_TIMER_CHOICES, parse_period, period_text
 from iris_reflex.state.chat import ChatState, avatar_path, spawn
 from iris_reflex.state.session import LOGIN_ROUTE, SessionState
@@ -119,7 +119,7 @@ class SettingsState(rx.State):
         try:
             identity = await self._identity()
             with session_scope() as db:
-                media.remove_avatar(db, actor_id=identity.user_id)
+                avatars.remove_avatar(db, actor_id=identity.user_id)
         except NotAuthenticated:
             return rx.redirect(LOGIN_ROUTE)
         self._show_profile(identity.user_id)

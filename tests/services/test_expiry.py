@@ -789,46 +789,6 @@ def test_delete_orphan_files_with_no_upload_folder_deletes_nothing(session, uplo
     assert expiry.delete_orphan_files(session, older_than=clock.now()) == 0
 
 
-# --- storage --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "key", ["", ".", "..", "../etc", "..%2f", "a/b", "/etc/passwd", "a\\b", "\\x", "ab\x00c"]
-)
-def test_path_for_refuses_keys_that_could_leave_the_upload_folder(uploads, key):
-    with pytest.raises(ValueError):
-        storage.path_for(key)
-    with pytest.raises(ValueError):
-        storage.write_bytes(key, b"x")
-    assert storage.delete_keys([key]) == 0
-
-
-def test_new_keys_are_random_url_safe_names_stored_two_levels_deep(uploads):
-    keys = {storage.new_key() for _ in range(100)}
-
-    assert len(keys) == 100
-    for key in keys:
-        assert len(key) == 32
-        assert all(c.isalnum() or c in "-_" for c in key)
-        assert storage.path_for(key) == uploads / key[:2] / key
-
-
-def test_stored_files_are_listed_and_deleted_by_key(uploads):
-    first, second = storage.new_key(), storage.new_key()
-    storage.write_bytes(first, b"one")
-    path = storage.write_bytes(second, b"two")
-    os.utime(path, (1_000_000, 1_000_000))
-
-    listed = dict(storage.iter_stored_keys())
-    assert set(listed) == {first, second}
-    assert listed[second] == 1_000_000
-
-    assert storage.delete_keys([first, None, first, "", storage.new_key()]) == 1
-    assert dict(storage.iter_stored_keys()).keys() == {second}
-    assert storage.delete_keys([first, second]) == 1
-    assert list(storage.iter_stored_keys()) == []
-
-
 def test_without_shared_receipts_an_after_read_deadline_does_not_reveal_the_read_time(
     session, frozen_clock
 ):

@@ -719,7 +719,8 @@ def test_non_numeric_request_id_from_the_browser_is_a_clear_error(app_db, sessio
 
 def _pending_upload(person: Person, data: bytes, name: str) -> int:
     from iris_reflex.db import session_scope
-    from iris_reflex.services import media, storage
+    from iris_reflex.services import storage
+    from iris_reflex.services import uploads as media
 
     path = storage.incoming_path()
     path.write_bytes(data)

@@ -25,7 +25,8 @@ from iris_reflex.errors import NotAuthenticated
 from iris_reflex.live import push
 from iris_reflex.live.registry import get_registry
 from iris_reflex.models import User, UserSession
-from iris_reflex.services import auth, friends, media, passwords, storage, users
+from iris_reflex.services import auth, friends, passwords, storage, users
+from iris_reflex.services import avatars as media
 from iris_reflex.settings import get_settings
 from iris_reflex.state import settings as settings_module
 from iris_reflex.state.chat import ChatState
