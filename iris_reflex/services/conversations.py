@@ -66,10 +66,6 @@ class MessageView:
     read_at: datetime | None
     attachments: tuple[AttachmentView, ...] = field(default=())
 
-    @property
-    def is_timed(self) -> bool:
-        return self.expires_at is not None
-
 
 @dataclass(frozen=True)
 class ConversationSummary:
@@ -412,11 +408,6 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
     ]
 
 
-def unread_total(session: Session, *, actor_id: int) -> int:
-    """Unread, visible messages in the conversations the actor can open (the sidebar's sum)."""
-    return sum(s.unread for s in list_conversations(session, actor_id=actor_id))
-
-
 def mark_read(
     session: Session, *, actor_id: int, username: str, up_to_id: int | None = None
 ) -> ReadReceipt | None:
@@ -493,18 +484,3 @@ def purge_messages(session: Session, message_ids: list[int]) -> int:
     The same code path as the expiry sweep (``expiry.purge``): files first, then rows.
     """
     return len(expiry.purge(session, message_ids))
-
-
-def conversation_partner(session: Session, *, actor_id: int, conversation_id: int) -> int:
-    """The other participant of a conversation the actor is in; ``NotFound`` otherwise."""
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None or actor_id not in (
-        conversation.user_low_id,
-        conversation.user_high_id,
-    ):
-        raise NotFound("No such conversation.")
-    return (
-        conversation.user_high_id
-        if conversation.user_low_id == actor_id
-        else conversation.user_low_id
-    )

@@ -34,6 +34,11 @@ def friends_ada_and_bob(session: Session) -> tuple[int, int]:
     return ada, bob
 
 
+def unread_total(session: Session, actor_id: int) -> int:
+    """Unread, visible messages in the conversations the actor can open (the sidebar's sum)."""
+    return sum(s.unread for s in conversations.list_conversations(session, actor_id=actor_id))
+
+
 def send(
     session: Session, sender_id: int, to: str, body: str = "hi", **kwargs: int | str | None
 ) -> MessageView:

@@ -23,7 +23,7 @@ from iris_reflex.services import conversations, expiry, friends, passwords, stor
 from iris_reflex.services.conversations import AFTER_READ_UNREAD_LIMIT, MessageView
 from iris_reflex.services.expiry import Vanished
 from iris_reflex.settings import get_settings
-from tests.services.builders import befriend, friends_ada_and_bob, register, send
+from tests.services.builders import befriend, friends_ada_and_bob, register, send, unread_total
 
 NO_MESSAGE = "No such message."
 NO_CONVERSATION = "No such conversation."
@@ -164,7 +164,7 @@ def test_a_from_send_message_is_visible_until_its_deadline_and_gone_exactly_at_i
         assert page(session, actor, other) == [timed.id, plain.id]
         assert visible_to(session, actor, timed.id)
     assert sidebar(session, bob) == [("ada", timed.id, 2)]
-    assert conversations.unread_total(session, actor_id=bob) == 2
+    assert unread_total(session, actor_id=bob) == 2
 
     frozen_clock.current = timed.expires_at
     for actor, other in ((ada, "bob"), (bob, "ada")):
@@ -172,7 +172,7 @@ def test_a_from_send_message_is_visible_until_its_deadline_and_gone_exactly_at_i
         assert not visible_to(session, actor, timed.id)
     assert sidebar(session, ada) == [("bob", plain.id, 0)]
     assert sidebar(session, bob) == [("ada", plain.id, 1)]
-    assert conversations.unread_total(session, actor_id=bob) == 1
+    assert unread_total(session, actor_id=bob) == 1
     # The row is still there: hiding never waited for the sweep.
     assert row(session, timed.id) is not None
 
@@ -295,7 +295,7 @@ def test_an_after_read_message_never_read_vanishes_30_days_after_sending(session
 
     frozen_clock.current = sent_at + timedelta(days=30) - MICRO
     assert page(session, bob, "ada") == [timed.id]
-    assert conversations.unread_total(session, actor_id=bob) == 1
+    assert unread_total(session, actor_id=bob) == 1
 
     frozen_clock.current = sent_at + timedelta(days=30)
     for actor, other in ((ada, "bob"), (bob, "ada")):
@@ -452,7 +452,7 @@ def test_setting_the_conversation_timer_writes_a_notice(session, frozen_clock, s
     frozen_clock.advance(days=400)
     assert page(session, ada, "bob") == page(session, bob, "ada") == [sent.message.id]
     assert sidebar(session, bob) == [("ada", sent.message.id, 0)]
-    assert conversations.unread_total(session, actor_id=bob) == 0
+    assert unread_total(session, actor_id=bob) == 0
     assert conversations.mark_read(session, actor_id=bob, username="ada") is None
 
 
