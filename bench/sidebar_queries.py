@@ -3,8 +3,8 @@
 One user with N friends and a conversation with each (every conversation has a few messages:
 read, unread, one expired, one deleted), rows written directly for speed. Prints how many
 statements one call sends (counted with a ``before_cursor_execute`` listener) and its time
-over several calls; no assertion (``tests/services/test_sidebar.py`` checks the count does
-not grow).
+over several calls; no assertion on time (``tests/services/test_conversations.py`` checks
+that the count does not grow).
 
 Run: .venv/bin/python -m bench.sidebar_queries [--conversations 1000] [--calls 10]
      [--db sqlite|postgresql|both]

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import case, or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select, update
 
 from iris_reflex import clock
@@ -350,53 +351,67 @@ def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageV
 
 
 def list_conversations(session: Session, *, actor_id: int) -> list[ConversationSummary]:
-    """The actor's conversations with current friends, newest visible activity first."""
+    """The actor's conversations with current friends, newest visible activity first.
+
+    A fixed number of statements whatever the number of conversations: the friends, the
+    actor's receipt setting, one query for every conversation's newest visible message,
+    unread count and the friend's receipt setting (correlated subqueries on the
+    ``(conversation_id, id)`` and unread indexes), and one for the previews' files.
+    """
     now = clock.now()
-    conversations = session.exec(
-        select(Conversation).where(
-            or_(Conversation.user_low_id == actor_id, Conversation.user_high_id == actor_id)
-        )
-    ).all()
-    unread_rows = session.exec(
-        select(Message.conversation_id, func.count())
+    current = {f.id: f for f in friends.list_friends(session, actor_id=actor_id)}
+    mine = session.exec(select(User.read_receipts).where(User.id == actor_id)).first()
+    newest_visible = (
+        select(Message.id)
+        .where(Message.conversation_id == Conversation.id, visible(now))
+        .order_by(col(Message.id).desc())
+        .limit(1)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    unread = (
+        select(func.count())
+        .select_from(Message)
         .where(
+            Message.conversation_id == Conversation.id,
             Message.recipient_id == actor_id,
             col(Message.read_at).is_(None),
             visible(now),
         )
-        .group_by(Message.conversation_id)
-    ).all()
-    unread = dict(unread_rows)
-    # One query each for friends (blocks excluded) and receipt settings, not per conversation.
-    current = {f.id: f for f in friends.list_friends(session, actor_id=actor_id)}
-    receipts = dict(
-        session.exec(
-            select(User.id, User.read_receipts).where(col(User.id).in_([actor_id, *current]))
-        ).all()
+        .correlate(Conversation)
+        .scalar_subquery()
     )
+    other_id = case(
+        (Conversation.user_low_id == actor_id, Conversation.user_high_id),
+        else_=Conversation.user_low_id,
+    )
+    their_receipts = (
+        select(User.read_receipts).where(User.id == other_id).correlate(Conversation)
+    ).scalar_subquery()
+    last = aliased(Message)
+    rows = session.exec(
+        select(Conversation, last, unread, their_receipts)
+        .outerjoin(last, col(last.id) == newest_visible)
+        .where(or_(Conversation.user_low_id == actor_id, Conversation.user_high_id == actor_id))
+    ).all()
     summaries: list[ConversationSummary] = []
-    for conversation in conversations:
-        other_id = pairs.other(conversation.user_low_id, conversation.user_high_id, me=actor_id)
-        friend = current.get(other_id)
+    for conversation, message, unread_count, theirs in rows:
+        friend = current.get(
+            pairs.other(conversation.user_low_id, conversation.user_high_id, me=actor_id)
+        )
         if friend is None:
             continue
-        last = session.exec(
-            select(Message)
-            .where(Message.conversation_id == conversation.id, visible(now))
-            .order_by(col(Message.id).desc())
-            .limit(1)
-        ).first()
-        shared = bool(receipts.get(actor_id)) and bool(receipts.get(other_id))
+        shared = bool(mine) and bool(theirs)
         assert conversation.id is not None
         summaries.append(
             ConversationSummary(
                 conversation_id=conversation.id,
                 friend=friend,
-                last_message=_view(last, viewer_id=actor_id, receipts_shared=shared)
-                if last
+                last_message=_view(message, viewer_id=actor_id, receipts_shared=shared)
+                if message
                 else None,
-                unread=int(unread.get(conversation.id, 0)),
-                last_activity=last.created_at if last else conversation.created_at,
+                unread=int(unread_count or 0),
+                last_activity=message.created_at if message else conversation.created_at,
             )
         )
     summaries.sort(key=lambda s: (s.last_activity, s.conversation_id), reverse=True)

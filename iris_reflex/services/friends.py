@@ -227,12 +227,16 @@ def list_friends(session: Session, *, actor_id: int) -> list[PublicUser]:
         select(User.id, User.username, User.display_name, User.status_message, User.avatar_key)
         .join(
             Friendship,
-            or_(
-                and_(Friendship.user_low_id == actor_id, Friendship.user_high_id == User.id),
-                and_(Friendship.user_high_id == actor_id, Friendship.user_low_id == User.id),
+            # "The other one of the pair" as one expression, so the database can hash-join
+            # it (an OR of two pairings makes PostgreSQL compare every user with every row).
+            User.id
+            == case(
+                (Friendship.user_low_id == actor_id, Friendship.user_high_id),
+                else_=Friendship.user_low_id,
             ),
         )
         .where(
+            or_(Friendship.user_low_id == actor_id, Friendship.user_high_id == actor_id),
             Friendship.status == ACCEPTED,
             # A friendship and a block never coexist, except after a race with block().
             ~exists().where(

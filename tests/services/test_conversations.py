@@ -666,6 +666,42 @@ def test_only_conversations_with_current_friends_are_listed(session, change):
     assert conversations.list_conversations(session, actor_id=bob) == []
 
 
+def _sidebar_statements(session: Session, actor_id: int) -> tuple[int, int]:
+    """(rows, SQL statements) of one ``list_conversations`` call."""
+    count = 0
+
+    def counted(*_args: object) -> None:
+        nonlocal count
+        count += 1
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        rows = conversations.list_conversations(session, actor_id=actor_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    return len(rows), count
+
+
+def test_the_sidebar_costs_the_same_statements_at_3_and_at_30_conversations(session, frozen_clock):
+    (ada,) = register(session, "ada")
+    counts = {}
+    for total in (3, 30):
+        while len(conversations.list_conversations(session, actor_id=ada)) < total:
+            name = f"friend{len(conversations.list_conversations(session, actor_id=ada))}"
+            (friend,) = register(session, name)
+            befriend(session, ada, friend, name)
+            send(session, friend, "ada", "unread")
+            send(session, ada, name, "timed", timer_seconds=5)
+            send(session, friend, "ada", "gone", timer_seconds=5)
+            frozen_clock.advance(seconds=1)
+        frozen_clock.advance(seconds=5)  # the timed messages expire: older ones show
+        session.expire_all()
+        counts[total] = _sidebar_statements(session, ada)
+    assert counts[3][0] == 3 and counts[30][0] == 30
+    assert counts[3][1] == counts[30][1]
+
+
 # --- reading and receipts -------------------------------------------------------------------
 
 
