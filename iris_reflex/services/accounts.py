@@ -188,7 +188,7 @@ def _people_to_notify(session: Session, user_id: int) -> list[int]:
     request, and those who blocked them."""
     rows = session.exec(
         select(Friendship.user_low_id, Friendship.user_high_id).where(
-            or_(Friendship.user_low_id == user_id, Friendship.user_high_id == user_id)
+            or_(col(Friendship.user_low_id) == user_id, col(Friendship.user_high_id) == user_id)
         )
     ).all()
     found = {pairs.other(low, high, me=user_id) for low, high in rows}
@@ -218,7 +218,7 @@ def _purge_messages(session: Session, user_id: int) -> None:
             int(i)
             for i in session.exec(
                 select(Message.id)
-                .where(or_(Message.sender_id == user_id, Message.recipient_id == user_id))
+                .where(or_(col(Message.sender_id) == user_id, col(Message.recipient_id) == user_id))
                 .order_by(col(Message.id))
                 .limit(_PURGE_BATCH)
             ).all()
@@ -257,7 +257,7 @@ def _leftovers(session: Session, user_id: int) -> bool:
     """Whether a message or an upload of the user appeared since it was purged."""
     message = session.exec(
         select(Message.id)
-        .where(or_(Message.sender_id == user_id, Message.recipient_id == user_id))
+        .where(or_(col(Message.sender_id) == user_id, col(Message.recipient_id) == user_id))
         .limit(1)
     ).first()
     upload = session.exec(
@@ -275,6 +275,7 @@ def _remove_user(session: Session, user: User) -> bool:
     and the delete, whose cascades would otherwise drop an attachment row but not its file.
     """
     user_id = user.id
+    assert user_id is not None
     session.exec(select(User.id).where(User.id == user_id).with_for_update())
     session.exec(delete(UserSession).where(col(UserSession.user_id) == user_id))
     if _leftovers(session, user_id):

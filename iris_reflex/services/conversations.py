@@ -382,7 +382,7 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
         .scalar_subquery()
     )
     other_id = case(
-        (Conversation.user_low_id == actor_id, Conversation.user_high_id),
+        (col(Conversation.user_low_id) == actor_id, Conversation.user_high_id),
         else_=Conversation.user_low_id,
     )
     their_receipts = (
@@ -392,7 +392,12 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
     rows = session.exec(
         select(Conversation, last, unread, their_receipts)
         .outerjoin(last, col(last.id) == newest_visible)
-        .where(or_(Conversation.user_low_id == actor_id, Conversation.user_high_id == actor_id))
+        .where(
+            or_(
+                col(Conversation.user_low_id) == actor_id,
+                col(Conversation.user_high_id) == actor_id,
+            )
+        )
     ).all()
     summaries: list[ConversationSummary] = []
     for conversation, message, unread_count, theirs in rows:

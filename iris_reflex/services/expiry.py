@@ -73,7 +73,9 @@ def next_deadline(session: Session) -> datetime | None:
     return session.exec(select(func.min(Message.expires_at))).one()
 
 
-def _vanished(session: Session, condition, limit: int | None = None) -> list[Vanished]:  # type: ignore[no-untyped-def]
+def _vanished(
+    session: Session, condition: ColumnElement[bool], limit: int | None = None
+) -> list[Vanished]:
     """The rows matching ``condition``, oldest id first, as what will vanish."""
     rows = session.exec(
         select(Message.id, Message.conversation_id, Message.sender_id, Message.recipient_id)
@@ -102,8 +104,8 @@ def _remove(session: Session, vanished: list[Vanished]) -> list[Vanished]:
             )
         ).all()
         storage.delete_keys(key for pair in files for key in pair)
-        session.exec(delete(Attachment).where(col(Attachment.message_id).in_(ids)))  # type: ignore[call-overload]
-        session.exec(delete(Message).where(col(Message.id).in_(ids)))  # type: ignore[call-overload]
+        session.exec(delete(Attachment).where(col(Attachment.message_id).in_(ids)))
+        session.exec(delete(Message).where(col(Message.id).in_(ids)))
         session.commit()
     except BaseException:
         # The files may be gone already; the rows stay (hidden, still due) for the next sweep.

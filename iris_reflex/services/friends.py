@@ -135,8 +135,9 @@ def _public_users(session: Session, ids: Iterable[int]) -> dict[int, PublicUser]
         select(User.id, User.username, User.display_name).where(col(User.id).in_(wanted))
     ).all()
     return {
-        int(uid): PublicUser(id=int(uid), username=username, display_name=display_name)
+        uid: PublicUser(id=uid, username=username, display_name=display_name)
         for uid, username, display_name in rows
+        if uid is not None
     }
 
 
@@ -209,14 +210,15 @@ def search_users(
         .where(
             col(User.username_key).like(pattern, escape="\\"),
             User.id != actor_id,
-            ~exists().where(Block.blocker_id == User.id, Block.blocked_id == actor_id),
+            ~exists().where(col(Block.blocker_id) == User.id, col(Block.blocked_id) == actor_id),
         )
-        .order_by(case((User.username_key == key, 0), else_=1), User.username_key)
+        .order_by(case((col(User.username_key) == key, 0), else_=1), User.username_key)
         .limit(limit)
     ).all()
     return [
-        PublicUser(id=int(uid), username=username, display_name=display_name)
+        PublicUser(id=uid, username=username, display_name=display_name)
         for uid, username, display_name in rows
+        if uid is not None
     ]
 
 
@@ -224,25 +226,28 @@ def list_friends(session: Session, *, actor_id: int) -> list[PublicUser]:
     """The actor's friends, by username (case-insensitive), with their status and picture
     fingerprint (strangers in search and requests see only names)."""
     rows = session.exec(
-        select(User.id, User.username, User.display_name, User.status_message, User.avatar_key)
+        # sqlmodel types select() for at most four columns; this one takes five.
+        select(  # type: ignore[call-overload]
+            User.id, User.username, User.display_name, User.status_message, User.avatar_key
+        )
         .join(
             Friendship,
             # "The other one of the pair" as one expression, so the database can hash-join
             # it (an OR of two pairings makes PostgreSQL compare every user with every row).
             User.id
             == case(
-                (Friendship.user_low_id == actor_id, Friendship.user_high_id),
+                (col(Friendship.user_low_id) == actor_id, Friendship.user_high_id),
                 else_=Friendship.user_low_id,
             ),
         )
         .where(
-            or_(Friendship.user_low_id == actor_id, Friendship.user_high_id == actor_id),
+            or_(col(Friendship.user_low_id) == actor_id, col(Friendship.user_high_id) == actor_id),
             Friendship.status == ACCEPTED,
             # A friendship and a block never coexist, except after a race with block().
             ~exists().where(
                 or_(
-                    and_(Block.blocker_id == actor_id, Block.blocked_id == User.id),
-                    and_(Block.blocker_id == User.id, Block.blocked_id == actor_id),
+                    and_(col(Block.blocker_id) == actor_id, col(Block.blocked_id) == User.id),
+                    and_(col(Block.blocker_id) == User.id, col(Block.blocked_id) == actor_id),
                 )
             ),
         )
@@ -270,11 +275,12 @@ def list_requests(session: Session, *, actor_id: int) -> Requests:
         select(Friendship)
         .where(
             Friendship.status == PENDING,
-            or_(Friendship.user_low_id == actor_id, Friendship.user_high_id == actor_id),
+            or_(col(Friendship.user_low_id) == actor_id, col(Friendship.user_high_id) == actor_id),
             or_(
-                Friendship.requester_id == actor_id,
+                col(Friendship.requester_id) == actor_id,
                 ~exists().where(
-                    Block.blocker_id == actor_id, Block.blocked_id == Friendship.requester_id
+                    col(Block.blocker_id) == actor_id,
+                    col(Block.blocked_id) == Friendship.requester_id,
                 ),
             ),
         )
@@ -300,12 +306,13 @@ def list_blocked(session: Session, *, actor_id: int) -> list[PublicUser]:
     """The users the actor blocked, by username (case-insensitive)."""
     rows = session.exec(
         select(User.id, User.username, User.display_name)
-        .join(Block, and_(Block.blocked_id == User.id, Block.blocker_id == actor_id))
+        .join(Block, and_(col(Block.blocked_id) == User.id, col(Block.blocker_id) == actor_id))
         .order_by(User.username_key)
     ).all()
     return [
-        PublicUser(id=int(uid), username=username, display_name=display_name)
+        PublicUser(id=uid, username=username, display_name=display_name)
         for uid, username, display_name in rows
+        if uid is not None
     ]
 
 

@@ -158,11 +158,11 @@ def attach(
     """
     if not attachment_ids:
         return
-    result = session.exec(  # type: ignore[call-overload]
+    result = session.exec(
         update(Attachment)
         .where(
             col(Attachment.id).in_(attachment_ids),
-            Attachment.uploader_id == actor_id,
+            col(Attachment.uploader_id) == actor_id,
             col(Attachment.message_id).is_(None),
         )
         .values(message_id=message_id)
@@ -181,10 +181,10 @@ def _delete_pending(session: Session, ids: Sequence[int]) -> int:
     """
     if not ids:
         return 0
-    keys = session.exec(  # type: ignore[call-overload]
+    keys = session.exec(
         delete(Attachment)
         .where(col(Attachment.id).in_(ids), col(Attachment.message_id).is_(None))
-        .returning(Attachment.storage_key, Attachment.thumbnail_key)
+        .returning(col(Attachment.storage_key), col(Attachment.thumbnail_key))
     ).all()
     session.commit()
     storage.delete_keys(key for pair in keys for key in pair)
