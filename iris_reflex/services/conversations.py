@@ -22,7 +22,7 @@ Why it is built this way:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, or_
@@ -33,11 +33,15 @@ from sqlmodel import Session, col, func, select, update
 from iris_reflex import clock
 from iris_reflex.errors import Invalid, NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
-from iris_reflex.services import attachments, expiry, friends, pairs, uploads, users
-from iris_reflex.services.attachments import AttachmentView
+from iris_reflex.services import expiry, friends, pairs, uploads, users
 from iris_reflex.services.expiry import visible
+from iris_reflex.services.message_views import (
+    MessageView,
+    shared_receipts,
+    view_of,
+    with_attachments,
+)
 from iris_reflex.services.timers import (
-    AFTER_READ_UNREAD_LIMIT,
     describe_period,
     first_expiry,
     validate_timer,
@@ -48,24 +52,6 @@ from iris_reflex.services.users import PublicUser
 MAX_BODY = 4000
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
-
-
-@dataclass(frozen=True)
-class MessageView:
-    """A message as one participant may see it."""
-
-    id: int
-    conversation_id: int
-    sender_id: int
-    recipient_id: int
-    kind: str
-    body: str
-    created_at: datetime
-    expires_at: datetime | None
-    timer_seconds: int | None
-    timer_mode: str | None
-    read_at: datetime | None
-    attachments: tuple[AttachmentView, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -97,38 +83,6 @@ class ReadReceipt:
     message_ids: list[int]
     read_at: datetime
     sender_may_see: bool
-
-
-def _receipts_shared(session: Session, a_id: int, b_id: int) -> bool:
-    rows = session.exec(select(User.read_receipts).where(col(User.id).in_([a_id, b_id]))).all()
-    return len(rows) == 2 and all(rows)
-
-
-def _view(message: Message, *, viewer_id: int, receipts_shared: bool) -> MessageView:
-    assert message.id is not None
-    show_read = message.recipient_id == viewer_id or receipts_shared
-    expires_at = message.expires_at
-    if (
-        not show_read
-        and message.timer_mode == TimerMode.AFTER_READ.value
-        and message.read_at is not None
-    ):
-        # read_at + timer would tell the sender when it was read; without shared receipts
-        # the sender sees the unread bound instead (it still vanishes for them on time).
-        expires_at = message.created_at + AFTER_READ_UNREAD_LIMIT
-    return MessageView(
-        id=message.id,
-        conversation_id=message.conversation_id,
-        sender_id=message.sender_id,
-        recipient_id=message.recipient_id,
-        kind=message.kind,
-        body=message.body,
-        created_at=message.created_at,
-        expires_at=expires_at,
-        timer_seconds=message.timer_seconds,
-        timer_mode=message.timer_mode,
-        read_at=message.read_at if show_read else None,
-    )
 
 
 def _conversation(session: Session, a_id: int, b_id: int, *, create: bool) -> Conversation | None:
@@ -234,14 +188,8 @@ def check_send_message(
         session.rollback()
         raise
     session.refresh(message)
-    view = _view(message, viewer_id=actor_id, receipts_shared=False)
-    return Sent(message=_with_attachments(session, [view])[0], recipient_id=friend.id)
-
-
-def _with_attachments(session: Session, views: list[MessageView]) -> list[MessageView]:
-    """The same views, each carrying its attachments (one query for all)."""
-    found = attachments.views_for_messages(session, (v.id for v in views))
-    return [replace(v, attachments=found[v.id]) if v.id in found else v for v in views]
+    view = view_of(message, viewer_id=actor_id, receipts_shared=False)
+    return Sent(message=with_attachments(session, [view])[0], recipient_id=friend.id)
 
 
 def set_conversation_timer(
@@ -296,7 +244,7 @@ def set_conversation_timer(
     session.commit()
     session.refresh(notice)
     return Sent(
-        message=_view(notice, viewer_id=actor_id, receipts_shared=False),
+        message=view_of(notice, viewer_id=actor_id, receipts_shared=False),
         recipient_id=friend.id,
     )
 
@@ -320,9 +268,9 @@ def list_messages(
     if before_id is not None:
         query = query.where(col(Message.id) < before_id)
     rows = session.exec(query.order_by(col(Message.id).desc()).limit(limit)).all()
-    shared = _receipts_shared(session, actor_id, friend.id)
-    return _with_attachments(
-        session, [_view(m, viewer_id=actor_id, receipts_shared=shared) for m in rows]
+    shared = shared_receipts(session, actor_id, friend.id)
+    return with_attachments(
+        session, [view_of(m, viewer_id=actor_id, receipts_shared=shared) for m in rows]
     )
 
 
@@ -344,10 +292,10 @@ def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageV
         friends.access_friend(session, actor_id=actor_id, username=other_user.username)
     except NotFound:
         raise NotFound("No such message.") from None
-    view = _view(
-        message, viewer_id=actor_id, receipts_shared=_receipts_shared(session, actor_id, other)
+    view = view_of(
+        message, viewer_id=actor_id, receipts_shared=shared_receipts(session, actor_id, other)
     )
-    return _with_attachments(session, [view])[0]
+    return with_attachments(session, [view])[0]
 
 
 def list_conversations(session: Session, *, actor_id: int) -> list[ConversationSummary]:
@@ -412,7 +360,7 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
             ConversationSummary(
                 conversation_id=conversation.id,
                 friend=friend,
-                last_message=_view(message, viewer_id=actor_id, receipts_shared=shared)
+                last_message=view_of(message, viewer_id=actor_id, receipts_shared=shared)
                 if message
                 else None,
                 unread=int(unread_count or 0),
@@ -420,7 +368,7 @@ def list_conversations(session: Session, *, actor_id: int) -> list[ConversationS
             )
         )
     summaries.sort(key=lambda s: (s.last_activity, s.conversation_id), reverse=True)
-    previews = _with_attachments(session, [s.last_message for s in summaries if s.last_message])
+    previews = with_attachments(session, [s.last_message for s in summaries if s.last_message])
     by_id = {v.id: v for v in previews}
     return [
         replace(s, last_message=by_id[s.last_message.id]) if s.last_message else s
@@ -472,7 +420,7 @@ def mark_read(
         sender_id=friend.id,
         message_ids=ids,
         read_at=now,
-        sender_may_see=_receipts_shared(session, actor_id, friend.id),
+        sender_may_see=shared_receipts(session, actor_id, friend.id),
     )
 
 
@@ -489,7 +437,7 @@ def delete_for_everyone(session: Session, *, actor_id: int, message_id: int) -> 
     message = _visible_message(session, message_id, now)
     if message is None or message.sender_id != actor_id or message.kind != MessageKind.TEXT.value:
         raise NotFound("No such message.")
-    view = _view(message, viewer_id=actor_id, receipts_shared=False)
+    view = view_of(message, viewer_id=actor_id, receipts_shared=False)
     message.deleted_at = now
     session.add(message)
     session.commit()

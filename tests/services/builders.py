@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from iris_reflex.services import conversations, friends, users
-from iris_reflex.services.conversations import MessageView
+from iris_reflex.services.message_views import MessageView
 
 PASSWORD = "correct horse"
 

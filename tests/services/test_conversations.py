@@ -20,7 +20,8 @@ from iris_reflex import clock
 from iris_reflex.errors import DomainError, Invalid, NotFound
 from iris_reflex.models import Block, Conversation, Message, MessageKind, User
 from iris_reflex.services import conversations, friends, passwords
-from iris_reflex.services.conversations import MessageView, ReadReceipt
+from iris_reflex.services.conversations import ReadReceipt
+from iris_reflex.services.message_views import MessageView
 from iris_reflex.services.users import PublicUser
 from tests.services.builders import befriend, friends_ada_and_bob, register, send, unread_total
 

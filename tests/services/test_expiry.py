@@ -20,8 +20,9 @@ from iris_reflex import clock
 from iris_reflex.errors import DomainError, Invalid, NotFound
 from iris_reflex.models import Attachment, Conversation, Message, User
 from iris_reflex.services import conversations, expiry, friends, passwords, storage
-from iris_reflex.services.conversations import AFTER_READ_UNREAD_LIMIT, MessageView
 from iris_reflex.services.expiry import Vanished
+from iris_reflex.services.message_views import MessageView
+from iris_reflex.services.timers import AFTER_READ_UNREAD_LIMIT
 from iris_reflex.settings import get_settings
 from tests.services.builders import befriend, friends_ada_and_bob, register, send, unread_total
 
@@ -804,7 +805,7 @@ def test_without_shared_receipts_an_after_read_deadline_does_not_reveal_the_read
 
     seen_by_sender = conversations.get_message(session, actor_id=ada, message_id=sent.id)
     assert seen_by_sender.read_at is None
-    assert seen_by_sender.expires_at == sent.created_at + conversations.AFTER_READ_UNREAD_LIMIT
+    assert seen_by_sender.expires_at == sent.created_at + AFTER_READ_UNREAD_LIMIT
     seen_by_reader = conversations.get_message(session, actor_id=bob, message_id=sent.id)
     assert seen_by_reader.expires_at == read_at + timedelta(seconds=60)
     # It still vanishes for both at the real deadline.
