@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from iris_reflex.live import outbox
 from iris_reflex.live.events import FriendsChanged, ProfileChanged, ReceiptsChanged, SessionsEnded
-from iris_reflex.services import accounts, media, users
+from iris_reflex.services import accounts, avatars, users
 
 
 def update_profile(
@@ -29,13 +29,13 @@ def update_profile(
 
 def set_avatar(db: Session, *, actor_id: int, source: Path, skip_token: str | None = None) -> str:
     """A new picture (returns its version); friends see it at once."""
-    version = media.set_avatar(db, actor_id=actor_id, source=source)
+    version = avatars.set_avatar(db, actor_id=actor_id, source=source)
     outbox.publish(ProfileChanged(actor_id), skip_token=skip_token)
     return version
 
 
 def remove_avatar(db: Session, *, actor_id: int, skip_token: str | None = None) -> None:
-    media.remove_avatar(db, actor_id=actor_id)
+    avatars.remove_avatar(db, actor_id=actor_id)
     outbox.publish(ProfileChanged(actor_id), skip_token=skip_token)
 
 

@@ -8,7 +8,8 @@ from iris_reflex.jobs import sweeper
 from iris_reflex.live import outbox
 from iris_reflex.live.events import ConversationsChanged, MessageSent, MessagesRead
 from iris_reflex.services import conversations
-from iris_reflex.services.conversations import MessageView, ReadReceipt, Sent
+from iris_reflex.services.conversations import ReadReceipt, Sent
+from iris_reflex.services.message_views import MessageView
 
 
 def send_message(

@@ -50,7 +50,7 @@ from iris_reflex.api.schemas import (
     send_message_openapi,
 )
 from iris_reflex.errors import DomainError
-from iris_reflex.services import conversations, media
+from iris_reflex.services import conversations, uploads
 from iris_reflex.services.conversations import Sent
 from iris_reflex.settings import get_settings
 
@@ -147,7 +147,7 @@ async def _send_form(session: Session, caller: Caller, username: str, request: R
         # The files came with this request only: a refused message must not leave them.
         if ids:
             await run_in_threadpool(
-                partial(media.discard_uploads, session, actor_id=caller.id, attachment_ids=ids)
+                partial(uploads.discard_uploads, session, actor_id=caller.id, attachment_ids=ids)
             )
         raise
 

@@ -5,7 +5,7 @@ Why it is built this way:
   bytes arrive, so a 5 GB request costs at most the limit in disk and nothing in memory.
   ``POST /api/uploads`` takes the raw file as the body (the browser sends one request per
   file, which gives a progress bar per file and lets one be cancelled alone).
-- Downloads are checked by ``media.open_attachment`` (participant, still friends, message
+- Downloads are checked by ``downloads.open_attachment`` (participant, still friends, message
   neither deleted nor expired) and every refusal is the same 404, signed-out requests too.
   The browser authenticates with its ``HttpOnly`` cookie, other clients with the bearer
   header (``deps.caller``): no token ever appears in a URL.
@@ -33,7 +33,9 @@ from iris_reflex.api.schemas import MAX_ID, AttachmentOut, JsonSafeRoute, errors
 from iris_reflex.db import session_scope
 from iris_reflex.errors import Invalid, NotFound, TooLarge
 from iris_reflex.paths import avatar_url
-from iris_reflex.services import media, storage
+from iris_reflex.services import avatars, downloads, storage, uploads
+from iris_reflex.services.attachments import AttachmentView
+from iris_reflex.services.media_types import NO_SUCH_FILE, ServedFile
 from iris_reflex.settings import get_settings
 
 router = APIRouter(tags=["media"], route_class=JsonSafeRoute)
@@ -50,9 +52,9 @@ SECURITY_HEADERS = {
 }
 
 
-def _store(actor_id: int, path: Path, name: str) -> media.AttachmentView:
+def _store(actor_id: int, path: Path, name: str) -> AttachmentView:
     with session_scope() as session:
-        return media.store_upload(session, actor_id=actor_id, source=path, name=name)
+        return uploads.store_upload(session, actor_id=actor_id, source=path, name=name)
 
 
 @router.post(
@@ -67,7 +69,7 @@ async def upload(
 
     Send its id with a message within 24 hours, or it is deleted.
     """
-    limit = media.limit_bytes()
+    limit = storage.limit_bytes()
     declared = request.headers.get("content-length")
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
@@ -87,7 +89,7 @@ async def upload(
 )
 def discard_upload(attachment_id: AttachmentId, caller: CurrentCaller, session: DB) -> Response:
     """Cancel a pending upload (its file is deleted). Unknown ids are ignored."""
-    media.discard_uploads(session, actor_id=caller.id, attachment_ids=[attachment_id])
+    uploads.discard_uploads(session, actor_id=caller.id, attachment_ids=[attachment_id])
     return Response(status_code=204)
 
 
@@ -103,17 +105,17 @@ async def store_form_files(session: Session, caller: Caller, files: list[UploadF
     try:
         for part in files:
             path, _ = await run_in_threadpool(
-                storage.copy_into_incoming, part.file, limit=media.limit_bytes()
+                storage.copy_into_incoming, part.file, limit=storage.limit_bytes()
             )
             view = await run_in_threadpool(_store, caller.id, path, part.filename or "file")
             ids.append(view.id)
     except BaseException:
-        media.discard_uploads(session, actor_id=caller.id, attachment_ids=ids)
+        uploads.discard_uploads(session, actor_id=caller.id, attachment_ids=ids)
         raise
     return ids
 
 
-def _serve(served: media.ServedFile) -> FileResponse:
+def _serve(served: ServedFile) -> FileResponse:
     return FileResponse(
         served.path,
         media_type=served.mime_type,
@@ -130,8 +132,10 @@ def download(attachment_id: AttachmentId, caller: OptionalCaller, session: DB) -
     Signed out, a stranger, a guessed id, an expired or deleted message: all the same 404.
     """
     if caller is None:
-        raise NotFound(media.NO_SUCH_FILE)
-    return _serve(media.open_attachment(session, actor_id=caller.id, attachment_id=attachment_id))
+        raise NotFound(NO_SUCH_FILE)
+    return _serve(
+        downloads.open_attachment(session, actor_id=caller.id, attachment_id=attachment_id)
+    )
 
 
 @router.get(
@@ -140,9 +144,9 @@ def download(attachment_id: AttachmentId, caller: OptionalCaller, session: DB) -
 def thumbnail(attachment_id: AttachmentId, caller: OptionalCaller, session: DB) -> FileResponse:
     """An image attachment's small WebP preview (refused like the file itself)."""
     if caller is None:
-        raise NotFound(media.NO_SUCH_FILE)
+        raise NotFound(NO_SUCH_FILE)
     return _serve(
-        media.open_attachment(
+        downloads.open_attachment(
             session, actor_id=caller.id, attachment_id=attachment_id, thumbnail=True
         )
     )
@@ -166,7 +170,7 @@ def _set_avatar(actor_id: int, path: Path) -> str:
 async def put_avatar(request: Request, caller: CurrentCaller) -> AvatarOut:
     """Upload a new profile picture (the raw image as the body): it is cropped to a centred
     square, re-encoded without metadata, and shown to friends at once."""
-    limit = media.limit_bytes()
+    limit = storage.limit_bytes()
     path, _ = await storage.receive(request.stream(), limit=limit)
     version = await run_in_threadpool(_set_avatar, caller.id, path)
     return AvatarOut(url=avatar_url(caller.user.username, version))
@@ -183,8 +187,8 @@ def delete_avatar(caller: CurrentCaller, session: DB) -> Response:
 def get_avatar(username: str, caller: OptionalCaller, session: DB) -> FileResponse:
     """A profile picture, for the user and their friends only; anyone else gets 404."""
     if caller is None:
-        raise NotFound(media.NO_SUCH_FILE)
-    served = media.open_avatar(session, actor_id=caller.id, username=username)
+        raise NotFound(NO_SUCH_FILE)
+    served = avatars.open_avatar(session, actor_id=caller.id, username=username)
     response = _serve(served)
     # Revalidated on every use (cheap 304s), so a removed friend stops seeing it.
     response.headers["Cache-Control"] = "private, no-cache"

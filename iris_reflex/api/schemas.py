@@ -25,8 +25,9 @@ from starlette.responses import Response
 from iris_reflex.models import TimerMode
 from iris_reflex.paths import attachment_url, thumbnail_url
 from iris_reflex.services import auth, friends
-from iris_reflex.services.conversations import ConversationSummary, MessageView
-from iris_reflex.services.media import AttachmentView
+from iris_reflex.services.attachments import AttachmentView
+from iris_reflex.services.conversations import ConversationSummary
+from iris_reflex.services.message_views import MessageView
 from iris_reflex.services.users import Me, PublicUser
 
 # Ids are 32-bit integer columns: a larger one cannot exist, and PostgreSQL refuses to even

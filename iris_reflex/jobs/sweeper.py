@@ -34,7 +34,7 @@ from sqlalchemy import text
 
 from iris_reflex import clock
 from iris_reflex.db import get_engine, session_scope
-from iris_reflex.services import auth, expiry, media, storage
+from iris_reflex.services import auth, expiry, storage, uploads
 
 log = logging.getLogger("iris.sweeper")
 
@@ -93,8 +93,8 @@ def sweep_once(*, with_orphans: bool = False) -> tuple[list[expiry.Vanished], da
         with session_scope() as db:
             vanished = expiry.sweep(db, now=now)
             if with_orphans:
-                abandoned = media.delete_abandoned_uploads(
-                    db, older_than=now - media.PENDING_LIFETIME
+                abandoned = uploads.delete_abandoned_uploads(
+                    db, older_than=now - uploads.PENDING_LIFETIME
                 )
                 crashed = storage.delete_stale_incoming(older_than=(now - ORPHAN_AGE).timestamp())
                 removed = expiry.delete_orphan_files(db, older_than=now - ORPHAN_AGE)

@@ -43,7 +43,7 @@ from iris_reflex.models import (
     User,
     UserSession,
 )
-from iris_reflex.services import auth, conversations, expiry, passwords, storage, users
+from iris_reflex.services import auth, expiry, pairs, passwords, storage, timers, users
 
 WRONG_PASSWORD = "That password is not correct."  # noqa: S105 (a message)
 SAME_PASSWORD = "The new password is the same as the current one."  # noqa: S105
@@ -112,7 +112,7 @@ def set_default_timer(session: Session, *, actor_id: int, seconds: int | None) -
         Invalid: outside 5 seconds to 365 days.
         NotFound: no such user.
     """
-    value = conversations.validate_timer(seconds)
+    value = timers.validate_timer(seconds)
     user = users.access_user(session, actor_id)
     user.default_timer_seconds = value
     session.add(user)
@@ -186,12 +186,12 @@ def sign_out_everywhere(session: Session, *, actor_id: int) -> int:
 def _people_to_notify(session: Session, user_id: int) -> list[int]:
     """Users whose friends panel shows ``user_id``: friends, either side of a pending
     request, and those who blocked them."""
-    pairs = session.exec(
+    rows = session.exec(
         select(Friendship.user_low_id, Friendship.user_high_id).where(
-            or_(Friendship.user_low_id == user_id, Friendship.user_high_id == user_id)
+            or_(col(Friendship.user_low_id) == user_id, col(Friendship.user_high_id) == user_id)
         )
     ).all()
-    found = {low if high == user_id else high for low, high in pairs}
+    found = {pairs.other(low, high, me=user_id) for low, high in rows}
     found.update(session.exec(select(Block.blocker_id).where(Block.blocked_id == user_id)).all())
     found.discard(user_id)
     return sorted(found)
@@ -218,7 +218,7 @@ def _purge_messages(session: Session, user_id: int) -> None:
             int(i)
             for i in session.exec(
                 select(Message.id)
-                .where(or_(Message.sender_id == user_id, Message.recipient_id == user_id))
+                .where(or_(col(Message.sender_id) == user_id, col(Message.recipient_id) == user_id))
                 .order_by(col(Message.id))
                 .limit(_PURGE_BATCH)
             ).all()
@@ -257,7 +257,7 @@ def _leftovers(session: Session, user_id: int) -> bool:
     """Whether a message or an upload of the user appeared since it was purged."""
     message = session.exec(
         select(Message.id)
-        .where(or_(Message.sender_id == user_id, Message.recipient_id == user_id))
+        .where(or_(col(Message.sender_id) == user_id, col(Message.recipient_id) == user_id))
         .limit(1)
     ).first()
     upload = session.exec(
@@ -275,6 +275,7 @@ def _remove_user(session: Session, user: User) -> bool:
     and the delete, whose cascades would otherwise drop an attachment row but not its file.
     """
     user_id = user.id
+    assert user_id is not None
     session.exec(select(User.id).where(User.id == user_id).with_for_update())
     session.exec(delete(UserSession).where(col(UserSession.user_id) == user_id))
     if _leftovers(session, user_id):

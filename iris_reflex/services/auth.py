@@ -212,11 +212,6 @@ def signed_in_user(session: Session, token: str | None) -> tuple[Identity, User]
     return identity, user
 
 
-def current_user(session: Session, token: str | None) -> User:
-    """The user behind a valid session token."""
-    return signed_in_user(session, token)[1]
-
-
 def issue_handoff(identity: Identity) -> str:
     """A 60-second token the browser trades for its HttpOnly session cookie."""
     now = clock.now()

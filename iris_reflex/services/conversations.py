@@ -22,57 +22,36 @@ Why it is built this way:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_
+from sqlalchemy import case, or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select, update
 
 from iris_reflex import clock
 from iris_reflex.errors import Invalid, NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
-from iris_reflex.services import expiry, friends, media, users
-from iris_reflex.services.media import AttachmentView
+from iris_reflex.services import expiry, friends, pairs, uploads, users
+from iris_reflex.services.expiry import visible
+from iris_reflex.services.message_views import (
+    MessageView,
+    shared_receipts,
+    view_of,
+    with_attachments,
+)
+from iris_reflex.services.timers import (
+    describe_period,
+    first_expiry,
+    validate_timer,
+    validate_timer_mode,
+)
 from iris_reflex.services.users import PublicUser
 
 MAX_BODY = 4000
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
-MIN_TIMER_SECONDS = 5
-MAX_TIMER_SECONDS = 365 * 24 * 3600
-# An after-read message nobody reads still vanishes this long after it was sent.
-AFTER_READ_UNREAD_LIMIT = timedelta(days=30)
-
-_UNITS = (
-    (7 * 24 * 3600, "week"),
-    (24 * 3600, "day"),
-    (3600, "hour"),
-    (60, "minute"),
-    (1, "second"),
-)
-
-
-@dataclass(frozen=True)
-class MessageView:
-    """A message as one participant may see it."""
-
-    id: int
-    conversation_id: int
-    sender_id: int
-    recipient_id: int
-    kind: str
-    body: str
-    created_at: datetime
-    expires_at: datetime | None
-    timer_seconds: int | None
-    timer_mode: str | None
-    read_at: datetime | None
-    attachments: tuple[AttachmentView, ...] = field(default=())
-
-    @property
-    def is_timed(self) -> bool:
-        return self.expires_at is not None
 
 
 @dataclass(frozen=True)
@@ -106,52 +85,8 @@ class ReadReceipt:
     sender_may_see: bool
 
 
-def _pair(a: int, b: int) -> tuple[int, int]:
-    return (a, b) if a < b else (b, a)
-
-
-def visible(now: datetime):  # type: ignore[no-untyped-def]
-    """The SQL condition for "this message may still be shown or served"."""
-    return and_(
-        col(Message.deleted_at).is_(None),
-        or_(col(Message.expires_at).is_(None), col(Message.expires_at) > now),
-    )
-
-
-def _receipts_shared(session: Session, a_id: int, b_id: int) -> bool:
-    rows = session.exec(select(User.read_receipts).where(col(User.id).in_([a_id, b_id]))).all()
-    return len(rows) == 2 and all(rows)
-
-
-def _view(message: Message, *, viewer_id: int, receipts_shared: bool) -> MessageView:
-    assert message.id is not None
-    show_read = message.recipient_id == viewer_id or receipts_shared
-    expires_at = message.expires_at
-    if (
-        not show_read
-        and message.timer_mode == TimerMode.AFTER_READ.value
-        and message.read_at is not None
-    ):
-        # read_at + timer would tell the sender when it was read; without shared receipts
-        # the sender sees the unread bound instead (it still vanishes for them on time).
-        expires_at = message.created_at + AFTER_READ_UNREAD_LIMIT
-    return MessageView(
-        id=message.id,
-        conversation_id=message.conversation_id,
-        sender_id=message.sender_id,
-        recipient_id=message.recipient_id,
-        kind=message.kind,
-        body=message.body,
-        created_at=message.created_at,
-        expires_at=expires_at,
-        timer_seconds=message.timer_seconds,
-        timer_mode=message.timer_mode,
-        read_at=message.read_at if show_read else None,
-    )
-
-
 def _conversation(session: Session, a_id: int, b_id: int, *, create: bool) -> Conversation | None:
-    low, high = _pair(a_id, b_id)
+    low, high = pairs.ordered(a_id, b_id)
     found = session.exec(
         select(Conversation).where(
             Conversation.user_low_id == low, Conversation.user_high_id == high
@@ -191,50 +126,6 @@ def validate_body(body: str) -> str:
     return text
 
 
-def validate_timer(seconds: int | None) -> int | None:
-    """A disappearing-message period in seconds, ``None`` for off (0 also means off)."""
-    if seconds is None or seconds == 0:
-        return None
-    if not MIN_TIMER_SECONDS <= seconds <= MAX_TIMER_SECONDS:
-        raise Invalid("A timer runs from 5 seconds to 365 days.")
-    return seconds
-
-
-def validate_timer_mode(mode: str | None) -> str | None:
-    """A known timer mode (``"from_send"`` or ``"after_read"``), ``None`` when not given."""
-    if mode is None:
-        return None
-    try:
-        return TimerMode(mode).value
-    except ValueError:
-        raise Invalid("A timer starts when a message is sent or when it is read.") from None
-
-
-def describe_period(seconds: int) -> str:
-    """A period in words, in the largest unit that divides it evenly.
-
-    ``3600`` is ``"1 hour"``, ``7200`` ``"2 hours"``, ``90`` ``"90 seconds"``.
-    """
-    if seconds < 0:
-        raise ValueError("A period cannot be negative.")
-    if seconds == 0:
-        return "0 seconds"
-    for size, unit in _UNITS:
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
-    raise AssertionError("unreachable: every whole number of seconds divides by 1")
-
-
-def _first_expiry(created_at: datetime, seconds: int | None, mode: str | None) -> datetime | None:
-    """A new message's ``expires_at``: the deadline, or for after-read the unread bound."""
-    if not seconds:
-        return None
-    if mode == TimerMode.AFTER_READ.value:
-        return created_at + AFTER_READ_UNREAD_LIMIT
-    return created_at + timedelta(seconds=seconds)
-
-
 def check_send_message(
     session: Session,
     *,
@@ -252,7 +143,7 @@ def check_send_message(
             this message, else 5 seconds to 365 days.
         timer_mode: ``"from_send"`` or ``"after_read"``; ``None`` for the conversation's mode
             (``"from_send"`` when it has none).
-        attachment_ids: pending uploads of the actor (``media.store_upload``); with files
+        attachment_ids: pending uploads of the actor (``uploads.store_upload``); with files
             the text may be empty.
 
     Raises:
@@ -261,7 +152,7 @@ def check_send_message(
             files or a file that is not the actor's pending upload.
     """
     text = validate_body(body) if body.strip() or not attachment_ids else ""
-    files = media.check_attachable(session, actor_id=actor_id, attachment_ids=attachment_ids)
+    files = uploads.check_attachable(session, actor_id=actor_id, attachment_ids=attachment_ids)
     explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
     explicit_mode = validate_timer_mode(timer_mode)
     friend = friends.access_friend(session, actor_id=actor_id, username=username)
@@ -283,7 +174,7 @@ def check_send_message(
         created_at=now,
         timer_seconds=seconds,
         timer_mode=mode,
-        expires_at=_first_expiry(now, seconds, mode),
+        expires_at=first_expiry(now, seconds, mode),
     )
     session.add(message)
     conversation.last_message_at = now
@@ -291,20 +182,14 @@ def check_send_message(
     try:
         session.flush()
         assert message.id is not None
-        media.attach(session, actor_id=actor_id, message_id=message.id, attachment_ids=files)
+        uploads.attach(session, actor_id=actor_id, message_id=message.id, attachment_ids=files)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     session.refresh(message)
-    view = _view(message, viewer_id=actor_id, receipts_shared=False)
-    return Sent(message=_with_attachments(session, [view])[0], recipient_id=friend.id)
-
-
-def _with_attachments(session: Session, views: list[MessageView]) -> list[MessageView]:
-    """The same views, each carrying its attachments (one query for all)."""
-    found = media.views_for_messages(session, (v.id for v in views))
-    return [replace(v, attachments=found[v.id]) if v.id in found else v for v in views]
+    view = view_of(message, viewer_id=actor_id, receipts_shared=False)
+    return Sent(message=with_attachments(session, [view])[0], recipient_id=friend.id)
 
 
 def set_conversation_timer(
@@ -359,7 +244,7 @@ def set_conversation_timer(
     session.commit()
     session.refresh(notice)
     return Sent(
-        message=_view(notice, viewer_id=actor_id, receipts_shared=False),
+        message=view_of(notice, viewer_id=actor_id, receipts_shared=False),
         recipient_id=friend.id,
     )
 
@@ -383,24 +268,23 @@ def list_messages(
     if before_id is not None:
         query = query.where(col(Message.id) < before_id)
     rows = session.exec(query.order_by(col(Message.id).desc()).limit(limit)).all()
-    shared = _receipts_shared(session, actor_id, friend.id)
-    return _with_attachments(
-        session, [_view(m, viewer_id=actor_id, receipts_shared=shared) for m in rows]
+    shared = shared_receipts(session, actor_id, friend.id)
+    return with_attachments(
+        session, [view_of(m, viewer_id=actor_id, receipts_shared=shared) for m in rows]
     )
+
+
+def _visible_message(session: Session, message_id: int, now: datetime) -> Message | None:
+    """The message with this id if it is visible at ``now`` (``expiry.visible``), else ``None``."""
+    return session.exec(select(Message).where(Message.id == message_id, visible(now))).first()
 
 
 def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageView:
     """One visible message of a conversation the actor is in; ``NotFound`` otherwise."""
-    message = session.get(Message, message_id)
-    now = clock.now()
-    if (
-        message is None
-        or actor_id not in (message.sender_id, message.recipient_id)
-        or message.deleted_at is not None
-        or (message.expires_at is not None and message.expires_at <= now)
-    ):
+    message = _visible_message(session, message_id, clock.now())
+    if message is None or actor_id not in (message.sender_id, message.recipient_id):
         raise NotFound("No such message.")
-    other = message.recipient_id if message.sender_id == actor_id else message.sender_id
+    other = pairs.other(message.sender_id, message.recipient_id, me=actor_id)
     other_user = session.get(User, other)
     if other_user is None:
         raise NotFound("No such message.")
@@ -408,78 +292,88 @@ def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageV
         friends.access_friend(session, actor_id=actor_id, username=other_user.username)
     except NotFound:
         raise NotFound("No such message.") from None
-    view = _view(
-        message, viewer_id=actor_id, receipts_shared=_receipts_shared(session, actor_id, other)
+    view = view_of(
+        message, viewer_id=actor_id, receipts_shared=shared_receipts(session, actor_id, other)
     )
-    return _with_attachments(session, [view])[0]
+    return with_attachments(session, [view])[0]
 
 
 def list_conversations(session: Session, *, actor_id: int) -> list[ConversationSummary]:
-    """The actor's conversations with current friends, newest visible activity first."""
+    """The actor's conversations with current friends, newest visible activity first.
+
+    A fixed number of statements whatever the number of conversations: the friends, the
+    actor's receipt setting, one query for every conversation's newest visible message,
+    unread count and the friend's receipt setting (correlated subqueries on the
+    ``(conversation_id, id)`` and unread indexes), and one for the previews' files.
+    """
     now = clock.now()
-    conversations = session.exec(
-        select(Conversation).where(
-            or_(Conversation.user_low_id == actor_id, Conversation.user_high_id == actor_id)
-        )
-    ).all()
-    unread_rows = session.exec(
-        select(Message.conversation_id, func.count())
+    current = {f.id: f for f in friends.list_friends(session, actor_id=actor_id)}
+    mine = session.exec(select(User.read_receipts).where(User.id == actor_id)).first()
+    newest_visible = (
+        select(Message.id)
+        .where(Message.conversation_id == Conversation.id, visible(now))
+        .order_by(col(Message.id).desc())
+        .limit(1)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    unread = (
+        select(func.count())
+        .select_from(Message)
         .where(
+            Message.conversation_id == Conversation.id,
             Message.recipient_id == actor_id,
             col(Message.read_at).is_(None),
             visible(now),
         )
-        .group_by(Message.conversation_id)
-    ).all()
-    unread = dict(unread_rows)
-    # One query each for friends (blocks excluded) and receipt settings, not per conversation.
-    current = {f.id: f for f in friends.list_friends(session, actor_id=actor_id)}
-    receipts = dict(
-        session.exec(
-            select(User.id, User.read_receipts).where(col(User.id).in_([actor_id, *current]))
-        ).all()
+        .correlate(Conversation)
+        .scalar_subquery()
     )
-    summaries: list[ConversationSummary] = []
-    for conversation in conversations:
-        other_id = (
-            conversation.user_high_id
-            if conversation.user_low_id == actor_id
-            else conversation.user_low_id
+    other_id = case(
+        (col(Conversation.user_low_id) == actor_id, Conversation.user_high_id),
+        else_=Conversation.user_low_id,
+    )
+    their_receipts = (
+        select(User.read_receipts).where(User.id == other_id).correlate(Conversation)
+    ).scalar_subquery()
+    last = aliased(Message)
+    rows = session.exec(
+        select(Conversation, last, unread, their_receipts)
+        .outerjoin(last, col(last.id) == newest_visible)
+        .where(
+            or_(
+                col(Conversation.user_low_id) == actor_id,
+                col(Conversation.user_high_id) == actor_id,
+            )
         )
-        friend = current.get(other_id)
+    ).all()
+    summaries: list[ConversationSummary] = []
+    for conversation, message, unread_count, theirs in rows:
+        friend = current.get(
+            pairs.other(conversation.user_low_id, conversation.user_high_id, me=actor_id)
+        )
         if friend is None:
             continue
-        last = session.exec(
-            select(Message)
-            .where(Message.conversation_id == conversation.id, visible(now))
-            .order_by(col(Message.id).desc())
-            .limit(1)
-        ).first()
-        shared = bool(receipts.get(actor_id)) and bool(receipts.get(other_id))
+        shared = bool(mine) and bool(theirs)
         assert conversation.id is not None
         summaries.append(
             ConversationSummary(
                 conversation_id=conversation.id,
                 friend=friend,
-                last_message=_view(last, viewer_id=actor_id, receipts_shared=shared)
-                if last
+                last_message=view_of(message, viewer_id=actor_id, receipts_shared=shared)
+                if message
                 else None,
-                unread=int(unread.get(conversation.id, 0)),
-                last_activity=last.created_at if last else conversation.created_at,
+                unread=int(unread_count or 0),
+                last_activity=message.created_at if message else conversation.created_at,
             )
         )
     summaries.sort(key=lambda s: (s.last_activity, s.conversation_id), reverse=True)
-    previews = _with_attachments(session, [s.last_message for s in summaries if s.last_message])
+    previews = with_attachments(session, [s.last_message for s in summaries if s.last_message])
     by_id = {v.id: v for v in previews}
     return [
         replace(s, last_message=by_id[s.last_message.id]) if s.last_message else s
         for s in summaries
     ]
-
-
-def unread_total(session: Session, *, actor_id: int) -> int:
-    """Unread, visible messages in the conversations the actor can open (the sidebar's sum)."""
-    return sum(s.unread for s in list_conversations(session, actor_id=actor_id))
 
 
 def mark_read(
@@ -526,7 +420,7 @@ def mark_read(
         sender_id=friend.id,
         message_ids=ids,
         read_at=now,
-        sender_may_see=_receipts_shared(session, actor_id, friend.id),
+        sender_may_see=shared_receipts(session, actor_id, friend.id),
     )
 
 
@@ -539,17 +433,11 @@ def delete_for_everyone(session: Session, *, actor_id: int, message_id: int) -> 
     Raises:
         NotFound: not the actor's own visible message.
     """
-    message = session.get(Message, message_id)
     now = clock.now()
-    if (
-        message is None
-        or message.sender_id != actor_id
-        or message.kind != MessageKind.TEXT.value
-        or message.deleted_at is not None
-        or (message.expires_at is not None and message.expires_at <= now)
-    ):
+    message = _visible_message(session, message_id, now)
+    if message is None or message.sender_id != actor_id or message.kind != MessageKind.TEXT.value:
         raise NotFound("No such message.")
-    view = _view(message, viewer_id=actor_id, receipts_shared=False)
+    view = view_of(message, viewer_id=actor_id, receipts_shared=False)
     message.deleted_at = now
     session.add(message)
     session.commit()
@@ -564,18 +452,3 @@ def purge_messages(session: Session, message_ids: list[int]) -> int:
     The same code path as the expiry sweep (``expiry.purge``): files first, then rows.
     """
     return len(expiry.purge(session, message_ids))
-
-
-def conversation_partner(session: Session, *, actor_id: int, conversation_id: int) -> int:
-    """The other participant of a conversation the actor is in; ``NotFound`` otherwise."""
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None or actor_id not in (
-        conversation.user_low_id,
-        conversation.user_high_id,
-    ):
-        raise NotFound("No such conversation.")
-    return (
-        conversation.user_high_id
-        if conversation.user_low_id == actor_id
-        else conversation.user_low_id
-    )

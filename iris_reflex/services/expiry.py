@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_
+from sqlalchemy import ColumnElement, and_, delete, not_, or_
 from sqlmodel import Session, col, func, select
 
 from iris_reflex.models import Attachment, Message, User
@@ -42,12 +42,30 @@ class Vanished:
     recipient_id: int
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
-    """The SQL condition for "this row is hidden and may be removed"."""
-    return or_(
-        and_(col(Message.expires_at).is_not(None), col(Message.expires_at) <= now),
-        col(Message.deleted_at).is_not(None),
-    )
+def _visibility(now: datetime, *, hidden: bool) -> ColumnElement[bool]:
+    """The one definition of a visible message, or (``hidden``) its exact complement.
+
+    A message shows while it is not deleted and has no deadline or a deadline still ahead.
+    The complement is the same three conditions negated by De Morgan's laws, not a ``NOT
+    (...)`` around them, so the sweep keeps using the partial indexes on ``expires_at`` and
+    ``deleted_at`` (neither expression can be NULL, so the two are exact complements).
+    """
+    not_deleted = col(Message.deleted_at).is_(None)
+    no_deadline = col(Message.expires_at).is_(None)
+    ahead = col(Message.expires_at) > now
+    if hidden:
+        return or_(not_(not_deleted), and_(not_(no_deadline), not_(ahead)))
+    return and_(not_deleted, or_(no_deadline, ahead))
+
+
+def visible(now: datetime) -> ColumnElement[bool]:
+    """The SQL condition for "this message may still be shown or served" at ``now``."""
+    return _visibility(now, hidden=False)
+
+
+def hidden(now: datetime) -> ColumnElement[bool]:
+    """The SQL condition for "this row is hidden and may be removed": ``visible``'s complement."""
+    return _visibility(now, hidden=True)
 
 
 def next_deadline(session: Session) -> datetime | None:
@@ -55,7 +73,9 @@ def next_deadline(session: Session) -> datetime | None:
     return session.exec(select(func.min(Message.expires_at))).one()
 
 
-def _vanished(session: Session, condition, limit: int | None = None) -> list[Vanished]:  # type: ignore[no-untyped-def]
+def _vanished(
+    session: Session, condition: ColumnElement[bool], limit: int | None = None
+) -> list[Vanished]:
     """The rows matching ``condition``, oldest id first, as what will vanish."""
     rows = session.exec(
         select(Message.id, Message.conversation_id, Message.sender_id, Message.recipient_id)
@@ -84,8 +104,8 @@ def _remove(session: Session, vanished: list[Vanished]) -> list[Vanished]:
             )
         ).all()
         storage.delete_keys(key for pair in files for key in pair)
-        session.exec(delete(Attachment).where(col(Attachment.message_id).in_(ids)))  # type: ignore[call-overload]
-        session.exec(delete(Message).where(col(Message.id).in_(ids)))  # type: ignore[call-overload]
+        session.exec(delete(Attachment).where(col(Attachment.message_id).in_(ids)))
+        session.exec(delete(Message).where(col(Message.id).in_(ids)))
         session.commit()
     except BaseException:
         # The files may be gone already; the rows stay (hidden, still due) for the next sweep.
@@ -111,7 +131,7 @@ def delete_expired(session: Session, *, now: datetime, batch: int = 500) -> list
 
     Returns what vanished (empty when nothing is due).
     """
-    return _remove(session, _vanished(session, _due(now), limit=max(1, batch)))
+    return _remove(session, _vanished(session, hidden(now), limit=max(1, batch)))
 
 
 def sweep(session: Session, *, now: datetime, batch: int = 500) -> list[Vanished]:

@@ -31,7 +31,7 @@ from sqlmodel import Session, col, delete, select, update
 from iris_reflex import clock
 from iris_reflex.errors import Conflict, Forbidden, Invalid, NotFound
 from iris_reflex.models import Block, Friendship, FriendshipStatus, User
-from iris_reflex.services import media, users
+from iris_reflex.services import pairs, users
 from iris_reflex.services.users import PublicUser
 
 SEARCH_LIMIT_MAX = 20
@@ -85,14 +85,9 @@ class RequestOutcome:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _pair(a: int, b: int) -> tuple[int, int]:
-    """The two ids as stored: (low, high)."""
-    return (a, b) if a < b else (b, a)
-
-
 def _find_pair(session: Session, a: int, b: int) -> Friendship | None:
     """The request or friendship between ``a`` and ``b``, as the database has it now."""
-    low, high = _pair(a, b)
+    low, high = pairs.ordered(a, b)
     return session.exec(
         select(Friendship)
         .where(Friendship.user_low_id == low, Friendship.user_high_id == high)
@@ -101,7 +96,7 @@ def _find_pair(session: Session, a: int, b: int) -> Friendship | None:
 
 
 def _addressee_id(row: Friendship) -> int:
-    return row.user_high_id if row.requester_id == row.user_low_id else row.user_low_id
+    return pairs.other(row.user_low_id, row.user_high_id, me=row.requester_id)
 
 
 def _outcome(row: Friendship, status: str) -> RequestOutcome:
@@ -140,8 +135,9 @@ def _public_users(session: Session, ids: Iterable[int]) -> dict[int, PublicUser]
         select(User.id, User.username, User.display_name).where(col(User.id).in_(wanted))
     ).all()
     return {
-        int(uid): PublicUser(id=int(uid), username=username, display_name=display_name)
+        uid: PublicUser(id=uid, username=username, display_name=display_name)
         for uid, username, display_name in rows
+        if uid is not None
     }
 
 
@@ -214,14 +210,15 @@ def search_users(
         .where(
             col(User.username_key).like(pattern, escape="\\"),
             User.id != actor_id,
-            ~exists().where(Block.blocker_id == User.id, Block.blocked_id == actor_id),
+            ~exists().where(col(Block.blocker_id) == User.id, col(Block.blocked_id) == actor_id),
         )
-        .order_by(case((User.username_key == key, 0), else_=1), User.username_key)
+        .order_by(case((col(User.username_key) == key, 0), else_=1), User.username_key)
         .limit(limit)
     ).all()
     return [
-        PublicUser(id=int(uid), username=username, display_name=display_name)
+        PublicUser(id=uid, username=username, display_name=display_name)
         for uid, username, display_name in rows
+        if uid is not None
     ]
 
 
@@ -229,21 +226,28 @@ def list_friends(session: Session, *, actor_id: int) -> list[PublicUser]:
     """The actor's friends, by username (case-insensitive), with their status and picture
     fingerprint (strangers in search and requests see only names)."""
     rows = session.exec(
-        select(User.id, User.username, User.display_name, User.status_message, User.avatar_key)
+        # sqlmodel types select() for at most four columns; this one takes five.
+        select(  # type: ignore[call-overload]
+            User.id, User.username, User.display_name, User.status_message, User.avatar_key
+        )
         .join(
             Friendship,
-            or_(
-                and_(Friendship.user_low_id == actor_id, Friendship.user_high_id == User.id),
-                and_(Friendship.user_high_id == actor_id, Friendship.user_low_id == User.id),
+            # "The other one of the pair" as one expression, so the database can hash-join
+            # it (an OR of two pairings makes PostgreSQL compare every user with every row).
+            User.id
+            == case(
+                (col(Friendship.user_low_id) == actor_id, Friendship.user_high_id),
+                else_=Friendship.user_low_id,
             ),
         )
         .where(
+            or_(col(Friendship.user_low_id) == actor_id, col(Friendship.user_high_id) == actor_id),
             Friendship.status == ACCEPTED,
             # A friendship and a block never coexist, except after a race with block().
             ~exists().where(
                 or_(
-                    and_(Block.blocker_id == actor_id, Block.blocked_id == User.id),
-                    and_(Block.blocker_id == User.id, Block.blocked_id == actor_id),
+                    and_(col(Block.blocker_id) == actor_id, col(Block.blocked_id) == User.id),
+                    and_(col(Block.blocker_id) == User.id, col(Block.blocked_id) == actor_id),
                 )
             ),
         )
@@ -255,7 +259,7 @@ def list_friends(session: Session, *, actor_id: int) -> list[PublicUser]:
             username=username,
             display_name=display_name,
             status_message=status,
-            avatar_version=media.avatar_version(avatar_key),
+            avatar_version=users.avatar_version(avatar_key),
         )
         for uid, username, display_name, status, avatar_key in rows
     ]
@@ -271,11 +275,12 @@ def list_requests(session: Session, *, actor_id: int) -> Requests:
         select(Friendship)
         .where(
             Friendship.status == PENDING,
-            or_(Friendship.user_low_id == actor_id, Friendship.user_high_id == actor_id),
+            or_(col(Friendship.user_low_id) == actor_id, col(Friendship.user_high_id) == actor_id),
             or_(
-                Friendship.requester_id == actor_id,
+                col(Friendship.requester_id) == actor_id,
                 ~exists().where(
-                    Block.blocker_id == actor_id, Block.blocked_id == Friendship.requester_id
+                    col(Block.blocker_id) == actor_id,
+                    col(Block.blocked_id) == Friendship.requester_id,
                 ),
             ),
         )
@@ -301,12 +306,13 @@ def list_blocked(session: Session, *, actor_id: int) -> list[PublicUser]:
     """The users the actor blocked, by username (case-insensitive)."""
     rows = session.exec(
         select(User.id, User.username, User.display_name)
-        .join(Block, and_(Block.blocked_id == User.id, Block.blocker_id == actor_id))
+        .join(Block, and_(col(Block.blocked_id) == User.id, col(Block.blocker_id) == actor_id))
         .order_by(User.username_key)
     ).all()
     return [
-        PublicUser(id=int(uid), username=username, display_name=display_name)
+        PublicUser(id=uid, username=username, display_name=display_name)
         for uid, username, display_name in rows
+        if uid is not None
     ]
 
 
@@ -353,7 +359,7 @@ def send_request(session: Session, *, actor_id: int, username: str) -> RequestOu
                 return _outcome(existing, ACCEPTED)
             session.rollback()  # cancelled or changed meanwhile: look again
             continue
-        low, high = _pair(actor_id, target_id)
+        low, high = pairs.ordered(actor_id, target_id)
         row = Friendship(
             user_low_id=low,
             user_high_id=high,
@@ -451,7 +457,7 @@ def remove_friend(session: Session, *, actor_id: int, username: str) -> int:
     friend_id = _require_user(session, username, NOT_A_FRIEND)
     if friend_id == actor_id:
         raise NotFound(NOT_A_FRIEND)
-    low, high = _pair(actor_id, friend_id)
+    low, high = pairs.ordered(actor_id, friend_id)
     result = session.exec(
         delete(Friendship).where(
             col(Friendship.user_low_id) == low,
@@ -477,7 +483,7 @@ def block(session: Session, *, actor_id: int, username: str) -> int:
     if target_id == actor_id:
         raise Invalid("You cannot block yourself.")
     for _ in range(_ATTEMPTS):
-        low, high = _pair(actor_id, target_id)
+        low, high = pairs.ordered(actor_id, target_id)
         session.exec(
             delete(Friendship).where(
                 col(Friendship.user_low_id) == low, col(Friendship.user_high_id) == high

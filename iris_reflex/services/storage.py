@@ -168,8 +168,31 @@ def copy_into_incoming(source: BinaryIO, *, limit: int) -> tuple[Path, int]:
     return path, size
 
 
+def limit_bytes() -> int:
+    """The configured size limit per file."""
+    return get_settings().max_upload_mb * 1024 * 1024
+
+
 def too_large_message(limit: int) -> str:
     return f"A file can be at most {limit // (1024 * 1024)} MB."
+
+
+def size_of(path: Path) -> int:
+    """The size in bytes of a file being received or stored."""
+    return path.stat().st_size
+
+
+def discard(paths: Iterable[Path]) -> None:
+    """Delete these incoming (or produced) files if they still exist: what is left after a
+    file was adopted, refused or re-encoded."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def stored_file(key: str) -> Path | None:
+    """The path of ``key``'s file if it is on disk now, else ``None`` (swept meanwhile)."""
+    path = path_for(key)
+    return path if path.is_file() else None
 
 
 def delete_stale_incoming(*, older_than: float) -> int:

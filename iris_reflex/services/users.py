@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from sqlmodel import Session, select
 from iris_reflex import clock
 from iris_reflex.errors import Conflict, Invalid, NotFound
 from iris_reflex.models import User
-from iris_reflex.services import media, passwords
+from iris_reflex.services import passwords
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.]{3,32}$")
 PASSWORD_MIN = 8
@@ -22,6 +23,14 @@ PASSWORD_MAX = 128
 # The columns decide: a limit written here could drift from the schema.
 DISPLAY_NAME_MAX = User.__table__.c.display_name.type.length  # type: ignore[attr-defined]
 STATUS_MESSAGE_MAX = User.__table__.c.status_message.type.length  # type: ignore[attr-defined]
+
+
+def avatar_version(key: str | None) -> str | None:
+    """A short fingerprint of the stored picture, for URLs that change when it changes
+    (the storage key itself never leaves the server)."""
+    if not key:
+        return None
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ class PublicUser:
             username=user.username,
             display_name=user.display_name,
             status_message=user.status_message,
-            avatar_version=media.avatar_version(user.avatar_key),
+            avatar_version=avatar_version(user.avatar_key),
         )
 
 
@@ -71,7 +80,7 @@ class Me:
             theme=user.theme,
             read_receipts=user.read_receipts,
             created_at=user.created_at,
-            avatar_version=media.avatar_version(user.avatar_key),
+            avatar_version=avatar_version(user.avatar_key),
         )
 
 

@@ -15,7 +15,7 @@ from iris_reflex.db import session_scope
 from iris_reflex.errors import DomainError
 from iris_reflex.live import push
 from iris_reflex.services import conversations, friends
-from iris_reflex.services.conversations import MessageView
+from iris_reflex.services.message_views import MessageView
 from iris_reflex.services.users import PublicUser
 from iris_reflex.state import rows
 from iris_reflex.state.guard import guarded

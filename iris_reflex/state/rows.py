@@ -12,9 +12,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from iris_reflex.paths import attachment_url, avatar_url, thumbnail_url
-from iris_reflex.services import media, users
-from iris_reflex.services.conversations import ConversationSummary, MessageView
-from iris_reflex.services.media import AttachmentView
+from iris_reflex.services import attachments, users
+from iris_reflex.services.attachments import AttachmentView
+from iris_reflex.services.conversations import ConversationSummary
+from iris_reflex.services.message_views import MessageView
 from iris_reflex.services.users import PublicUser
 
 # Consecutive messages of one sender this close together sit tight, as one group.
@@ -181,7 +182,7 @@ def conversation_row(
     last = summary.last_message
     preview = ""
     if last is not None:
-        text = last.body or media.describe(last.attachments)
+        text = last.body or attachments.describe(last.attachments)
         preview = ("You: " if last.sender_id == viewer_id else "") + text
     return ConversationRow(
         username=summary.friend.username,

@@ -24,27 +24,16 @@ from iris_reflex.errors import DomainError
 from iris_reflex.live.registry import get_registry
 from iris_reflex.paths import LOGIN_ROUTE
 from iris_reflex.services import accounts, users
-from iris_reflex.services.timers import TIMER_CHOICES, parse_period
+from iris_reflex.services.timers import DEFAULT_TIMER_CHOICES, parse_period, period_text
 from iris_reflex.state import rows
 from iris_reflex.state.guard import guarded
 from iris_reflex.state.session import SessionState
 
-# The composer's picker without "Chat default": this *is* the default for new chats.
-DEFAULT_TIMER_CHOICES: list[tuple[str, str]] = [(v, t) for v, t in TIMER_CHOICES if v != "default"]
 _PRESETS = {v for v, _ in DEFAULT_TIMER_CHOICES} - {"custom"}
 THEMES: list[tuple[str, str]] = [("light", "Light"), ("dark", "Dark"), ("system", "System")]
-_PERIOD_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 PASSWORD_FIELDS = ("current_password", "new_password", "confirm_password")
 DELETE_FIELD = "delete_password"
 UNREADABLE_TIMER = "Write the custom timer like 90s, 10m, 2h, 3d or 1w."
-
-
-def period_text(seconds: int) -> str:
-    """A period as the custom timer field reads it: ``90`` is "90s", ``7200`` is "2h"."""
-    for unit, size in _PERIOD_UNITS:
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _profile_refused(state: Any, message: str) -> None:

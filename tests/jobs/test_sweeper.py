@@ -17,7 +17,7 @@ from iris_reflex import clock
 from iris_reflex.db import engine_for
 from iris_reflex.jobs import sweeper
 from iris_reflex.models import Attachment, LoginFailure, Message, UserSession
-from iris_reflex.services import conversations, friends, media, passwords, storage, users
+from iris_reflex.services import conversations, friends, passwords, storage, uploads, users
 from iris_reflex.settings import get_settings
 
 
@@ -137,11 +137,11 @@ def test_the_catch_up_sweep_clears_crashed_and_abandoned_uploads(session, frozen
     partial.write_bytes(b"half an upl")
     unsent_path = storage.incoming_path()
     unsent_path.write_bytes(b"never sent")
-    media.store_upload(session, actor_id=ada, source=unsent_path, name="u.txt")
+    uploads.store_upload(session, actor_id=ada, source=unsent_path, name="u.txt")
     orphan = storage.write_bytes(storage.new_key(), b"no row")
     kept_path = storage.incoming_path()
     kept_path.write_bytes(b"sent")
-    kept = media.store_upload(session, actor_id=ada, source=kept_path, name="k.txt")
+    kept = uploads.store_upload(session, actor_id=ada, source=kept_path, name="k.txt")
     conversations.check_send_message(
         session, actor_id=ada, username="Bob", body="with file", attachment_ids=[kept.id]
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from iris_reflex.services import conversations, friends, users
-from iris_reflex.services.conversations import MessageView
+from iris_reflex.services.message_views import MessageView
 
 PASSWORD = "correct horse"
 
@@ -32,6 +32,11 @@ def friends_ada_and_bob(session: Session) -> tuple[int, int]:
     ada, bob = register(session, "ada", "bob")
     befriend(session, ada, bob, "bob")
     return ada, bob
+
+
+def unread_total(session: Session, actor_id: int) -> int:
+    """Unread, visible messages in the conversations the actor can open (the sidebar's sum)."""
+    return sum(s.unread for s in conversations.list_conversations(session, actor_id=actor_id))
 
 
 def send(

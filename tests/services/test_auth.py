@@ -144,7 +144,7 @@ def test_login_with_the_right_password_opens_a_session_whose_token_authenticates
     }
     assert jwt.get_unverified_header(signed.token)["alg"] == "HS256"
     assert auth.authenticate(session, signed.token) == auth.Identity(ada.id, signed.session_id)
-    assert auth.current_user(session, signed.token).id == ada.id
+    assert auth.signed_in_user(session, signed.token)[1].id == ada.id
 
 
 def test_login_accepts_the_username_in_any_case_and_with_surrounding_spaces(session, now):
@@ -447,7 +447,7 @@ def test_authenticate_refuses_the_token_of_a_revoked_session(session, signed):
 
     assert_refused(session, signed.token)
     with pytest.raises(NotAuthenticated):
-        auth.current_user(session, signed.token)
+        auth.signed_in_user(session, signed.token)
 
 
 def test_authenticate_refuses_the_token_of_a_deleted_account(session, signed):

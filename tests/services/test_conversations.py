@@ -20,9 +20,10 @@ from iris_reflex import clock
 from iris_reflex.errors import DomainError, Invalid, NotFound
 from iris_reflex.models import Block, Conversation, Message, MessageKind, User
 from iris_reflex.services import conversations, friends, passwords
-from iris_reflex.services.conversations import MessageView, ReadReceipt
+from iris_reflex.services.conversations import ReadReceipt
+from iris_reflex.services.message_views import MessageView
 from iris_reflex.services.users import PublicUser
-from tests.services.builders import befriend, friends_ada_and_bob, register, send
+from tests.services.builders import befriend, friends_ada_and_bob, register, send, unread_total
 
 NO_CONVERSATION = "No such conversation."
 NO_MESSAGE = "No such message."
@@ -137,7 +138,7 @@ def test_a_friend_sends_a_message_that_is_stored_for_both(session, frozen_clock)
         timer_mode=None,
         read_at=None,
     )
-    assert not sent.message.is_timed
+    assert sent.message.expires_at is None
     assert (row.body, row.read_at, row.deleted_at, row.expires_at) == ("hello", None, None, None)
     assert conversation.created_at == frozen_clock.current
     assert conversation.last_message_at == frozen_clock.current
@@ -498,7 +499,7 @@ def test_a_timed_message_disappears_everywhere_exactly_at_its_expiry(session, fr
     sent_at = frozen_clock.advance(seconds=1)
     timed = send(session, ada, "bob", "self-destructs", timer_seconds=30)
 
-    assert timed.is_timed
+    assert timed.expires_at is not None
     assert (timed.timer_seconds, timed.expires_at) == (30, sent_at + timedelta(seconds=30))
     assert message_rows(session)[1].timer_mode == "from_send"
 
@@ -511,7 +512,7 @@ def test_a_timed_message_disappears_everywhere_exactly_at_its_expiry(session, fr
         )
     assert sidebar(session, ada) == [("bob", timed.id, 0)]
     assert sidebar(session, bob) == [("ada", timed.id, 2)]
-    assert conversations.unread_total(session, actor_id=bob) == 2
+    assert unread_total(session, actor_id=bob) == 2
 
     # Exactly at expiry: gone from every read, for both.
     assert frozen_clock.advance(microseconds=1) == timed.expires_at
@@ -525,7 +526,7 @@ def test_a_timed_message_disappears_everywhere_exactly_at_its_expiry(session, fr
         )
     assert sidebar(session, ada) == [("bob", plain.id, 0)]
     assert sidebar(session, bob) == [("ada", plain.id, 1)]
-    assert conversations.unread_total(session, actor_id=bob) == 1
+    assert unread_total(session, actor_id=bob) == 1
     # Reading now marks only the visible message; the expired row waits for the sweep, unread.
     receipt = conversations.mark_read(session, actor_id=bob, username="ada")
     assert receipt is not None and receipt.message_ids == [plain.id]
@@ -541,11 +542,11 @@ def test_a_timed_message_expires_exactly_at_a_fractional_second(session, frozen_
 
     frozen_clock.advance(seconds=4, microseconds=999_999)
     assert page(session, bob, "ada") == [timed.id]
-    assert conversations.unread_total(session, actor_id=bob) == 1
+    assert unread_total(session, actor_id=bob) == 1
 
     frozen_clock.advance(microseconds=1)
     assert page(session, bob, "ada") == []
-    assert conversations.unread_total(session, actor_id=bob) == 0
+    assert unread_total(session, actor_id=bob) == 0
 
 
 def test_the_conversation_timer_applies_unless_the_message_sets_its_own(session, frozen_clock):
@@ -563,7 +564,7 @@ def test_the_conversation_timer_applies_unless_the_message_sets_its_own(session,
     now = frozen_clock.current
     assert by_default.expires_at == now + timedelta(seconds=60)
     assert own_timer.expires_at == now + timedelta(seconds=10)
-    assert no_timer.expires_at is None and not no_timer.is_timed
+    assert no_timer.expires_at is None
 
 
 @pytest.mark.parametrize("timer_seconds", [-1, 10**12])
@@ -631,10 +632,10 @@ def test_unread_counts_are_per_conversation_and_exclude_ones_own_messages(sessio
         ("cat", 1),
         ("bob", 2),
     ]
-    assert conversations.unread_total(session, actor_id=ada) == 3
+    assert unread_total(session, actor_id=ada) == 3
     assert sidebar(session, bob)[0][2] == 1
-    assert conversations.unread_total(session, actor_id=bob) == 1
-    assert conversations.unread_total(session, actor_id=cat) == 0
+    assert unread_total(session, actor_id=bob) == 1
+    assert unread_total(session, actor_id=cat) == 0
 
 
 def test_a_conversation_with_no_visible_message_is_listed_without_a_preview(session, frozen_clock):
@@ -666,17 +667,40 @@ def test_only_conversations_with_current_friends_are_listed(session, change):
     assert conversations.list_conversations(session, actor_id=bob) == []
 
 
-@pytest.mark.parametrize("change", ["removed", "blocked"])
-def test_unread_total_agrees_with_the_listed_conversations(session, change):
-    ada, bob = friends_ada_and_bob(session)
-    send(session, bob, "ada", "unread")
-    if change == "removed":
-        friends.remove_friend(session, actor_id=ada, username="bob")
-    else:
-        friends.block(session, actor_id=ada, username="bob")
+def _sidebar_statements(session: Session, actor_id: int) -> tuple[int, int]:
+    """(rows, SQL statements) of one ``list_conversations`` call."""
+    count = 0
 
-    listed = sum(s.unread for s in conversations.list_conversations(session, actor_id=ada))
-    assert conversations.unread_total(session, actor_id=ada) == listed == 0
+    def counted(*_args: object) -> None:
+        nonlocal count
+        count += 1
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        rows = conversations.list_conversations(session, actor_id=actor_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    return len(rows), count
+
+
+def test_the_sidebar_costs_the_same_statements_at_3_and_at_30_conversations(session, frozen_clock):
+    (ada,) = register(session, "ada")
+    counts = {}
+    for total in (3, 30):
+        while len(conversations.list_conversations(session, actor_id=ada)) < total:
+            name = f"friend{len(conversations.list_conversations(session, actor_id=ada))}"
+            (friend,) = register(session, name)
+            befriend(session, ada, friend, name)
+            send(session, friend, "ada", "unread")
+            send(session, ada, name, "timed", timer_seconds=5)
+            send(session, friend, "ada", "gone", timer_seconds=5)
+            frozen_clock.advance(seconds=1)
+        frozen_clock.advance(seconds=5)  # the timed messages expire: older ones show
+        session.expire_all()
+        counts[total] = _sidebar_statements(session, ada)
+    assert counts[3][0] == 3 and counts[30][0] == 30
+    assert counts[3][1] == counts[30][1]
 
 
 # --- reading and receipts -------------------------------------------------------------------
@@ -703,8 +727,8 @@ def test_mark_read_marks_only_messages_addressed_to_the_reader(session, frozen_c
     rows = {m.id: m.read_at for m in message_rows(session)}
     assert [rows[i] for i in to_bob] == [read_at, read_at]
     assert [rows[i] for i in to_ada] == [None, None]
-    assert conversations.unread_total(session, actor_id=bob) == 0
-    assert conversations.unread_total(session, actor_id=ada) == 2
+    assert unread_total(session, actor_id=bob) == 0
+    assert unread_total(session, actor_id=ada) == 2
     assert sidebar(session, bob)[0][2] == 0
     assert sidebar(session, ada)[0][2] == 2
 
@@ -718,7 +742,7 @@ def test_mark_read_stops_at_up_to_id(session, frozen_clock):
 
     assert receipt is not None and sorted(receipt.message_ids) == ids[:2]
     assert [m.read_at for m in message_rows(session)] == [first_read, first_read, None]
-    assert conversations.unread_total(session, actor_id=bob) == 1
+    assert unread_total(session, actor_id=bob) == 1
 
     second_read = frozen_clock.advance(seconds=5)
     rest = conversations.mark_read(session, actor_id=bob, username="ada")
@@ -841,7 +865,7 @@ def test_the_sender_deletes_a_message_for_everyone(session, frozen_clock):
         )
     assert sidebar(session, ada) == [("bob", reply.id, 1)]
     assert sidebar(session, bob) == [("ada", reply.id, 1)]
-    assert conversations.unread_total(session, actor_id=bob) == 1
+    assert unread_total(session, actor_id=bob) == 1
     # The receipt for Bob's next read cannot include it.
     receipt = conversations.mark_read(session, actor_id=bob, username="ada")
     assert receipt is not None and receipt.message_ids == [first.id]
@@ -908,7 +932,7 @@ def test_a_message_marked_deleted_but_not_yet_removed_is_hidden_everywhere(sessi
         with pytest.raises(NotFound):
             conversations.get_message(session, actor_id=actor, message_id=gone.id)
     assert sidebar(session, bob) == [("ada", kept.id, 1)]
-    assert conversations.unread_total(session, actor_id=bob) == 1
+    assert unread_total(session, actor_id=bob) == 1
 
 
 def test_purging_is_idempotent(session, frozen_clock):
@@ -966,30 +990,6 @@ def test_get_message_is_not_found_once_the_friendship_ends(session, change):
         conversations.list_messages(session, actor_id=bob, username="ada")
     with pytest.raises(NotFound):
         conversations.get_message(session, actor_id=bob, message_id=sent.id)
-
-
-def test_conversation_partner_is_the_other_participant(session):
-    ada, bob, cat = register(session, "ada", "bob", "cat")
-    befriend(session, ada, bob, "bob")
-    conversation_id = send(session, bob, "ada", "hi").conversation_id
-
-    assert (
-        conversations.conversation_partner(session, actor_id=ada, conversation_id=conversation_id)
-        == bob
-    )
-    assert (
-        conversations.conversation_partner(session, actor_id=bob, conversation_id=conversation_id)
-        == ada
-    )
-    for actor, cid in ((cat, conversation_id), (ada, conversation_id + 10_000)):
-        refused(
-            session,
-            NotFound,
-            NO_CONVERSATION,
-            lambda a=actor, c=cid: conversations.conversation_partner(
-                session, actor_id=a, conversation_id=c
-            ),
-        )
 
 
 def test_a_body_with_a_lone_surrogate_is_refused_and_nothing_stored(session):

@@ -20,10 +20,11 @@ from iris_reflex import clock
 from iris_reflex.errors import DomainError, Invalid, NotFound
 from iris_reflex.models import Attachment, Conversation, Message, User
 from iris_reflex.services import conversations, expiry, friends, passwords, storage
-from iris_reflex.services.conversations import AFTER_READ_UNREAD_LIMIT, MessageView
 from iris_reflex.services.expiry import Vanished
+from iris_reflex.services.message_views import MessageView
+from iris_reflex.services.timers import AFTER_READ_UNREAD_LIMIT
 from iris_reflex.settings import get_settings
-from tests.services.builders import befriend, friends_ada_and_bob, register, send
+from tests.services.builders import befriend, friends_ada_and_bob, register, send, unread_total
 
 NO_MESSAGE = "No such message."
 NO_CONVERSATION = "No such conversation."
@@ -164,7 +165,7 @@ def test_a_from_send_message_is_visible_until_its_deadline_and_gone_exactly_at_i
         assert page(session, actor, other) == [timed.id, plain.id]
         assert visible_to(session, actor, timed.id)
     assert sidebar(session, bob) == [("ada", timed.id, 2)]
-    assert conversations.unread_total(session, actor_id=bob) == 2
+    assert unread_total(session, actor_id=bob) == 2
 
     frozen_clock.current = timed.expires_at
     for actor, other in ((ada, "bob"), (bob, "ada")):
@@ -172,7 +173,7 @@ def test_a_from_send_message_is_visible_until_its_deadline_and_gone_exactly_at_i
         assert not visible_to(session, actor, timed.id)
     assert sidebar(session, ada) == [("bob", plain.id, 0)]
     assert sidebar(session, bob) == [("ada", plain.id, 1)]
-    assert conversations.unread_total(session, actor_id=bob) == 1
+    assert unread_total(session, actor_id=bob) == 1
     # The row is still there: hiding never waited for the sweep.
     assert row(session, timed.id) is not None
 
@@ -295,7 +296,7 @@ def test_an_after_read_message_never_read_vanishes_30_days_after_sending(session
 
     frozen_clock.current = sent_at + timedelta(days=30) - MICRO
     assert page(session, bob, "ada") == [timed.id]
-    assert conversations.unread_total(session, actor_id=bob) == 1
+    assert unread_total(session, actor_id=bob) == 1
 
     frozen_clock.current = sent_at + timedelta(days=30)
     for actor, other in ((ada, "bob"), (bob, "ada")):
@@ -452,7 +453,7 @@ def test_setting_the_conversation_timer_writes_a_notice(session, frozen_clock, s
     frozen_clock.advance(days=400)
     assert page(session, ada, "bob") == page(session, bob, "ada") == [sent.message.id]
     assert sidebar(session, bob) == [("ada", sent.message.id, 0)]
-    assert conversations.unread_total(session, actor_id=bob) == 0
+    assert unread_total(session, actor_id=bob) == 0
     assert conversations.mark_read(session, actor_id=bob, username="ada") is None
 
 
@@ -533,40 +534,6 @@ def test_an_impossible_conversation_timer_is_invalid(session, frozen_clock, seco
             session, actor_id=ada, username="bob", seconds=seconds, mode=mode
         ),
     )
-
-
-@pytest.mark.parametrize(
-    ("seconds", "words"),
-    [
-        (1, "1 second"),
-        (5, "5 seconds"),
-        (30, "30 seconds"),
-        (59, "59 seconds"),
-        (60, "1 minute"),
-        (90, "90 seconds"),
-        (300, "5 minutes"),
-        (3600, "1 hour"),
-        (5400, "90 minutes"),
-        (7200, "2 hours"),
-        (8 * 3600, "8 hours"),
-        (86400, "1 day"),
-        (86400 + 1, "86401 seconds"),
-        (3 * 86400, "3 days"),
-        (7 * 86400, "1 week"),
-        (14 * 86400, "2 weeks"),
-        (28 * 86400, "4 weeks"),
-        (30 * 86400, "30 days"),
-        (365 * 86400, "365 days"),
-        (0, "0 seconds"),
-    ],
-)
-def test_describe_period_uses_the_largest_unit_that_divides_evenly(seconds, words):
-    assert conversations.describe_period(seconds) == words
-
-
-def test_describe_period_refuses_a_negative_period():
-    with pytest.raises(ValueError):
-        conversations.describe_period(-1)
 
 
 # --- the next deadline ----------------------------------------------------------------------
@@ -823,46 +790,6 @@ def test_delete_orphan_files_with_no_upload_folder_deletes_nothing(session, uplo
     assert expiry.delete_orphan_files(session, older_than=clock.now()) == 0
 
 
-# --- storage --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "key", ["", ".", "..", "../etc", "..%2f", "a/b", "/etc/passwd", "a\\b", "\\x", "ab\x00c"]
-)
-def test_path_for_refuses_keys_that_could_leave_the_upload_folder(uploads, key):
-    with pytest.raises(ValueError):
-        storage.path_for(key)
-    with pytest.raises(ValueError):
-        storage.write_bytes(key, b"x")
-    assert storage.delete_keys([key]) == 0
-
-
-def test_new_keys_are_random_url_safe_names_stored_two_levels_deep(uploads):
-    keys = {storage.new_key() for _ in range(100)}
-
-    assert len(keys) == 100
-    for key in keys:
-        assert len(key) == 32
-        assert all(c.isalnum() or c in "-_" for c in key)
-        assert storage.path_for(key) == uploads / key[:2] / key
-
-
-def test_stored_files_are_listed_and_deleted_by_key(uploads):
-    first, second = storage.new_key(), storage.new_key()
-    storage.write_bytes(first, b"one")
-    path = storage.write_bytes(second, b"two")
-    os.utime(path, (1_000_000, 1_000_000))
-
-    listed = dict(storage.iter_stored_keys())
-    assert set(listed) == {first, second}
-    assert listed[second] == 1_000_000
-
-    assert storage.delete_keys([first, None, first, "", storage.new_key()]) == 1
-    assert dict(storage.iter_stored_keys()).keys() == {second}
-    assert storage.delete_keys([first, second]) == 1
-    assert list(storage.iter_stored_keys()) == []
-
-
 def test_without_shared_receipts_an_after_read_deadline_does_not_reveal_the_read_time(
     session, frozen_clock
 ):
@@ -878,7 +805,7 @@ def test_without_shared_receipts_an_after_read_deadline_does_not_reveal_the_read
 
     seen_by_sender = conversations.get_message(session, actor_id=ada, message_id=sent.id)
     assert seen_by_sender.read_at is None
-    assert seen_by_sender.expires_at == sent.created_at + conversations.AFTER_READ_UNREAD_LIMIT
+    assert seen_by_sender.expires_at == sent.created_at + AFTER_READ_UNREAD_LIMIT
     seen_by_reader = conversations.get_message(session, actor_id=bob, message_id=sent.id)
     assert seen_by_reader.expires_at == read_at + timedelta(seconds=60)
     # It still vanishes for both at the real deadline.

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, delete, select
 from iris_reflex import clock
 from iris_reflex.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from iris_reflex.models import Block, Friendship, User
-from iris_reflex.services import friends, passwords
+from iris_reflex.services import friends, pairs, passwords
 from iris_reflex.services.users import PublicUser
 from tests.services.builders import befriend, register
 
@@ -58,14 +58,6 @@ def refused(
         action()
     assert caught.value.message == message
     assert snapshot(session) == before
-
-
-# --- the pair ordering ----------------------------------------------------------------------
-
-
-def test_pair_orders_two_ids_low_then_high():
-    assert friends._pair(7, 3) == (3, 7)
-    assert friends._pair(3, 7) == (3, 7)
 
 
 # --- sending a request ----------------------------------------------------------------------
@@ -214,7 +206,7 @@ def test_a_request_that_loses_an_insert_race_to_the_same_request_is_a_conflict(s
     """Another tab sends the same request between the check and the insert: the unique pair
     decides, the loser re-reads the pair and gets the ordinary answer."""
     ada, bob = register(session, "ada", "bob")
-    low, high = friends._pair(ada, bob)
+    low, high = pairs.ordered(ada, bob)
 
     def send_elsewhere(*_args: object) -> None:
         with Session(session.get_bind()) as other:
@@ -236,7 +228,7 @@ def test_a_request_that_loses_an_insert_race_to_the_same_request_is_a_conflict(s
 
 def test_crossing_requests_that_race_on_insert_become_a_friendship(session):
     ada, bob = register(session, "ada", "bob")
-    low, high = friends._pair(ada, bob)
+    low, high = pairs.ordered(ada, bob)
 
     def bob_sends_elsewhere(*_args: object) -> None:
         with Session(session.get_bind()) as other:

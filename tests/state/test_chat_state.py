@@ -723,12 +723,12 @@ def test_non_numeric_request_id_from_the_browser_is_a_clear_error(app_db, sessio
 
 def _pending_upload(person: Person, data: bytes, name: str) -> int:
     from iris_reflex.db import session_scope
-    from iris_reflex.services import media, storage
+    from iris_reflex.services import storage, uploads
 
     path = storage.incoming_path()
     path.write_bytes(data)
     with session_scope() as db:
-        return media.store_upload(db, actor_id=person.id, source=path, name=name).id
+        return uploads.store_upload(db, actor_id=person.id, source=path, name=name).id
 
 
 def test_files_go_with_the_message_and_show_in_both_tabs(app_db, session, tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from iris_reflex.services.conversations import MessageView
+from iris_reflex.services.message_views import MessageView
 from iris_reflex.state import rows
 
 BERLIN = rows.zone("Europe/Berlin")

@@ -27,7 +27,7 @@ from iris_reflex.live.events import Event, ReceiptsChanged
 from iris_reflex.live.registry import get_registry
 from iris_reflex.models import User, UserSession
 from iris_reflex.paths import SESSION_COOKIE
-from iris_reflex.services import auth, friends, media, passwords, storage, users
+from iris_reflex.services import auth, avatars, friends, passwords, storage, users
 from iris_reflex.settings import get_settings
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.settings import SettingsState
@@ -513,7 +513,7 @@ def test_a_picture_shows_after_upload_and_goes_with_its_file(
     source = storage.incoming_path()
     source.write_bytes(media_samples.png(300, 200))
     with session_scope() as db:
-        media.set_avatar(db, actor_id=ada.id, source=source)
+        avatars.set_avatar(db, actor_id=ada.id, source=source)
     run(tab.picture_changed())
     assert tab.avatar.startswith("/api/users/Ada/avatar?v=")
     key = _user(session, ada.id).avatar_key

@@ -1,0 +1,18 @@
+"""Two users as the tables store them: friendships and conversations keep ``low < high``.
+
+Written once so every lookup orders the pair the same way (the unique constraints rely on it)
+and "the other person" is computed the same way everywhere.
+"""
+
+from __future__ import annotations
+
+
+def ordered(a: int, b: int) -> tuple[int, int]:
+    """The two ids as stored: ``(low, high)``."""
+    return (a, b) if a < b else (b, a)
+
+
+def other(first: int, second: int, *, me: int) -> int:
+    """Of two ids (a stored pair, or a message's sender and recipient), the one that is not
+    ``me``; the caller has checked that ``me`` is one of them."""
+    return second if first == me else first
