@@ -26,10 +26,15 @@ os.environ.setdefault(
     ":".join(str(PROJECT_ROOT / name) for name in ("iris_reflex", "rxconfig.py", "assets")),
 )
 
+# Tab state: with one worker, in memory. Reflex's default "disk" mode pickles every tab's
+# state to .states/ two seconds after each change (message text and the session cookie
+# included) and reloads it per event; Iris's state is only a view that on_load rebuilds, so
+# memory is faster and keeps nothing on disk. Several workers share it through Redis.
 config = rx.Config(
     app_name="iris_reflex",
     db_url=_settings.database_url,
     redis_url=_settings.redis_url or None,
+    state_manager_mode="redis" if _settings.redis_url else "memory",
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[

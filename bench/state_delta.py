@@ -82,7 +82,7 @@ class Driver:
         from iris_reflex.state.sidebar import SidebarState
 
         session = _tab(SessionState, cookie)
-        session.require_user()
+        await session.require_user()
         for cls in (SidebarState, FriendsState):
             await (await session.get_state(cls)).load()
         conversation = await session.get_state(ConversationState)

@@ -6,16 +6,20 @@ Services receive a ``Session`` and own their transaction; callers open one with
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from iris_reflex.settings import get_settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def normalize_url(url: str) -> str:
@@ -54,3 +58,20 @@ def session_scope() -> Iterator[Session]:
     """A session for one action; services commit, anything unfinished is rolled back."""
     with Session(get_engine(), expire_on_commit=False) as session:
         yield session
+
+
+async def in_session(
+    fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``fn(session, ...)`` in a worker thread with a session of its own.
+
+    Database drivers block; on the event loop one query would stall every tab connected to
+    this worker. Callers on the loop (Reflex handlers, live pushes) await this instead, and
+    only the returned plain data crosses back.
+    """
+
+    def run() -> T:
+        with session_scope() as session:
+            return fn(session, *args, **kwargs)
+
+    return await asyncio.to_thread(run)

@@ -249,6 +249,39 @@ def set_conversation_timer(
     )
 
 
+@dataclass(frozen=True)
+class Page:
+    """A page of visible messages, newest first, and whether older visible ones exist."""
+
+    messages: list[MessageView]
+    has_older: bool
+
+
+def read_page(
+    session: Session,
+    *,
+    actor_id: int,
+    username: str,
+    before_id: int | None = None,
+    limit: int = PAGE_DEFAULT,
+) -> Page:
+    """A page of visible messages, newest first, older than ``before_id`` when given; one
+    row more is read to know whether an older page exists."""
+    friend = friends.access_friend(session, actor_id=actor_id, username=username)
+    assert friend.id is not None
+    conversation = _conversation(session, actor_id, friend.id, create=False)
+    if conversation is None:
+        return Page([], False)
+    limit = max(1, min(limit, PAGE_MAX))
+    query = select(Message).where(Message.conversation_id == conversation.id, visible(clock.now()))
+    if before_id is not None:
+        query = query.where(col(Message.id) < before_id)
+    rows = session.exec(query.order_by(col(Message.id).desc()).limit(limit + 1)).all()
+    shared = shared_receipts(session, actor_id, friend.id)
+    views = [view_of(m, viewer_id=actor_id, receipts_shared=shared) for m in rows[:limit]]
+    return Page(with_attachments(session, views), has_older=len(rows) > limit)
+
+
 def list_messages(
     session: Session,
     *,
@@ -258,20 +291,9 @@ def list_messages(
     limit: int = PAGE_DEFAULT,
 ) -> list[MessageView]:
     """A page of visible messages, newest first, older than ``before_id`` when given."""
-    friend = friends.access_friend(session, actor_id=actor_id, username=username)
-    assert friend.id is not None
-    conversation = _conversation(session, actor_id, friend.id, create=False)
-    if conversation is None:
-        return []
-    limit = max(1, min(limit, PAGE_MAX))
-    query = select(Message).where(Message.conversation_id == conversation.id, visible(clock.now()))
-    if before_id is not None:
-        query = query.where(col(Message.id) < before_id)
-    rows = session.exec(query.order_by(col(Message.id).desc()).limit(limit)).all()
-    shared = shared_receipts(session, actor_id, friend.id)
-    return with_attachments(
-        session, [view_of(m, viewer_id=actor_id, receipts_shared=shared) for m in rows]
-    )
+    return read_page(
+        session, actor_id=actor_id, username=username, before_id=before_id, limit=limit
+    ).messages
 
 
 def _visible_message(session: Session, message_id: int, now: datetime) -> Message | None:

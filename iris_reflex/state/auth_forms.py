@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
-from iris_reflex.db import session_scope
+from iris_reflex.db import in_session
 from iris_reflex.errors import DomainError
 from iris_reflex.services import auth, users
 from iris_reflex.state.session import handoff_script
 
 HANDOFF_FAILED = "Could not finish signing in. Check your connection and try again."
+
+
+def _register(db: Session, username: str, password: str, ip: str) -> auth.SignedIn:
+    user = users.check_register(db, username=username, password=password)
+    return auth.login(db, username=user.username, password=password, ip=ip)
 
 
 class AuthFormState(rx.State):
@@ -35,17 +41,17 @@ class AuthFormState(rx.State):
             self.error = HANDOFF_FAILED
 
     @rx.event
-    def log_in(self, form: dict[str, str]):
-        """Check the credentials; on success the page trades a handoff for its cookie."""
+    async def log_in(self, form: dict[str, str]):
+        """Check the credentials; on success the page trades a handoff for its cookie.
+        (Password hashing takes tens of milliseconds: it runs off the event loop.)"""
         self.error = ""
         try:
-            with session_scope() as db:
-                signed = auth.login(
-                    db,
-                    username=str(form.get("username", "")),
-                    password=str(form.get("password", "")),
-                    ip=self._client_ip(),
-                )
+            signed = await in_session(
+                auth.login,
+                username=str(form.get("username", "")),
+                password=str(form.get("password", "")),
+                ip=self._client_ip(),
+            )
         except DomainError as exc:
             self.error = exc.message
             return None
@@ -53,7 +59,7 @@ class AuthFormState(rx.State):
         return self._signed_in(signed)
 
     @rx.event
-    def register(self, form: dict[str, str]):
+    async def register(self, form: dict[str, str]):
         """Create the account and sign in with it."""
         self.error = ""
         password = str(form.get("password", ""))
@@ -61,13 +67,9 @@ class AuthFormState(rx.State):
             self.error = "The two passwords do not match."
             return None
         try:
-            with session_scope() as db:
-                user = users.check_register(
-                    db, username=str(form.get("username", "")), password=password
-                )
-                signed = auth.login(
-                    db, username=user.username, password=password, ip=self._client_ip()
-                )
+            signed = await in_session(
+                _register, str(form.get("username", "")), password, self._client_ip()
+            )
         except DomainError as exc:
             self.error = exc.message
             return None

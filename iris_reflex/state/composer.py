@@ -7,11 +7,11 @@ from typing import Any
 import reflex as rx
 
 from iris_reflex.actions import messages as message_actions
-from iris_reflex.db import session_scope
+from iris_reflex.db import in_session
 from iris_reflex.errors import Invalid
 from iris_reflex.live import outbox
 from iris_reflex.live.events import Typing
-from iris_reflex.services import friends, users
+from iris_reflex.services import friends
 from iris_reflex.services.timers import TIMER_CHOICES, parse_period
 from iris_reflex.state import rows
 from iris_reflex.state.conversation import ConversationState, MessagesState
@@ -53,18 +53,17 @@ class ComposerState(ConversationState):
         timer_seconds, timer_mode = self._picked_timer()
         if timer_seconds == -1:
             raise Invalid(UNREADABLE_TIMER)
-        user_id = self._signed_in()
-        with session_scope() as db:
-            message_actions.send_message(
-                db,
-                actor_id=user_id,
-                username=self.active_username,
-                body=body,
-                timer_seconds=timer_seconds,
-                timer_mode=timer_mode,
-                attachment_ids=[i for i in attachment_ids if i is not None],
-                skip_token=self._token(),
-            )
+        user_id = await self._signed_in()
+        await in_session(
+            message_actions.send_message,
+            actor_id=user_id,
+            username=self.active_username,
+            body=body,
+            timer_seconds=timer_seconds,
+            timer_mode=timer_mode,
+            attachment_ids=[i for i in attachment_ids if i is not None],
+            skip_token=self._token(),
+        )
         await self._show_changes()
         return rx.call_script(
             "window.irisUploads && window.irisUploads.clear();"
@@ -76,7 +75,7 @@ class ComposerState(ConversationState):
         messages = await self.get_state(MessagesState)
         await messages._reload()
         sidebar = await self.get_state(SidebarState)
-        sidebar._refresh()
+        await sidebar._refresh()
 
     def _picked_timer(self) -> tuple[int | None, str | None]:
         """(seconds, mode) from the composer's picker; seconds -1 means unreadable."""
@@ -113,16 +112,15 @@ class ComposerState(ConversationState):
         seconds, mode = self._picked_timer()
         if self.timer_choice == "default" or seconds == -1:
             raise Invalid("Pick a timer (or Off) first, then set it as the default.")
-        user_id = self._signed_in()
-        with session_scope() as db:
-            sent = message_actions.set_conversation_timer(
-                db,
-                actor_id=user_id,
-                username=self.active_username,
-                seconds=seconds,
-                mode=mode or "from_send",
-                skip_token=self._token(),
-            )
+        user_id = await self._signed_in()
+        sent = await in_session(
+            message_actions.set_conversation_timer,
+            actor_id=user_id,
+            username=self.active_username,
+            seconds=seconds,
+            mode=mode or "from_send",
+            skip_token=self._token(),
+        )
         self.timer_choice = "default"
         await self._show_changes()
         return rx.toast.success(sent.message.body)
@@ -133,12 +131,12 @@ class ComposerState(ConversationState):
         """The composer changed (throttled by the page): tell the friend's open tabs."""
         if not self.active_username:
             return
-        user_id = self._signed_in()
-        with session_scope() as db:
-            friend = friends.access_friend(db, actor_id=user_id, username=self.active_username)
-            name = users.access_user(db, user_id).username
+        user_id = await self._signed_in()
+        friend = await in_session(
+            friends.access_friend, actor_id=user_id, username=self.active_username
+        )
         assert friend.id is not None
-        outbox.publish(Typing(to_user_id=friend.id, username=name))
+        outbox.publish(Typing(to_user_id=friend.id, username=self.username))
 
     def _clear(self) -> None:
         self.timer_choice = "default"

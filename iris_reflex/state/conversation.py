@@ -11,7 +11,7 @@ import reflex as rx
 
 from iris_reflex import clock
 from iris_reflex.actions import messages as message_actions
-from iris_reflex.db import session_scope
+from iris_reflex.db import in_session
 from iris_reflex.errors import DomainError
 from iris_reflex.live import push
 from iris_reflex.services import conversations, friends
@@ -55,11 +55,11 @@ class ConversationState(SessionState):
     @guarded
     async def set_timezone(self, zone: str) -> None:
         """The browser's time zone, so times and day separators read as local time."""
-        self._signed_in()
+        await self._signed_in()
         if isinstance(zone, str) and len(zone) < TZ_MAX:
             self._tz = zone
             sidebar = await self.get_state(SidebarState)
-            sidebar._refresh()
+            await sidebar._refresh()
             messages = await self.get_state(MessagesState)
             await messages._reload()
 
@@ -67,19 +67,18 @@ class ConversationState(SessionState):
     @guarded
     async def open_conversation(self, username: str):
         """Show a conversation with a friend and mark what arrived as read."""
-        user_id = self._signed_in()
-        with session_scope() as db:
-            friend = friends.access_friend(db, actor_id=user_id, username=username)
+        user_id = await self._signed_in()
+        friend = await in_session(friends.access_friend, actor_id=user_id, username=username)
         self.active_username = friend.username
         self._show_friend(PublicUser.of(friend))
         self.friend_typing = False
         await self._refresh_presence()
         messages = await self.get_state(MessagesState)
         await messages._reload()
-        self._mark_read()
+        await self._mark_read()
         sidebar = await self.get_state(SidebarState)
         sidebar._set_active(self.active_username)
-        sidebar._refresh()
+        await sidebar._refresh()
         return rx.call_script(
             RESET_TRAY + SCROLL_TO_END + " document.getElementById('composer')?.focus(); }, 50)"
         )
@@ -88,10 +87,10 @@ class ConversationState(SessionState):
     @guarded
     async def close_conversation(self):
         """Back to the sidebar (phone-sized screens); files not sent are discarded."""
-        self._signed_in()
+        await self._signed_in()
         await self._close()
         sidebar = await self.get_state(SidebarState)
-        sidebar._refresh()
+        await sidebar._refresh()
         return rx.call_script(RESET_TRAY)
 
     def _show_friend(self, friend: PublicUser) -> None:
@@ -108,13 +107,15 @@ class ConversationState(SessionState):
                 return True
         return False
 
-    def _mark_read(self) -> None:
+    async def _mark_read(self) -> None:
         if self._user_id is None or not self.active_username:
             return
-        with session_scope() as db:
-            message_actions.mark_read(
-                db, actor_id=self._user_id, username=self.active_username, skip_token=self._token()
-            )
+        await in_session(
+            message_actions.mark_read,
+            actor_id=self._user_id,
+            username=self.active_username,
+            skip_token=self._token(),
+        )
 
     async def _refresh_presence(self) -> None:
         """ "online", or when the open conversation's friend was last seen."""
@@ -122,10 +123,9 @@ class ConversationState(SessionState):
             self.active_presence = ""
             return
         try:
-            with session_scope() as db:
-                friend = friends.access_friend(
-                    db, actor_id=self._user_id, username=self.active_username
-                )
+            friend = await in_session(
+                friends.access_friend, actor_id=self._user_id, username=self.active_username
+            )
         except DomainError:
             self.active_presence = ""
             return
@@ -185,32 +185,19 @@ class MessagesState(ConversationState):
             return
         limit = min(conversations.PAGE_MAX, max(conversations.PAGE_DEFAULT, len(self._views)))
         try:
-            with session_scope() as db:
-                page = conversations.list_messages(
-                    db, actor_id=self._user_id, username=self.active_username, limit=limit
-                )
+            page = await in_session(
+                conversations.read_page,
+                actor_id=self._user_id,
+                username=self.active_username,
+                limit=limit,
+            )
         except DomainError:  # no longer friends: the conversation closes
             conversation = await self.get_state(ConversationState)
             await conversation._close()
             return
-        self._views = list(reversed(page))
-        self.has_older = self._older_exists()
+        self._views = list(reversed(page.messages))
+        self.has_older = page.has_older
         self._show()
-
-    def _older_exists(self) -> bool:
-        """Whether anything older than the oldest shown message is still visible."""
-        if self._user_id is None or not self._views:
-            return False
-        with session_scope() as db:
-            return bool(
-                conversations.list_messages(
-                    db,
-                    actor_id=self._user_id,
-                    username=self.active_username,
-                    before_id=self._views[0].id,
-                    limit=1,
-                )
-            )
 
     @rx.event
     @guarded
@@ -218,33 +205,34 @@ class MessagesState(ConversationState):
         """Prepend the previous page (keyset on the oldest id shown, never OFFSET)."""
         if not self.active_username or not self._views:
             return
-        user_id = self._signed_in()
-        with session_scope() as db:
-            page = conversations.list_messages(
-                db,
-                actor_id=user_id,
-                username=self.active_username,
-                before_id=self._views[0].id,
-                limit=conversations.PAGE_DEFAULT,
-            )
-        self._views = list(reversed(page)) + self._views
-        self.has_older = self._older_exists()
+        user_id = await self._signed_in()
+        page = await in_session(
+            conversations.read_page,
+            actor_id=user_id,
+            username=self.active_username,
+            before_id=self._views[0].id,
+            limit=conversations.PAGE_DEFAULT,
+        )
+        self._views = list(reversed(page.messages)) + self._views
+        self.has_older = page.has_older
         self._show()
 
     @rx.event
     @guarded(refused=lambda _state, _message: rx.toast.error(CANNOT_DELETE))
     async def delete_message(self, message_id: int) -> None:
         """Delete one's own message for everyone."""
-        user_id = self._signed_in()
+        user_id = await self._signed_in()
         if (message := rows.as_id(message_id)) is None:
             raise DomainError(CANNOT_DELETE)
-        with session_scope() as db:
-            message_actions.delete_for_everyone(
-                db, actor_id=user_id, message_id=message, skip_token=self._token()
-            )
+        await in_session(
+            message_actions.delete_for_everyone,
+            actor_id=user_id,
+            message_id=message,
+            skip_token=self._token(),
+        )
         await self._reload()
         sidebar = await self.get_state(SidebarState)
-        sidebar._refresh()
+        await sidebar._refresh()
 
     def _clear(self) -> None:
         self.messages = []

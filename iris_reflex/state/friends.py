@@ -6,11 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
 from iris_reflex.actions import friends as friend_actions
-from iris_reflex.db import session_scope
+from iris_reflex.db import in_session
 from iris_reflex.services import friends
 from iris_reflex.services.friends import RequestOutcome
+from iris_reflex.services.users import PublicUser
 from iris_reflex.state import rows
 from iris_reflex.state.conversation import ConversationState
 from iris_reflex.state.guard import guarded
@@ -20,6 +22,16 @@ from iris_reflex.state.sidebar import SidebarState
 
 SEARCH_MAX = 32
 NO_SUCH_REQUEST = "No such friend request."
+
+
+def _lists(
+    db: Session, user_id: int
+) -> tuple[list[PublicUser], friends.Requests, list[PublicUser]]:
+    return (
+        friends.list_friends(db, actor_id=user_id),
+        friends.list_requests(db, actor_id=user_id),
+        friends.list_blocked(db, actor_id=user_id),
+    )
 
 
 class FriendsState(SessionState):
@@ -36,7 +48,7 @@ class FriendsState(SessionState):
     @guarded
     async def load(self) -> None:
         """On load of the home page: the friends tab's lists."""
-        self._signed_in()
+        await self._signed_in()
         await self._refresh()
 
     async def _refresh(self) -> None:
@@ -44,10 +56,7 @@ class FriendsState(SessionState):
         conversation with someone who is no longer a friend closes."""
         if self._user_id is None:
             return
-        with session_scope() as db:
-            listed = friends.list_friends(db, actor_id=self._user_id)
-            requests = friends.list_requests(db, actor_id=self._user_id)
-            blocked = friends.list_blocked(db, actor_id=self._user_id)
+        listed, requests, blocked = await in_session(_lists, self._user_id)
         self.blocked = [rows.user_row(u) for u in blocked]
         self.friend_list = [rows.user_row(u) for u in listed]
         self.incoming = [rows.request_row(r.id, r.requester) for r in requests.incoming]
@@ -60,13 +69,12 @@ class FriendsState(SessionState):
     @guarded
     async def search(self, query: str) -> None:
         """Find people by username (exact match first, then a few by prefix)."""
-        user_id = self._signed_in()
+        user_id = await self._signed_in()
         self.search_query = str(query)[:SEARCH_MAX]
         if not self.search_query.strip():
             self.search_results = []
             return
-        with session_scope() as db:
-            found = friends.search_users(db, actor_id=user_id, query=self.search_query)
+        found = await in_session(friends.search_users, actor_id=user_id, query=self.search_query)
         self.search_results = [
             UserRow(u.username, u.display_name, rows.initial(u.display_name)) for u in found
         ]
@@ -74,13 +82,12 @@ class FriendsState(SessionState):
     async def _act(self, action: Callable[..., Any], **kwargs: Any) -> Any:
         """Run a friend action as the verified user; this tab's lists follow at once (the
         other tabs and the other person hear through the live layer)."""
-        user_id = self._signed_in()
-        with session_scope() as db:
-            outcome = action(db, actor_id=user_id, skip_token=self._token(), **kwargs)
+        user_id = await self._signed_in()
+        outcome = await in_session(action, actor_id=user_id, skip_token=self._token(), **kwargs)
         await self._refresh()
         sidebar = await self.get_state(SidebarState)
-        sidebar._refresh()
-        self._refresh_me()
+        await sidebar._refresh(with_friends=True)
+        await self._refresh_me()
         return outcome
 
     async def _close_if_open(self, username: str) -> None:
@@ -103,7 +110,7 @@ class FriendsState(SessionState):
 
     async def _answer(self, action: Callable[..., Any], request_id: Any) -> Any:
         if (request := rows.as_id(request_id)) is None:
-            self._signed_in()
+            await self._signed_in()
             return rx.toast.error(NO_SUCH_REQUEST)
         await self._act(action, request_id=request)
         return None

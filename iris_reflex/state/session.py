@@ -15,8 +15,9 @@ from http.cookies import CookieError, SimpleCookie
 
 import reflex as rx
 from reflex.config import get_config
+from sqlmodel import Session
 
-from iris_reflex.db import session_scope
+from iris_reflex.db import in_session, session_scope
 from iris_reflex.errors import NotAuthenticated
 from iris_reflex.live.registry import get_registry
 from iris_reflex.paths import HOME_ROUTE, LOGIN_ROUTE, SESSION_COOKIE
@@ -59,6 +60,10 @@ def logout_script() -> str:
     )
 
 
+def _me(db: Session, user_id: int) -> users.Me:
+    return users.Me.of(users.access_user(db, user_id))
+
+
 class SessionState(rx.State):
     """The signed-in user as the page shows them, and the check every handler relies on."""
 
@@ -86,9 +91,10 @@ class SessionState(rx.State):
         with session_scope() as db:
             return auth.authenticate(db, self._cookie_token())
 
-    def _signed_in(self) -> int:
-        """The verified user id for this event (re-checked against the session table)."""
-        identity = self._verified_identity()
+    async def _signed_in(self) -> int:
+        """The verified user id for this event (re-checked against the session table, off
+        the event loop)."""
+        identity = await in_session(auth.authenticate, self._cookie_token())
         if self._user_id is not None and self._user_id != identity.user_id:
             raise NotAuthenticated("This tab belongs to another session.")
         self._user_id = identity.user_id
@@ -104,12 +110,11 @@ class SessionState(rx.State):
         self.display_name = me.display_name
         self.avatar = rows.avatar_path(me)
 
-    def _refresh_me(self) -> None:
+    async def _refresh_me(self) -> None:
         """The user's own name and picture (edited in another tab, or in Settings)."""
         if self._user_id is None:
             return
-        with session_scope() as db:
-            self._show_me(users.Me.of(users.access_user(db, self._user_id)))
+        self._show_me(await in_session(_me, self._user_id))
 
     def _clear(self) -> None:
         self._user_id = None
@@ -133,11 +138,10 @@ class SessionState(rx.State):
         self._clear()
 
     @rx.event
-    def require_user(self):
+    async def require_user(self):
         """On load of a protected page: show the user, or send them to the login page."""
         try:
-            with session_scope() as db:
-                identity, user = auth.signed_in_user(db, self._cookie_token())
+            identity, user = await in_session(auth.signed_in_user, self._cookie_token())
         except NotAuthenticated:
             self._clear()
             return rx.redirect(LOGIN_ROUTE)
@@ -148,10 +152,10 @@ class SessionState(rx.State):
         return None
 
     @rx.event
-    def redirect_if_signed_in(self):
+    async def redirect_if_signed_in(self):
         """On load of the login and register pages: a signed-in user goes home."""
         try:
-            self._verified_identity()
+            await in_session(auth.authenticate, self._cookie_token())
         except NotAuthenticated:
             self._clear()
             return None
@@ -161,9 +165,8 @@ class SessionState(rx.State):
     async def log_out(self):
         """Revoke this session on the server, clear the cookie, go to the login page."""
         try:
-            identity = self._verified_identity()
-            with session_scope() as db:
-                auth.logout(db, identity)
+            identity = await in_session(auth.authenticate, self._cookie_token())
+            await in_session(auth.logout, identity)
         except NotAuthenticated:
             pass
         await self._empty_tab()

@@ -19,7 +19,7 @@ from typing import Any
 import reflex as rx
 
 from iris_reflex.actions import accounts as account_actions
-from iris_reflex.db import session_scope
+from iris_reflex.db import in_session
 from iris_reflex.errors import DomainError
 from iris_reflex.live.registry import get_registry
 from iris_reflex.paths import LOGIN_ROUTE
@@ -73,7 +73,7 @@ class SettingsState(rx.State):
 
     async def _signed_in(self) -> int:
         """Who sent this event, verified against the session table now."""
-        return (await self._session())._signed_in()
+        return await (await self._session())._signed_in()
 
     def _token(self) -> str:
         return self.router.session.client_token
@@ -90,8 +90,7 @@ class SettingsState(rx.State):
             self.timer_choice, self.custom_timer = "custom", period_text(seconds)
 
     async def _show_profile(self, user_id: int) -> None:
-        with session_scope() as db:
-            me = users.Me.of(users.access_user(db, user_id))
+        me = users.Me.of(await in_session(users.access_user, user_id))
         self.display_name = me.display_name
         self.status_message = me.status_message
         self.avatar = rows.avatar_path(me)
@@ -105,14 +104,13 @@ class SettingsState(rx.State):
     async def save_profile(self, form: dict[str, Any]):
         """Name and status; friends' open screens show them at once."""
         user_id = await self._signed_in()
-        with session_scope() as db:
-            account_actions.update_profile(
-                db,
-                actor_id=user_id,
-                display_name=str(form.get("display_name", "")),
-                status_message=str(form.get("status_message", "")),
-                skip_token=self._token(),
-            )
+        await in_session(
+            account_actions.update_profile,
+            actor_id=user_id,
+            display_name=str(form.get("display_name", "")),
+            status_message=str(form.get("status_message", "")),
+            skip_token=self._token(),
+        )
         await self._show_profile(user_id)
         return rx.toast.success("Profile saved.")
 
@@ -127,8 +125,7 @@ class SettingsState(rx.State):
     async def remove_picture(self) -> None:
         """Back to the initial letter; the file is deleted."""
         user_id = await self._signed_in()
-        with session_scope() as db:
-            account_actions.remove_avatar(db, actor_id=user_id, skip_token=self._token())
+        await in_session(account_actions.remove_avatar, actor_id=user_id, skip_token=self._token())
         await self._show_profile(user_id)
 
     # ----------------------------------------------------------------------------- loading
@@ -138,8 +135,7 @@ class SettingsState(rx.State):
     async def load(self) -> None:
         """On load of /settings (after ``require_user``): show the user's choices."""
         user_id = await self._signed_in()
-        with session_scope() as db:
-            preferences = accounts.get_preferences(db, actor_id=user_id)
+        preferences = await in_session(accounts.get_preferences, actor_id=user_id)
         # Registered like a chat tab, so a session ended elsewhere reaches this tab too.
         await get_registry().add(user_id, self._token())
         self._show(preferences)
@@ -154,8 +150,7 @@ class SettingsState(rx.State):
         """On mount of any signed-in page: the user's remembered theme (the page applies it)."""
         try:
             user_id = await self._signed_in()
-            with session_scope() as db:
-                self.theme = accounts.get_preferences(db, actor_id=user_id).theme
+            self.theme = (await in_session(accounts.get_preferences, actor_id=user_id)).theme
         except DomainError:
             return  # the page's own on_load sends a signed-out tab to the login page
 
@@ -166,25 +161,25 @@ class SettingsState(rx.State):
     async def set_theme(self, theme: str) -> None:
         """Remember the theme; the page applies it as soon as ``theme`` changes."""
         user_id = await self._signed_in()
-        with session_scope() as db:
-            self.theme = accounts.set_theme(db, actor_id=user_id, theme=str(theme))
+        self.theme = await in_session(accounts.set_theme, actor_id=user_id, theme=str(theme))
 
     @rx.event
     @guarded
     async def set_read_receipts(self, enabled: bool) -> None:
         """Send (and see) read receipts, or neither: friends' screens show it at once."""
         user_id = await self._signed_in()
-        with session_scope() as db:
-            account_actions.set_read_receipts(
-                db, actor_id=user_id, enabled=bool(enabled), skip_token=self._token()
-            )
+        await in_session(
+            account_actions.set_read_receipts,
+            actor_id=user_id,
+            enabled=bool(enabled),
+            skip_token=self._token(),
+        )
         self.read_receipts = bool(enabled)
 
     async def _save_timer(self, seconds: int | None) -> str:
         """Store the default timer; the confirmation to show."""
         user_id = await self._signed_in()
-        with session_scope() as db:
-            stored = accounts.set_default_timer(db, actor_id=user_id, seconds=seconds)
+        stored = await in_session(accounts.set_default_timer, actor_id=user_id, seconds=seconds)
         if stored is None:
             return "New chats start without disappearing messages."
         label = dict(DEFAULT_TIMER_CHOICES).get(str(stored), period_text(stored))
@@ -232,18 +227,17 @@ class SettingsState(rx.State):
             self.change_error = "The two new passwords do not match."
             return None
         session = await self._session()
-        user_id = session._signed_in()
+        user_id = await session._signed_in()
         assert session._session_id is not None
-        with session_scope() as db:
-            ended = account_actions.change_password(
-                db,
-                actor_id=user_id,
-                session_id=session._session_id,
-                current_password=current,
-                new_password=new,
-                ip=self.router.session.client_ip or accounts.UNKNOWN_IP,
-                skip_token=self._token(),
-            )
+        ended = await in_session(
+            account_actions.change_password,
+            actor_id=user_id,
+            session_id=session._session_id,
+            current_password=current,
+            new_password=new,
+            ip=self.router.session.client_ip or accounts.UNKNOWN_IP,
+            skip_token=self._token(),
+        )
         others = "No other device was signed in."
         if ended:
             others = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
@@ -257,8 +251,9 @@ class SettingsState(rx.State):
     async def sign_out_everywhere(self):
         """End every session of the user, this one too, and go to the login page."""
         user_id = await self._signed_in()
-        with session_scope() as db:
-            account_actions.sign_out_everywhere(db, actor_id=user_id, skip_token=self._token())
+        await in_session(
+            account_actions.sign_out_everywhere, actor_id=user_id, skip_token=self._token()
+        )
         return SessionState.log_out
 
     # ---------------------------------------------------------------------- delete account
@@ -275,14 +270,13 @@ class SettingsState(rx.State):
         """Delete the account after the password is typed again; friends' screens update."""
         self.delete_error = ""
         user_id = await self._signed_in()
-        with session_scope() as db:
-            account_actions.delete_account(
-                db,
-                actor_id=user_id,
-                password=str(form.get(DELETE_FIELD, "")),
-                ip=self.router.session.client_ip or accounts.UNKNOWN_IP,
-                skip_token=self._token(),
-            )
+        await in_session(
+            account_actions.delete_account,
+            actor_id=user_id,
+            password=str(form.get(DELETE_FIELD, "")),
+            ip=self.router.session.client_ip or accounts.UNKNOWN_IP,
+            skip_token=self._token(),
+        )
         self.delete_open = False
         self.loaded = False
         return SessionState.log_out

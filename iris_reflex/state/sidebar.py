@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from iris_reflex.db import session_scope
+from iris_reflex.db import in_session
 from iris_reflex.live import outbox
 from iris_reflex.live.events import PresenceChanged
 from iris_reflex.live.registry import get_registry
@@ -36,12 +36,11 @@ class SidebarState(SessionState):
     async def load(self):
         """On load of the home page: register this tab for live updates and fill the sidebar
         (the friends tab loads its own lists)."""
-        user_id = self._signed_in()
+        user_id = await self._signed_in()
         await get_registry().add(user_id, self._token())
-        with session_scope() as db:
-            users.touch_last_seen(db, user_id=user_id)
+        await in_session(users.touch_last_seen, user_id=user_id)
         outbox.publish(PresenceChanged(user_id))
-        self._refresh()
+        await self._refresh(with_friends=True)
 
     @rx.event
     def set_chat_filter(self, text: str) -> None:
@@ -61,13 +60,15 @@ class SidebarState(SessionState):
             row.active = rows.same_user(row.username, username)
         self._show()
 
-    def _refresh(self) -> None:
-        """Re-read the conversations (one query, however many there are) and friends."""
+    async def _refresh(self, *, with_friends: bool = False) -> None:
+        """Re-read the conversations (a fixed few statements, however many there are), and
+        the friends the filter offers when they may have changed."""
         if self._user_id is None:
             return
-        with session_scope() as db:
-            summaries = conversations.list_conversations(db, actor_id=self._user_id)
-            listed = friends.list_friends(db, actor_id=self._user_id)
+        summaries = await in_session(conversations.list_conversations, actor_id=self._user_id)
+        if with_friends:
+            listed = await in_session(friends.list_friends, actor_id=self._user_id)
+            self._friends = [rows.user_row(u) for u in listed]
         tz = rows.zone(self._tz)
         self._conversations = [
             rows.conversation_row(
@@ -75,7 +76,6 @@ class SidebarState(SessionState):
             )
             for s in summaries
         ]
-        self._friends = [rows.user_row(u) for u in listed]
         self.total_unread = sum(r.unread for r in self._conversations)
         self._show()
 

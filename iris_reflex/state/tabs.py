@@ -11,14 +11,14 @@ else keeps its client token, and a session ended on another device must stop rec
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import reflex as rx
 from reflex.state import StateUpdate
 from reflex_base.event import Event
+from sqlmodel import Session
 
-from iris_reflex.db import session_scope
+from iris_reflex.db import in_session
 from iris_reflex.live.events import Change, TabChange
 from iris_reflex.paths import LOGIN_ROUTE
 from iris_reflex.services import auth
@@ -52,26 +52,25 @@ async def apply_change(state: rx.State, change: Change) -> None:
     if kind is TabChange.FRIENDS:
         friends = await state.get_state(FriendsState)
         await friends._refresh()
-        friends._refresh_me()
-        sidebar._refresh()
+        await friends._refresh_me()
+        await sidebar._refresh(with_friends=True)
         return
     messages = await state.get_state(MessagesState)
     if kind is TabChange.MESSAGE_ARRIVED:
         # A friend's message: it is shown, and read at once if its conversation is open.
         messages.friend_typing = False
         await messages._reload()
-        messages._mark_read()
+        await messages._mark_read()
     else:
         await messages._reload()
-    sidebar._refresh()
+    await sidebar._refresh()
 
 
-def _still_signed_in(user_id: int, session_id: str | None) -> bool:
+def _still_signed_in(db: Session, user_id: int, session_id: str | None) -> bool:
     """A tab whose session was revoked elsewhere (logout, password change) gets nothing."""
     if session_id is None:
         return False
-    with session_scope() as db:
-        return auth.session_is_live(db, auth.Identity(user_id=user_id, session_id=session_id))
+    return auth.session_is_live(db, auth.Identity(user_id=user_id, session_id=session_id))
 
 
 class ReflexTabs:
@@ -92,7 +91,7 @@ class ReflexTabs:
             session = await root.get_state(SessionState)
             if session._user_id != user_id:
                 return False
-            if not await asyncio.to_thread(_still_signed_in, user_id, session._session_id):
+            if not await in_session(_still_signed_in, user_id, session._session_id):
                 return False
             await apply_change(session, change)
         return True
@@ -102,7 +101,7 @@ class ReflexTabs:
             session = await root.get_state(SessionState)
             if session._user_id != user_id:
                 return False  # someone else's now (the next push drops it from the registry)
-            if await asyncio.to_thread(_still_signed_in, user_id, session._session_id):
+            if await in_session(_still_signed_in, user_id, session._session_id):
                 return False  # the same session as the asking tab (another tab of this browser)
             await session._empty_tab()
         redirect = Event.from_event_type([rx.redirect(LOGIN_ROUTE)])

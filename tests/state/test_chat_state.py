@@ -77,7 +77,7 @@ def _loaded_tab(person: Person) -> Any:
     chat = _tab(person.cookie)
 
     async def on_load() -> None:
-        assert chat.session.require_user() is None
+        assert await chat.session.require_user() is None
         await chat.load()
 
     run(on_load())

@@ -26,7 +26,7 @@ def _signed_in_cookie(session, username: str = "Ada") -> tuple[str, auth.SignedI
 
 def test_protected_page_without_cookie_redirects_to_login(app_db):
     state = make_state(SessionState)
-    result = state.require_user()
+    result = asyncio.run(state.require_user())
     assert action_name(result) == "_redirect"
     assert action_args(result)["path"] == "/login"
     assert state.signed_in is False
@@ -36,7 +36,7 @@ def test_protected_page_with_tampered_cookie_redirects_to_login(app_db, session)
     cookie, _ = _signed_in_cookie(session)
     tampered = cookie.replace(f"{SESSION_COOKIE}=", f"{SESSION_COOKIE}=x", 1)
     state = make_state(SessionState, cookie=tampered)
-    result = state.require_user()
+    result = asyncio.run(state.require_user())
     assert action_args(result)["path"] == "/login"
     assert state.username == ""
 
@@ -44,7 +44,7 @@ def test_protected_page_with_tampered_cookie_redirects_to_login(app_db, session)
 def test_valid_cookie_shows_user_and_keeps_id_server_side(app_db, session):
     cookie, signed = _signed_in_cookie(session)
     state = make_state(SessionState, cookie=cookie)
-    assert state.require_user() is None
+    assert asyncio.run(state.require_user()) is None
     assert state.signed_in is True
     assert state.username == "Ada"
     assert state._user_id == signed.user.id
@@ -55,28 +55,28 @@ def test_valid_cookie_shows_user_and_keeps_id_server_side(app_db, session):
 def test_logged_out_session_is_refused_on_next_event(app_db, session):
     cookie, signed = _signed_in_cookie(session)
     state = make_state(SessionState, cookie=cookie)
-    state.require_user()
+    asyncio.run(state.require_user())
     result = asyncio.run(state.log_out())
     assert action_name(result) == "_call_script"
     assert state.signed_in is False
     with pytest.raises(NotAuthenticated):
         auth.authenticate(session, signed.token)
     other_tab = make_state(SessionState, cookie=cookie)
-    assert action_args(other_tab.require_user())["path"] == "/login"
+    assert action_args(asyncio.run(other_tab.require_user()))["path"] == "/login"
 
 
 def test_login_page_sends_signed_in_user_home(app_db, session):
     cookie, _ = _signed_in_cookie(session)
     state = make_state(SessionState, cookie=cookie)
-    assert action_args(state.redirect_if_signed_in())["path"] == "/"
+    assert action_args(asyncio.run(state.redirect_if_signed_in()))["path"] == "/"
     anonymous = make_state(SessionState)
-    assert anonymous.redirect_if_signed_in() is None
+    assert asyncio.run(anonymous.redirect_if_signed_in()) is None
 
 
 def test_login_with_wrong_password_shows_error_and_opens_no_session(app_db, session):
     users.check_register(session, username="Ada", password=PASSWORD)
     form = make_state(AuthFormState)
-    result = form.log_in({"username": "ada", "password": "wrong password"})
+    result = asyncio.run(form.log_in({"username": "ada", "password": "wrong password"}))
     assert result is None
     assert form.error == auth.WRONG_CREDENTIALS
     assert form.busy is False
@@ -85,7 +85,7 @@ def test_login_with_wrong_password_shows_error_and_opens_no_session(app_db, sess
 def test_login_hands_off_to_cookie_without_exposing_session_token(app_db, session):
     users.check_register(session, username="Ada", password=PASSWORD)
     form = make_state(AuthFormState)
-    result = form.log_in({"username": "ADA", "password": PASSWORD})
+    result = asyncio.run(form.log_in({"username": "ADA", "password": PASSWORD}))
     assert action_name(result) == "_call_script"
     script = action_args(result)["javascript_code"]
     assert "/api/auth/web/session" in script
@@ -101,7 +101,9 @@ def test_login_hands_off_to_cookie_without_exposing_session_token(app_db, sessio
 def test_register_refuses_taken_username_in_other_case(app_db, session):
     users.check_register(session, username="Ada", password=PASSWORD)
     form = make_state(AuthFormState)
-    result = form.register({"username": "aDA", "password": PASSWORD, "confirm": PASSWORD})
+    result = asyncio.run(
+        form.register({"username": "aDA", "password": PASSWORD, "confirm": PASSWORD})
+    )
     assert result is None
     assert form.error == "That username is taken."
     assert session.exec(select(func.count()).select_from(User)).one() == 1
@@ -118,13 +120,15 @@ def test_register_refuses_taken_username_in_other_case(app_db, session):
 )
 def test_register_refuses_bad_input_and_writes_nothing(app_db, session, fields, message):
     form = make_state(AuthFormState)
-    assert form.register(fields) is None
+    assert asyncio.run(form.register(fields)) is None
     assert message in form.error
     assert session.exec(select(func.count()).select_from(User)).one() == 0
 
 
 def test_register_signs_the_new_user_in(app_db, session):
     form = make_state(AuthFormState)
-    result = form.register({"username": "Grace.H", "password": PASSWORD, "confirm": PASSWORD})
+    result = asyncio.run(
+        form.register({"username": "Grace.H", "password": PASSWORD, "confirm": PASSWORD})
+    )
     assert action_name(result) == "_call_script"
     assert users.get_by_username(session, "grace.h").username == "Grace.H"

@@ -85,7 +85,7 @@ def _settings_tab(person: Person) -> Any:
 
     async def on_load() -> None:
         session_state = await tab.get_state(SessionState)
-        assert session_state.require_user() is None
+        assert await session_state.require_user() is None
         assert await tab.load() is None
 
     run(on_load())
@@ -97,7 +97,7 @@ def _chat_tab(person: Person) -> Any:
     tab = Tab(person.cookie)
 
     async def on_load() -> None:
-        assert tab.session.require_user() is None
+        assert await tab.session.require_user() is None
         await tab.load()
 
     run(on_load())
