@@ -89,6 +89,7 @@ def mark_read(
             reader_id=receipt.reader_id,
             sender_id=receipt.sender_id,
             sender_may_see=receipt.sender_may_see,
+            message_ids=tuple(receipt.message_ids),
         ),
         skip_token=skip_token,
     )

@@ -20,14 +20,17 @@ class TabChange(enum.StrEnum):
     FRIENDS = "friends"  # friends, requests, blocks or a friend's profile changed
     PRESENCE = "presence"  # a friend came or went
     TYPING = "typing"  # the open conversation's friend is typing
+    RECEIPTS = "receipts"  # the friend read these of the tab's own messages
 
 
 @dataclass(frozen=True)
 class Change:
-    """One change for one tab; ``username`` names the typing friend."""
+    """One change for one tab; ``username`` names the typing friend, ``message_ids`` the
+    messages just read."""
 
     kind: TabChange
     username: str = ""
+    message_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class MessagesRead:
     reader_id: int
     sender_id: int
     sender_may_see: bool  # both share receipts
+    message_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -50,12 +50,14 @@ async def deliver(event: Event, skip_token: str | None = None) -> None:
             await push.push_to_user(sender_id, Change(TabChange.CONVERSATIONS), skip_token=skip)
         case ConversationsChanged(user_ids=user_ids):
             await _each(user_ids, Change(TabChange.CONVERSATIONS), skip)
-        case MessagesRead(reader_id=reader_id, sender_id=sender_id, sender_may_see=may_see):
+        case MessagesRead(
+            reader_id=reader_id, sender_id=sender_id, sender_may_see=may_see, message_ids=ids
+        ):
             # The reader's other tabs drop their unread counts; the sender sees the receipt
-            # when both share receipts.
+            # when both share receipts (ticks on those messages: nothing else changed).
             await push.push_to_user(reader_id, Change(TabChange.CONVERSATIONS), skip_token=skip)
             if may_see:
-                await push.push_to_user(sender_id, Change(TabChange.CONVERSATIONS))
+                await push.push_to_user(sender_id, Change(TabChange.RECEIPTS, message_ids=ids))
         case FriendsChanged(user_ids=user_ids):
             await _each(user_ids, Change(TabChange.FRIENDS), skip)
         case ProfileChanged(user_id=user_id):

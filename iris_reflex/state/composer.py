@@ -54,7 +54,7 @@ class ComposerState(ConversationState):
         if timer_seconds == -1:
             raise Invalid(UNREADABLE_TIMER)
         user_id = await self._signed_in()
-        await in_session(
+        sent = await in_session(
             message_actions.send_message,
             actor_id=user_id,
             username=self.active_username,
@@ -64,7 +64,11 @@ class ComposerState(ConversationState):
             attachment_ids=[i for i in attachment_ids if i is not None],
             skip_token=self._token(),
         )
-        await self._show_changes()
+        # The new message is shown as the service returned it, for this user: no re-read.
+        messages = await self.get_state(MessagesState)
+        messages._append([sent.message])
+        sidebar = await self.get_state(SidebarState)
+        await sidebar._refresh()
         return rx.call_script(
             "window.irisUploads && window.irisUploads.clear();"
             "setTimeout(() => { const el = document.getElementById('message-list');"

@@ -7,6 +7,8 @@ The page of messages lives in its substate ``MessagesState``; the composer in
 
 from __future__ import annotations
 
+import dataclasses
+
 import reflex as rx
 
 from iris_reflex import clock
@@ -161,6 +163,10 @@ class ConversationState(SessionState):
         self.active_status = ""
 
 
+def _by_id(view: MessageView) -> int:
+    return view.id
+
+
 class MessagesState(ConversationState):
     """The open conversation's newest page of messages (and older pages on request)."""
 
@@ -197,6 +203,34 @@ class MessagesState(ConversationState):
             return
         self._views = list(reversed(page.messages))
         self.has_older = page.has_older
+        self._show()
+
+    def _append(self, views: list[MessageView]) -> None:
+        """Show messages this tab already has as the user sees them (the user's own, just
+        sent), without re-reading the page; a page never grows past ``PAGE_MAX``."""
+        known = {v.id for v in self._views}
+        merged = sorted([*self._views, *(v for v in views if v.id not in known)], key=_by_id)
+        if len(merged) > conversations.PAGE_MAX:
+            merged = merged[-conversations.PAGE_MAX :]
+            self.has_older = True
+        self._views = merged
+        self._show()
+
+    async def _read_by_friend(self, message_ids: tuple[int, ...]) -> None:
+        """The friend read these of the user's messages: their ticks turn to read. An
+        after-read timer starts now, and only a re-read knows its deadline."""
+        read = set(message_ids)
+        shown = [v for v in self._views if v.id in read]
+        if any(v.timer_mode == "after_read" for v in shown):
+            await self._reload()
+            return
+        if not shown:
+            return
+        now = clock.now()
+        self._views = [
+            dataclasses.replace(v, read_at=now) if v.id in read and v.read_at is None else v
+            for v in self._views
+        ]
         self._show()
 
     @rx.event

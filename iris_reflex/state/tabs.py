@@ -34,6 +34,7 @@ _ENTRY: dict[TabChange, type[rx.State]] = {
     TabChange.FRIENDS: FriendsState,
     TabChange.PRESENCE: ConversationState,
     TabChange.TYPING: ConversationState,
+    TabChange.RECEIPTS: MessagesState,
 }
 
 
@@ -43,6 +44,10 @@ async def apply_change(state: rx.State, change: Change) -> None:
     if kind is TabChange.TYPING:
         conversation = await state.get_state(ConversationState)
         conversation._on_friend_typing(change.username)
+        return
+    if kind is TabChange.RECEIPTS:
+        messages = await state.get_state(MessagesState)
+        await messages._read_by_friend(change.message_ids)
         return
     if kind is TabChange.PRESENCE:
         conversation = await state.get_state(ConversationState)

@@ -83,7 +83,7 @@ def test_read_receipt_reaches_reader_and_sender(client, pushes, monkeypatch):
     send(client, ada, "bob")
     pushes.settle().clear()
     client.post("/api/conversations/ada/read", json={}, headers=bob)
-    assert pushes.settle() == [(bob_id, "conversations"), (ada_id, "conversations")]
+    assert pushes.settle() == [(bob_id, "conversations"), (ada_id, "receipts")]
     assert rechecks == [1]
     pushes.settle().clear()
     client.post("/api/conversations/ada/read", json={}, headers=bob)  # nothing left unread

@@ -107,12 +107,13 @@ class Tab:
         await self._states["friends"].load()
         return self._states["conversation"].detect_timezone()
 
-    async def apush(self, kind: str, username: str = "") -> None:
+    async def apush(self, kind: str, username: str = "", message_ids: tuple[int, ...] = ()) -> None:
         """What a live push of ``kind`` runs on this tab."""
         from iris_reflex.live.events import Change, TabChange
         from iris_reflex.state.tabs import apply_change
 
-        await apply_change(self._states["session"], Change(TabChange(kind), username))
+        change = Change(TabChange(kind), username, message_ids)
+        await apply_change(self._states["session"], change)
 
-    def push(self, kind: str, username: str = "") -> None:
-        asyncio.run(self.apush(kind, username))
+    def push(self, kind: str, username: str = "", message_ids: tuple[int, ...] = ()) -> None:
+        asyncio.run(self.apush(kind, username, message_ids))

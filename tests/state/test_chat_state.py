@@ -298,8 +298,43 @@ def test_sent_message_shows_as_sent_then_read_once_friend_opens_it(app_db, sessi
     assert [(m.body, m.mine, m.status) for m in bob_tab.messages] == [("hello", False, "")]
     assert bob_tab.total_unread == 0
 
-    ada_tab.push("conversations")  # what the read receipt's push runs
+    ada_tab.push("receipts", message_ids=(ada_tab.messages[0].id,))  # the receipt's push
     assert [(m.body, m.status) for m in ada_tab.messages] == [("hello", "read")]
+
+
+def test_a_receipt_turns_only_the_read_messages_ticks(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab = _loaded_tab(ada)
+    run(ada_tab.open_conversation("Bob"))
+    for body in ("one", "two"):
+        run(ada_tab.send_message({"body": body}))
+    first = ada_tab.messages[0].id
+
+    ada_tab.push("receipts", message_ids=(first, 10**6))  # an id it does not show is ignored
+
+    assert [(m.body, m.status) for m in ada_tab.messages] == [("one", "read"), ("two", "sent")]
+
+
+def test_a_receipt_for_an_after_read_timer_shows_its_countdown(app_db, session):
+    """The deadline of an after-read timer starts with the read: the sender's tab re-reads
+    it rather than guessing."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
+    run(ada_tab.open_conversation("Bob"))
+    ada_tab.set_timer_choice("300")
+    ada_tab.set_timer_after_read(True)
+    run(ada_tab.send_message({"body": "read me"}))
+    [sent] = ada_tab.messages
+    assert sent.waiting_for_read is True  # (an unread one still has its far, unread limit)
+
+    run(bob_tab.open_conversation("Ada"))  # Bob reads it: the countdown starts
+    ada_tab.push("receipts", message_ids=(sent.id,))
+
+    [shown] = ada_tab.messages
+    assert (shown.status, shown.waiting_for_read) == ("read", False)
+    assert 0 < shown.expires_ms < sent.expires_ms  # five minutes from the read, not the limit
 
 
 def test_message_arriving_in_open_conversation_is_read_at_once(app_db, session):
