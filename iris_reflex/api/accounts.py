@@ -12,15 +12,8 @@ from fastapi.security import HTTPBearer
 from iris_reflex import clock
 from iris_reflex.actions import accounts as account_actions
 from iris_reflex.api.deps import DB, CurrentCaller, client_ip
-from iris_reflex.api.schemas import (
-    Credentials,
-    JsonSafeRoute,
-    MeOut,
-    ProfileIn,
-    TokenOut,
-    UserOut,
-    errors,
-)
+from iris_reflex.api.openapi import JsonSafeRoute, errors
+from iris_reflex.api.schemas import Credentials, MeOut, ProfileIn, TokenOut, UserOut
 from iris_reflex.errors import NotFound
 from iris_reflex.services import auth, friends, users
 from iris_reflex.services.users import PublicUser

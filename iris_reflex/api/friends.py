@@ -14,15 +14,8 @@ from fastapi import APIRouter, Depends, Path, Response
 from iris_reflex.actions import friends as friend_actions
 from iris_reflex.api.accounts import bearer
 from iris_reflex.api.deps import DB, CurrentCaller
-from iris_reflex.api.schemas import (
-    MAX_ID,
-    JsonSafeRoute,
-    RequestOutcomeOut,
-    RequestsOut,
-    UsernameIn,
-    UserOut,
-    errors,
-)
+from iris_reflex.api.openapi import JsonSafeRoute, errors
+from iris_reflex.api.schemas import MAX_ID, RequestOutcomeOut, RequestsOut, UsernameIn, UserOut
 from iris_reflex.services import friends
 
 router = APIRouter(tags=["friends"], dependencies=[Depends(bearer)], route_class=JsonSafeRoute)
