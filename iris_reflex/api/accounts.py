@@ -80,4 +80,4 @@ def user(username: str, caller: CurrentCaller, session: DB) -> UserOut:
     for found in friends.search_users(session, actor_id=caller.id, query=username, limit=1):
         if users.username_key(found.username) == key:
             return UserOut.of(found)
-    raise NotFound(friends.NO_SUCH_USER)
+    raise NotFound(users.NO_SUCH_USER)

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from iris_reflex.models import TimerMode
 from iris_reflex.paths import attachment_url, thumbnail_url
-from iris_reflex.services import auth, friends
+from iris_reflex.services import auth, friend_requests
 from iris_reflex.services.attachments import AttachmentView
 from iris_reflex.services.conversations import ConversationSummary
 from iris_reflex.services.message_views import MessageView
@@ -140,7 +140,7 @@ class FriendRequestOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, request: friends.FriendRequest) -> FriendRequestOut:
+    def of(cls, request: friend_requests.FriendRequest) -> FriendRequestOut:
         return cls(
             id=request.id,
             requester=UserOut.of(request.requester),
@@ -156,7 +156,7 @@ class RequestsOut(BaseModel):
     outgoing: list[FriendRequestOut]
 
     @classmethod
-    def of(cls, requests: friends.Requests) -> RequestsOut:
+    def of(cls, requests: friend_requests.Requests) -> RequestsOut:
         return cls(
             incoming=[FriendRequestOut.of(r) for r in requests.incoming],
             outgoing=[FriendRequestOut.of(r) for r in requests.outgoing],
@@ -170,7 +170,7 @@ class RequestOutcomeOut(BaseModel):
     status: Literal["pending", "accepted"]
 
     @classmethod
-    def of(cls, outcome: friends.RequestOutcome) -> RequestOutcomeOut:
+    def of(cls, outcome: friend_requests.RequestOutcome) -> RequestOutcomeOut:
         return cls(id=outcome.request_id, status=outcome.status)  # type: ignore[arg-type]
 
 

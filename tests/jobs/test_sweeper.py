@@ -17,7 +17,7 @@ from iris_reflex import clock
 from iris_reflex.db import engine_for
 from iris_reflex.jobs import sweeper
 from iris_reflex.models import Attachment, LoginFailure, Message, UserSession
-from iris_reflex.services import conversations, friends, passwords, storage, uploads, users
+from iris_reflex.services import conversations, friend_requests, passwords, storage, uploads, users
 from iris_reflex.settings import get_settings
 
 
@@ -31,8 +31,8 @@ def _app_database(database_url, session, monkeypatch, tmp_path):
 def _friends(session) -> tuple[int, int]:
     ada = users.check_register(session, username="Ada", password="correct horse")
     bob = users.check_register(session, username="Bob", password="correct horse")
-    sent = friends.send_request(session, actor_id=ada.id, username="Bob")
-    friends.accept_request(session, actor_id=bob.id, request_id=sent.request_id)
+    sent = friend_requests.send_request(session, actor_id=ada.id, username="Bob")
+    friend_requests.accept_request(session, actor_id=bob.id, request_id=sent.request_id)
     return ada.id, bob.id
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from iris_reflex.services import conversations, friends, users
+from iris_reflex.services import conversations, friend_requests, users
 from iris_reflex.services.message_views import MessageView
 
 PASSWORD = "correct horse"
@@ -22,8 +22,8 @@ def register(session: Session, *names: str) -> list[int]:
 
 def befriend(session: Session, a_id: int, b_id: int, b_name: str) -> int:
     """Make ``a`` and ``b`` friends through the service; the friendship row's id."""
-    sent = friends.send_request(session, actor_id=a_id, username=b_name)
-    friends.accept_request(session, actor_id=b_id, request_id=sent.request_id)
+    sent = friend_requests.send_request(session, actor_id=a_id, username=b_name)
+    friend_requests.accept_request(session, actor_id=b_id, request_id=sent.request_id)
     return sent.request_id
 
 

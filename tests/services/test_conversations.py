@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from iris_reflex import clock
 from iris_reflex.errors import DomainError, Invalid, NotFound
 from iris_reflex.models import Block, Conversation, Message, MessageKind, User
-from iris_reflex.services import conversations, friends, passwords
+from iris_reflex.services import blocks, conversations, friend_requests, friends, passwords
 from iris_reflex.services.conversations import ReadReceipt
 from iris_reflex.services.message_views import MessageView
 from iris_reflex.services.users import PublicUser
@@ -204,11 +204,11 @@ def _strangers(session: Session, ada: int, bob: int) -> None:
 
 
 def _pending_from_ada(session: Session, ada: int, bob: int) -> None:
-    friends.send_request(session, actor_id=ada, username="bob")
+    friend_requests.send_request(session, actor_id=ada, username="bob")
 
 
 def _pending_from_bob(session: Session, ada: int, bob: int) -> None:
-    friends.send_request(session, actor_id=bob, username="ada")
+    friend_requests.send_request(session, actor_id=bob, username="ada")
 
 
 def _talked_then(change: Callable[[Session, int, int], object]):  # type: ignore[no-untyped-def]
@@ -224,7 +224,7 @@ def _talked_then(change: Callable[[Session, int, int], object]):  # type: ignore
 
 
 def _block_row_beside_friendship(session: Session, ada: int, bob: int) -> None:
-    # As left by a race with friends.block(): the block must win anyway.
+    # As left by a race with blocks.block(): the block must win anyway.
     session.add(Block(blocker_id=bob, blocked_id=ada, created_at=clock.now()))
     session.commit()
 
@@ -239,8 +239,8 @@ RELATIONS = {
     "removed by bob": _talked_then(
         lambda s, a, b: friends.remove_friend(s, actor_id=b, username="ada")
     ),
-    "ada blocked bob": _talked_then(lambda s, a, b: friends.block(s, actor_id=a, username="bob")),
-    "bob blocked ada": _talked_then(lambda s, a, b: friends.block(s, actor_id=b, username="ada")),
+    "ada blocked bob": _talked_then(lambda s, a, b: blocks.block(s, actor_id=a, username="bob")),
+    "bob blocked ada": _talked_then(lambda s, a, b: blocks.block(s, actor_id=b, username="ada")),
     "block beside a friendship": _talked_then(_block_row_beside_friendship),
 }
 
@@ -661,7 +661,7 @@ def test_only_conversations_with_current_friends_are_listed(session, change):
     if change == "removed":
         friends.remove_friend(session, actor_id=ada, username="bob")
     else:
-        friends.block(session, actor_id=bob, username="ada")
+        blocks.block(session, actor_id=bob, username="ada")
 
     assert sidebar(session, ada) == [("cat", from_cat.id, 1)]
     assert conversations.list_conversations(session, actor_id=bob) == []
@@ -984,7 +984,7 @@ def test_get_message_is_not_found_once_the_friendship_ends(session, change):
     if change == "removed":
         friends.remove_friend(session, actor_id=ada, username="bob")
     else:
-        friends.block(session, actor_id=ada, username="bob")
+        blocks.block(session, actor_id=ada, username="bob")
 
     with pytest.raises(NotFound):
         conversations.list_messages(session, actor_id=bob, username="ada")

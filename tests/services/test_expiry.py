@@ -19,7 +19,15 @@ from sqlmodel import Session, select
 from iris_reflex import clock
 from iris_reflex.errors import DomainError, Invalid, NotFound
 from iris_reflex.models import Attachment, Conversation, Message, User
-from iris_reflex.services import conversations, expiry, friends, passwords, storage
+from iris_reflex.services import (
+    blocks,
+    conversations,
+    expiry,
+    friend_requests,
+    friends,
+    passwords,
+    storage,
+)
 from iris_reflex.services.expiry import Vanished
 from iris_reflex.services.message_views import MessageView
 from iris_reflex.services.timers import AFTER_READ_UNREAD_LIMIT
@@ -481,7 +489,7 @@ def _strangers(session: Session, ada: int, bob: int) -> None:
 
 
 def _pending(session: Session, ada: int, bob: int) -> None:
-    friends.send_request(session, actor_id=ada, username="bob")
+    friend_requests.send_request(session, actor_id=ada, username="bob")
 
 
 def _removed(session: Session, ada: int, bob: int) -> None:
@@ -493,7 +501,7 @@ def _removed(session: Session, ada: int, bob: int) -> None:
 def _blocked(session: Session, ada: int, bob: int) -> None:
     befriend(session, ada, bob, "bob")
     send(session, ada, "bob", "before")
-    friends.block(session, actor_id=bob, username="ada")
+    blocks.block(session, actor_id=bob, username="ada")
 
 
 @pytest.mark.parametrize("relation", [_strangers, _pending, _removed, _blocked])

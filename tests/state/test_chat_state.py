@@ -28,7 +28,7 @@ from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.registry import get_registry
 from iris_reflex.models import Friendship, Message, User
 from iris_reflex.paths import SESSION_COOKIE
-from iris_reflex.services import auth, conversations, friends, users
+from iris_reflex.services import auth, conversations, friend_requests, friends, users
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.tabs import ReflexTabs
 from tests.state.conftest import Tab, action_args, action_name
@@ -59,8 +59,8 @@ def _person(session: Session, username: str) -> Person:
 
 
 def _befriend(session: Session, a: Person, b: Person) -> None:
-    sent = friends.send_request(session, actor_id=a.id, username=b.username)
-    friends.accept_request(session, actor_id=b.id, request_id=sent.request_id)
+    sent = friend_requests.send_request(session, actor_id=a.id, username=b.username)
+    friend_requests.accept_request(session, actor_id=b.id, request_id=sent.request_id)
 
 
 def _tab(cookie: str = "") -> Any:
@@ -204,8 +204,8 @@ def test_load_registers_tab_and_fills_sidebar_and_friend_lists(app_db, session):
     ada, bob, cat, dan = (_person(session, n) for n in ("Ada", "Bob", "Cat", "Dan"))
     _befriend(session, ada, bob)
     conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="hi Ada")
-    incoming = friends.send_request(session, actor_id=cat.id, username="Ada")
-    outgoing = friends.send_request(session, actor_id=ada.id, username="Dan")
+    incoming = friend_requests.send_request(session, actor_id=cat.id, username="Ada")
+    outgoing = friend_requests.send_request(session, actor_id=ada.id, username="Dan")
     chat = _tab(ada.cookie)
 
     async def load() -> tuple[Any, set[str]]:
@@ -504,20 +504,22 @@ def test_friend_request_sent_seen_and_accepted_through_state(app_db, session):
     assert ada_tab.outgoing == []
     assert [f.username for f in ada_tab.friend_list] == ["Bob"]
     # A request already answered cannot be accepted twice.
-    assert _error_text(run(bob_tab.accept_request(request_id))) == friends.NO_SUCH_REQUEST
+    assert _error_text(run(bob_tab.accept_request(request_id))) == friend_requests.NO_SUCH_REQUEST
 
 
 def test_cancel_of_someone_elses_request_is_refused(app_db, session):
     ada, bob, cat = (_person(session, n) for n in ("Ada", "Bob", "Cat"))
-    sent = friends.send_request(session, actor_id=ada.id, username="Bob")
+    sent = friend_requests.send_request(session, actor_id=ada.id, username="Bob")
     bob_tab, cat_tab = _loaded_tab(bob), _loaded_tab(cat)
 
     # Neither the addressee nor a stranger may withdraw Ada's request.
     for tab in (bob_tab, cat_tab):
-        assert _error_text(run(tab.cancel_request(sent.request_id))) == friends.NO_SUCH_REQUEST
+        assert (
+            _error_text(run(tab.cancel_request(sent.request_id))) == friend_requests.NO_SUCH_REQUEST
+        )
     session.rollback()
     row = session.get(Friendship, sent.request_id)
-    assert row is not None and row.status == friends.PENDING
+    assert row is not None and row.status == friend_requests.PENDING
     assert [r.username for r in bob_tab.incoming] == ["Ada"]
 
 
@@ -709,13 +711,13 @@ def test_tab_signed_out_elsewhere_receives_no_new_messages_by_push(app_db, sessi
 @pytest.mark.parametrize("bad_id", ["abc", "1.5", "", None])
 def test_non_numeric_request_id_from_the_browser_is_a_clear_error(app_db, session, bad_id):
     ada, bob = _person(session, "Ada"), _person(session, "Bob")
-    sent = friends.send_request(session, actor_id=ada.id, username="Bob")
+    sent = friend_requests.send_request(session, actor_id=ada.id, username="Bob")
     bob_tab = _loaded_tab(bob)
     for handler in (bob_tab.accept_request, bob_tab.decline_request, bob_tab.cancel_request):
         assert _error_text(run(handler(bad_id))) == "No such friend request."
     session.rollback()
     row = session.get(Friendship, sent.request_id)
-    assert row is not None and row.status == friends.PENDING
+    assert row is not None and row.status == friend_requests.PENDING
 
 
 # ----------------------------------------------------------------------------- files
