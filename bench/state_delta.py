@@ -120,7 +120,7 @@ class Driver:
 async def measure(messages: int, friends_count: int) -> None:
     import iris_reflex.iris_reflex  # noqa: F401  (registers every state)
     from iris_reflex.paths import SESSION_COOKIE
-    from iris_reflex.services import auth, conversations, friend_requests, users
+    from iris_reflex.services import auth, friend_requests, sending, users
 
     def person(name: str) -> tuple[int, str]:
         with session_scope() as db:
@@ -142,12 +142,12 @@ async def measure(messages: int, friends_count: int) -> None:
         other_id, _ = person(f"friend{n}")
         befriend(bob_id, other_id)
         with session_scope() as db:
-            conversations.check_send_message(
+            sending.check_send_message(
                 db, actor_id=other_id, username="bob", body=f"hello from friend {n}"
             )
     for n in range(messages):
         with session_scope() as db:
-            conversations.check_send_message(
+            sending.check_send_message(
                 db,
                 actor_id=ada_id if n % 2 else bob_id,
                 username="bob" if n % 2 else "ada",

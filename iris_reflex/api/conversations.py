@@ -49,7 +49,7 @@ from iris_reflex.api.schemas import (
 )
 from iris_reflex.errors import DomainError
 from iris_reflex.services import conversations, uploads
-from iris_reflex.services.conversations import Sent
+from iris_reflex.services.sending import Sent
 from iris_reflex.settings import get_settings
 
 router = APIRouter(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from iris_reflex.services import conversations, friend_requests, users
+from iris_reflex.services import conversations, friend_requests, sending, users
 from iris_reflex.services.message_views import MessageView
 
 PASSWORD = "correct horse"
@@ -43,6 +43,6 @@ def send(
     session: Session, sender_id: int, to: str, body: str = "hi", **kwargs: int | str | None
 ) -> MessageView:
     """Send through the service; the sender's view of the stored message."""
-    return conversations.check_send_message(
+    return sending.check_send_message(
         session, actor_id=sender_id, username=to, body=body, **kwargs
     ).message

@@ -28,7 +28,7 @@ from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.registry import get_registry
 from iris_reflex.models import Friendship, Message, User
 from iris_reflex.paths import SESSION_COOKIE
-from iris_reflex.services import auth, conversations, friend_requests, friends, users
+from iris_reflex.services import auth, conversations, friend_requests, friends, sending, users
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.tabs import ReflexTabs
 from tests.state.conftest import Tab, action_args, action_name
@@ -203,7 +203,7 @@ def test_session_revoked_after_opening_conversation_cannot_send(app_db, session)
 def test_load_registers_tab_and_fills_sidebar_and_friend_lists(app_db, session):
     ada, bob, cat, dan = (_person(session, n) for n in ("Ada", "Bob", "Cat", "Dan"))
     _befriend(session, ada, bob)
-    conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="hi Ada")
+    sending.check_send_message(session, actor_id=bob.id, username="Ada", body="hi Ada")
     incoming = friend_requests.send_request(session, actor_id=cat.id, username="Ada")
     outgoing = friend_requests.send_request(session, actor_id=ada.id, username="Dan")
     chat = _tab(ada.cookie)
@@ -343,7 +343,7 @@ def test_markup_in_body_is_kept_verbatim(app_db, session):
     [
         ("", "A message cannot be empty."),
         ("   \n\t  ", "A message cannot be empty."),
-        ("x" * (conversations.MAX_BODY + 1), "A message can have at most 4,000 characters."),
+        ("x" * (sending.MAX_BODY + 1), "A message can have at most 4,000 characters."),
         ("a\x00b", "A message cannot contain NUL characters."),
     ],
     ids=["empty", "whitespace", "4001-chars", "nul"],
@@ -365,8 +365,8 @@ def test_body_of_exactly_the_limit_is_sent(app_db, session):
     chat = _loaded_tab(ada)
     run(chat.open_conversation("Bob"))
 
-    run(chat.send_message({"body": "y" * conversations.MAX_BODY}))
-    assert _bodies(chat) == ["y" * conversations.MAX_BODY]
+    run(chat.send_message({"body": "y" * sending.MAX_BODY}))
+    assert _bodies(chat) == ["y" * sending.MAX_BODY]
     assert _message_count(session) == 1
 
 
@@ -419,7 +419,7 @@ def test_sender_deletes_message_for_both_tabs(app_db, session):
 def _send_many(session: Session, sender: Person, recipient: Person, count: int) -> list[str]:
     bodies = [f"message {i}" for i in range(count)]
     for body in bodies:
-        conversations.check_send_message(
+        sending.check_send_message(
             session, actor_id=sender.id, username=recipient.username, body=body
         )
     return bodies
@@ -684,7 +684,7 @@ def test_push_reaches_friends_open_tab(app_db, session, monkeypatch):
     bob_tab = _loaded_tab(bob)
     run(bob_tab.open_conversation("Ada"))
     push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
-    conversations.check_send_message(session, actor_id=ada.id, username="Bob", body="ping")
+    sending.check_send_message(session, actor_id=ada.id, username="Bob", body="ping")
 
     assert run(push.push_to_user(bob.id, Change(TabChange.MESSAGE_ARRIVED))) == 1
     assert _bodies(bob_tab) == ["ping"]
@@ -698,7 +698,7 @@ def test_tab_signed_out_elsewhere_receives_no_new_messages_by_push(app_db, sessi
     token = ada_tab.router.session.client_token
     push.install(ReflexTabs(_ConnectedTabs(ada_tab)))
     auth.revoke_sessions(session, user_id=ada.id)  # "sign out everywhere"
-    conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="secret")
+    sending.check_send_message(session, actor_id=bob.id, username="Ada", body="secret")
 
     run(push.push_to_user(ada.id, Change(TabChange.MESSAGE_ARRIVED)))
 
@@ -802,7 +802,7 @@ def test_a_senders_close_messages_form_a_group(app_db, session):
     run(chat.open_conversation("Bob"))
     for body in ("one", "two"):
         run(chat.send_message({"body": body}))
-    conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="three")
+    sending.check_send_message(session, actor_id=bob.id, username="Ada", body="three")
 
     chat.push("message_arrived")
     assert [(m.body, m.grouped) for m in chat.messages] == [
@@ -816,7 +816,7 @@ def test_a_senders_close_messages_form_a_group(app_db, session):
 def test_the_picker_off_overrides_the_chat_default(app_db, session, choice, timed):
     ada, bob = _person(session, "Ada"), _person(session, "Bob")
     _befriend(session, ada, bob)
-    conversations.set_conversation_timer(session, actor_id=ada.id, username="Bob", seconds=3600)
+    sending.set_conversation_timer(session, actor_id=ada.id, username="Bob", seconds=3600)
     chat = _loaded_tab(ada)
     run(chat.open_conversation("Bob"))
     chat.set_timer_choice(choice)
