@@ -120,7 +120,7 @@ class Driver:
 async def measure(messages: int, friends_count: int) -> None:
     import iris_reflex.iris_reflex  # noqa: F401  (registers every state)
     from iris_reflex.paths import SESSION_COOKIE
-    from iris_reflex.services import auth, conversations, friends, users
+    from iris_reflex.services import auth, friend_requests, sending, users
 
     def person(name: str) -> tuple[int, str]:
         with session_scope() as db:
@@ -132,8 +132,8 @@ async def measure(messages: int, friends_count: int) -> None:
     def befriend(a_id: int, b_id: int) -> None:
         with session_scope() as db:
             b_name = users.access_user(db, b_id).username
-            sent = friends.send_request(db, actor_id=a_id, username=b_name)
-            friends.accept_request(db, actor_id=b_id, request_id=sent.request_id)
+            sent = friend_requests.send_request(db, actor_id=a_id, username=b_name)
+            friend_requests.accept_request(db, actor_id=b_id, request_id=sent.request_id)
 
     ada_id, ada_cookie = person("ada")
     bob_id, bob_cookie = person("bob")
@@ -142,12 +142,12 @@ async def measure(messages: int, friends_count: int) -> None:
         other_id, _ = person(f"friend{n}")
         befriend(bob_id, other_id)
         with session_scope() as db:
-            conversations.check_send_message(
+            sending.check_send_message(
                 db, actor_id=other_id, username="bob", body=f"hello from friend {n}"
             )
     for n in range(messages):
         with session_scope() as db:
-            conversations.check_send_message(
+            sending.check_send_message(
                 db,
                 actor_id=ada_id if n % 2 else bob_id,
                 username="bob" if n % 2 else "ada",

@@ -6,8 +6,8 @@ from sqlmodel import Session
 
 from iris_reflex.live import outbox
 from iris_reflex.live.events import FriendsChanged
-from iris_reflex.services import friends
-from iris_reflex.services.friends import RequestOutcome
+from iris_reflex.services import blocks, friend_requests, friends
+from iris_reflex.services.friend_requests import RequestOutcome
 
 
 def _tell(outcome: RequestOutcome, skip_token: str | None) -> RequestOutcome:
@@ -20,25 +20,31 @@ def _tell(outcome: RequestOutcome, skip_token: str | None) -> RequestOutcome:
 def send_request(
     db: Session, *, actor_id: int, username: str, skip_token: str | None = None
 ) -> RequestOutcome:
-    return _tell(friends.send_request(db, actor_id=actor_id, username=username), skip_token)
+    return _tell(friend_requests.send_request(db, actor_id=actor_id, username=username), skip_token)
 
 
 def accept_request(
     db: Session, *, actor_id: int, request_id: int, skip_token: str | None = None
 ) -> RequestOutcome:
-    return _tell(friends.accept_request(db, actor_id=actor_id, request_id=request_id), skip_token)
+    return _tell(
+        friend_requests.accept_request(db, actor_id=actor_id, request_id=request_id), skip_token
+    )
 
 
 def decline_request(
     db: Session, *, actor_id: int, request_id: int, skip_token: str | None = None
 ) -> RequestOutcome:
-    return _tell(friends.decline_request(db, actor_id=actor_id, request_id=request_id), skip_token)
+    return _tell(
+        friend_requests.decline_request(db, actor_id=actor_id, request_id=request_id), skip_token
+    )
 
 
 def cancel_request(
     db: Session, *, actor_id: int, request_id: int, skip_token: str | None = None
 ) -> RequestOutcome:
-    return _tell(friends.cancel_request(db, actor_id=actor_id, request_id=request_id), skip_token)
+    return _tell(
+        friend_requests.cancel_request(db, actor_id=actor_id, request_id=request_id), skip_token
+    )
 
 
 def remove_friend(
@@ -52,12 +58,12 @@ def remove_friend(
 
 def block(db: Session, *, actor_id: int, username: str, skip_token: str | None = None) -> int:
     """Block a user; returns their id. They hear only that the friendship or request ended."""
-    blocked = friends.block(db, actor_id=actor_id, username=username)
+    blocked = blocks.block(db, actor_id=actor_id, username=username)
     outbox.publish(FriendsChanged((blocked, actor_id)), skip_token=skip_token)
     return blocked
 
 
 def unblock(db: Session, *, actor_id: int, username: str, skip_token: str | None = None) -> int:
-    unblocked = friends.unblock(db, actor_id=actor_id, username=username)
+    unblocked = blocks.unblock(db, actor_id=actor_id, username=username)
     outbox.publish(FriendsChanged((unblocked, actor_id)), skip_token=skip_token)
     return unblocked

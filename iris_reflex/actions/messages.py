@@ -7,9 +7,10 @@ from sqlmodel import Session
 from iris_reflex.jobs import sweeper
 from iris_reflex.live import outbox
 from iris_reflex.live.events import ConversationsChanged, MessageSent, MessagesRead
-from iris_reflex.services import conversations
-from iris_reflex.services.conversations import ReadReceipt, Sent
+from iris_reflex.services import conversations, sending
+from iris_reflex.services.conversations import ReadReceipt
 from iris_reflex.services.message_views import MessageView
+from iris_reflex.services.sending import Sent
 
 
 def send_message(
@@ -25,7 +26,7 @@ def send_message(
 ) -> Sent:
     """Send, then: the recipient's tabs show it, the sender's other tabs refresh, and the
     sweeper wakes for its deadline."""
-    sent = conversations.check_send_message(
+    sent = sending.check_send_message(
         db,
         actor_id=actor_id,
         username=username,
@@ -52,7 +53,7 @@ def set_conversation_timer(
     skip_token: str | None = None,
 ) -> Sent:
     """A conversation's default timer changed: both people see the notice."""
-    sent = conversations.set_conversation_timer(
+    sent = sending.set_conversation_timer(
         db, actor_id=actor_id, username=username, seconds=seconds, mode=mode
     )
     outbox.publish(

@@ -12,15 +12,8 @@ from fastapi.security import HTTPBearer
 from iris_reflex import clock
 from iris_reflex.actions import accounts as account_actions
 from iris_reflex.api.deps import DB, CurrentCaller, client_ip
-from iris_reflex.api.schemas import (
-    Credentials,
-    JsonSafeRoute,
-    MeOut,
-    ProfileIn,
-    TokenOut,
-    UserOut,
-    errors,
-)
+from iris_reflex.api.openapi import JsonSafeRoute, errors
+from iris_reflex.api.schemas import Credentials, MeOut, ProfileIn, TokenOut, UserOut
 from iris_reflex.errors import NotFound
 from iris_reflex.services import auth, friends, users
 from iris_reflex.services.users import PublicUser
@@ -87,4 +80,4 @@ def user(username: str, caller: CurrentCaller, session: DB) -> UserOut:
     for found in friends.search_users(session, actor_id=caller.id, query=username, limit=1):
         if users.username_key(found.username) == key:
             return UserOut.of(found)
-    raise NotFound(friends.NO_SUCH_USER)
+    raise NotFound(users.NO_SUCH_USER)

@@ -8,7 +8,7 @@ typed there.
 Sending takes JSON, or ``multipart/form-data`` when files come along (a form without files,
 urlencoded as ``curl -d`` sends it, works too). One route serves both
 (the client's ``Content-Type`` decides), so it reads the body itself; its OpenAPI request body
-is written out in ``schemas.send_message_openapi``.
+is written out in ``openapi.send_message_openapi``.
 """
 
 from __future__ import annotations
@@ -36,22 +36,20 @@ from iris_reflex.actions import messages as message_actions
 from iris_reflex.api import media as media_api
 from iris_reflex.api.accounts import bearer
 from iris_reflex.api.deps import DB, Caller, CurrentCaller
+from iris_reflex.api.openapi import JsonSafeRoute, errors, send_message_openapi
 from iris_reflex.api.schemas import (
     MAX_ID,
     ConversationOut,
-    JsonSafeRoute,
     MessageOut,
     ReadIn,
     ReadOut,
     SendMessageForm,
     SendMessageIn,
     TimerIn,
-    errors,
-    send_message_openapi,
 )
 from iris_reflex.errors import DomainError
 from iris_reflex.services import conversations, uploads
-from iris_reflex.services.conversations import Sent
+from iris_reflex.services.sending import Sent
 from iris_reflex.settings import get_settings
 
 router = APIRouter(

@@ -1,8 +1,9 @@
 """Friends, friend requests and blocks over JSON.
 
-Every rule (who may ask whom, what a block hides, which request is whose) is in
-``services.friends``; a route calls it, shapes the answer and, after the commit, tells the
-open tabs of everyone concerned through the actions layer (``actions.friends``).
+Every rule (who may ask whom, what a block hides, which request is whose) is in the
+services (``friends``, ``friend_requests``, ``blocks``); a route calls one, shapes the answer
+and, after the commit, tells the open tabs of everyone concerned through the actions layer
+(``actions.friends``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,9 @@ from fastapi import APIRouter, Depends, Path, Response
 from iris_reflex.actions import friends as friend_actions
 from iris_reflex.api.accounts import bearer
 from iris_reflex.api.deps import DB, CurrentCaller
-from iris_reflex.api.schemas import (
-    MAX_ID,
-    JsonSafeRoute,
-    RequestOutcomeOut,
-    RequestsOut,
-    UsernameIn,
-    UserOut,
-    errors,
-)
-from iris_reflex.services import friends
+from iris_reflex.api.openapi import JsonSafeRoute, errors
+from iris_reflex.api.schemas import MAX_ID, RequestOutcomeOut, RequestsOut, UsernameIn, UserOut
+from iris_reflex.services import blocks, friend_requests, friends
 
 router = APIRouter(tags=["friends"], dependencies=[Depends(bearer)], route_class=JsonSafeRoute)
 
@@ -48,7 +42,7 @@ def remove_friend(username: str, caller: CurrentCaller, session: DB) -> Response
 @router.get("/friends/requests", response_model=RequestsOut, responses=errors(401))
 def list_requests(caller: CurrentCaller, session: DB) -> RequestsOut:
     """Pending requests to (``incoming``) and from (``outgoing``) the caller, newest first."""
-    return RequestsOut.of(friends.list_requests(session, actor_id=caller.id))
+    return RequestsOut.of(friend_requests.list_requests(session, actor_id=caller.id))
 
 
 @router.post(
@@ -69,7 +63,7 @@ def send_request(
     """Ask someone to be friends (201, ``pending``). If they had already asked you, this
     accepts their request instead (200, ``accepted``)."""
     outcome = friend_actions.send_request(session, actor_id=caller.id, username=body.username)
-    if outcome.status == friends.ACCEPTED:
+    if outcome.status == friend_requests.ACCEPTED:
         response.status_code = 200
     return RequestOutcomeOut.of(outcome)
 
@@ -112,7 +106,7 @@ def cancel_request(request_id: RequestId, caller: CurrentCaller, session: DB) ->
 @router.get("/blocks", response_model=list[UserOut], responses=errors(401))
 def list_blocked(caller: CurrentCaller, session: DB) -> list[UserOut]:
     """The users the caller blocked."""
-    return [UserOut.of(u) for u in friends.list_blocked(session, actor_id=caller.id)]
+    return [UserOut.of(u) for u in blocks.list_blocked(session, actor_id=caller.id)]
 
 
 @router.post(

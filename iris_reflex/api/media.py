@@ -29,7 +29,8 @@ from sqlmodel import Session
 
 from iris_reflex.actions import accounts as account_actions
 from iris_reflex.api.deps import DB, Caller, CurrentCaller, OptionalCaller
-from iris_reflex.api.schemas import MAX_ID, AttachmentOut, JsonSafeRoute, errors
+from iris_reflex.api.openapi import JsonSafeRoute, errors
+from iris_reflex.api.schemas import MAX_ID, AttachmentOut
 from iris_reflex.db import session_scope
 from iris_reflex.errors import Invalid, NotFound, TooLarge
 from iris_reflex.paths import avatar_url

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from iris_reflex import clock
-from iris_reflex.api.schemas import JsonSafeRoute, errors
+from iris_reflex.api.openapi import JsonSafeRoute, errors
 from iris_reflex.db import session_scope
 from iris_reflex.errors import NotAuthenticated
 from iris_reflex.paths import SESSION_COOKIE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from iris_reflex.components.media import upload_controls
-from iris_reflex.services.conversations import MAX_BODY
+from iris_reflex.services.sending import MAX_BODY
 from iris_reflex.services.timers import TIMER_CHOICES
 from iris_reflex.state.composer import ComposerState
 

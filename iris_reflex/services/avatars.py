@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from iris_reflex.errors import Invalid, NotFound, TooLarge
 from iris_reflex.models import User
-from iris_reflex.services import friends, images, storage, users
+from iris_reflex.services import blocks, friends, images, storage, users
 from iris_reflex.services.media_types import IMAGE_TYPES, NO_SUCH_FILE, ServedFile, sniff
 
 AVATAR_SIZE = 256
@@ -76,7 +76,7 @@ def open_avatar(session: Session, *, actor_id: int, username: str) -> ServedFile
         raise NotFound(NO_SUCH_FILE)
     if user.id != actor_id and (
         not friends.are_friends(session, actor_id, user.id)
-        or friends.blocked_between(session, actor_id, user.id)
+        or blocks.blocked_between(session, actor_id, user.id)
     ):
         raise NotFound(NO_SUCH_FILE)
     path = storage.stored_file(user.avatar_key)

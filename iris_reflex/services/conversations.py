@@ -1,4 +1,5 @@
-"""One-to-one conversations: sending, reading pages of history, unread counts, receipts.
+"""One-to-one conversations: the conversation row, reading pages of history, the sidebar,
+unread counts, receipts and deletion (sending is ``sending.py``).
 
 Why it is built this way:
 - Only friends talk. Every entry point resolves the other person through
@@ -10,18 +11,13 @@ Why it is built this way:
 - History pages use keyset pagination on ``(conversation_id, id)`` (never OFFSET), newest
   first; the UI reverses a page for display.
 - Read receipts follow Signal: a user who turns receipts off sends none and sees none.
-- Timers come in two modes. ``from_send``: ``expires_at = created_at + timer``. ``after_read``:
-  the countdown starts when the recipient first reads the message (``mark_read`` sets
-  ``expires_at = read_at + timer`` in the same transaction); until then ``expires_at`` is a
-  bound, ``created_at + AFTER_READ_UNREAD_LIMIT``, so an unread message cannot live forever
-  and every read keeps filtering on ``expires_at`` alone.
-- Changing a conversation's default timer writes a notice into the conversation, already
-  read, so both people see who changed what and it never counts as unread.
+- An ``after_read`` timer starts when the recipient first reads the message: ``mark_read``
+  sets ``expires_at = read_at + timer`` in the same transaction (until then ``expires_at`` is
+  the bound ``sending.py`` wrote).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -31,9 +27,9 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select, update
 
 from iris_reflex import clock
-from iris_reflex.errors import Invalid, NotFound
+from iris_reflex.errors import NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
-from iris_reflex.services import expiry, friends, pairs, uploads, users
+from iris_reflex.services import expiry, friends, pairs
 from iris_reflex.services.expiry import visible
 from iris_reflex.services.message_views import (
     MessageView,
@@ -41,15 +37,8 @@ from iris_reflex.services.message_views import (
     view_of,
     with_attachments,
 )
-from iris_reflex.services.timers import (
-    describe_period,
-    first_expiry,
-    validate_timer,
-    validate_timer_mode,
-)
 from iris_reflex.services.users import PublicUser
 
-MAX_BODY = 4000
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
 
@@ -66,14 +55,6 @@ class ConversationSummary:
 
 
 @dataclass(frozen=True)
-class Sent:
-    """A stored message and who must hear about it."""
-
-    message: MessageView
-    recipient_id: int
-
-
-@dataclass(frozen=True)
 class ReadReceipt:
     """Messages a reader has just read, for the sender's screens."""
 
@@ -85,7 +66,9 @@ class ReadReceipt:
     sender_may_see: bool
 
 
-def _conversation(session: Session, a_id: int, b_id: int, *, create: bool) -> Conversation | None:
+def between(session: Session, a_id: int, b_id: int, *, create: bool) -> Conversation | None:
+    """The conversation of ``a`` and ``b``; with ``create``, opened (and flushed, not committed)
+    if it does not exist yet, with ``a``'s default timer."""
     low, high = pairs.ordered(a_id, b_id)
     found = session.exec(
         select(Conversation).where(
@@ -107,146 +90,8 @@ def _conversation(session: Session, a_id: int, b_id: int, *, create: bool) -> Co
     except IntegrityError:
         # The friend opened the conversation at the same moment; use theirs.
         session.rollback()
-        return _conversation(session, a_id, b_id, create=False)
+        return between(session, a_id, b_id, create=False)
     return conversation
-
-
-def validate_body(body: str) -> str:
-    """The text to store (surrounding whitespace trimmed), or ``Invalid``."""
-    text = body.strip()
-    if not text:
-        raise Invalid("A message cannot be empty.")
-    if len(text) > MAX_BODY:
-        raise Invalid(f"A message can have at most {MAX_BODY:,} characters.")
-    if not users.is_text(text):
-        raise Invalid("A message must be text (it contains an invalid character).")
-    if "\x00" in text:
-        # PostgreSQL cannot store NUL in text; refuse it everywhere so both databases agree.
-        raise Invalid("A message cannot contain NUL characters.")
-    return text
-
-
-def check_send_message(
-    session: Session,
-    *,
-    actor_id: int,
-    username: str,
-    body: str,
-    timer_seconds: int | None = None,
-    timer_mode: str | None = None,
-    attachment_ids: Sequence[int] = (),
-) -> Sent:
-    """Store a message from the actor to a friend, with the actor's pending uploads.
-
-    Args:
-        timer_seconds: ``None`` for the conversation's default timer, ``0`` for no timer on
-            this message, else 5 seconds to 365 days.
-        timer_mode: ``"from_send"`` or ``"after_read"``; ``None`` for the conversation's mode
-            (``"from_send"`` when it has none).
-        attachment_ids: pending uploads of the actor (``uploads.store_upload``); with files
-            the text may be empty.
-
-    Raises:
-        NotFound: the username is not the actor's friend (or does not exist).
-        Invalid: empty or over-long text, an impossible timer or an unknown mode, too many
-            files or a file that is not the actor's pending upload.
-    """
-    text = validate_body(body) if body.strip() or not attachment_ids else ""
-    files = uploads.check_attachable(session, actor_id=actor_id, attachment_ids=attachment_ids)
-    explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
-    explicit_mode = validate_timer_mode(timer_mode)
-    friend = friends.access_friend(session, actor_id=actor_id, username=username)
-    assert friend.id is not None
-    conversation = _conversation(session, actor_id, friend.id, create=True)
-    assert conversation is not None and conversation.id is not None
-    now = clock.now()
-    # No timer given: the conversation's default. An explicit 0 means "no timer" for this one.
-    seconds = conversation.timer_seconds if timer_seconds is None else explicit_timer
-    mode = (
-        (explicit_mode or conversation.timer_mode or TimerMode.FROM_SEND.value) if seconds else None
-    )
-    message = Message(
-        conversation_id=conversation.id,
-        sender_id=actor_id,
-        recipient_id=friend.id,
-        kind=MessageKind.TEXT.value,
-        body=text,
-        created_at=now,
-        timer_seconds=seconds,
-        timer_mode=mode,
-        expires_at=first_expiry(now, seconds, mode),
-    )
-    session.add(message)
-    conversation.last_message_at = now
-    session.add(conversation)
-    try:
-        session.flush()
-        assert message.id is not None
-        uploads.attach(session, actor_id=actor_id, message_id=message.id, attachment_ids=files)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    session.refresh(message)
-    view = view_of(message, viewer_id=actor_id, receipts_shared=False)
-    return Sent(message=with_attachments(session, [view])[0], recipient_id=friend.id)
-
-
-def set_conversation_timer(
-    session: Session,
-    *,
-    actor_id: int,
-    username: str,
-    seconds: int | None,
-    mode: str = TimerMode.FROM_SEND.value,
-) -> Sent:
-    """Set (or with ``None``/``0`` turn off) the default timer of the conversation with a friend.
-
-    Later messages without a timer of their own use it; earlier messages keep theirs. A notice
-    ("Ada set disappearing messages to 1 hour.") is written into the conversation, already
-    read, and returned as the sent message.
-
-    Raises:
-        NotFound: the username is not the actor's friend (or does not exist).
-        Invalid: an impossible period or an unknown mode.
-    """
-    period = validate_timer(seconds)
-    timer_mode = validate_timer_mode(mode)
-    friend = friends.access_friend(session, actor_id=actor_id, username=username)
-    assert friend.id is not None
-    actor = session.get(User, actor_id)
-    if actor is None:
-        raise NotFound(friends.NO_SUCH_CONVERSATION)
-    conversation = _conversation(session, actor_id, friend.id, create=True)
-    assert conversation is not None and conversation.id is not None
-    now = clock.now()
-    name = actor.display_name or actor.username
-    if period is None:
-        text = f"{name} turned off disappearing messages."
-    else:
-        when = " after reading" if timer_mode == TimerMode.AFTER_READ.value else ""
-        text = f"{name} set disappearing messages to {describe_period(period)}{when}."
-    conversation.timer_seconds = period
-    conversation.timer_mode = timer_mode if period is not None else None
-    conversation.timer_set_by_id = actor_id
-    conversation.last_message_at = now
-    session.add(conversation)
-    notice = Message(
-        conversation_id=conversation.id,
-        sender_id=actor_id,
-        recipient_id=friend.id,
-        kind=MessageKind.NOTICE.value,
-        body=text,
-        created_at=now,
-        read_at=now,  # a notice is never unread
-    )
-    session.add(notice)
-    session.commit()
-    session.refresh(notice)
-    return Sent(
-        message=view_of(notice, viewer_id=actor_id, receipts_shared=False),
-        recipient_id=friend.id,
-    )
 
 
 @dataclass(frozen=True)
@@ -269,7 +114,7 @@ def read_page(
     row more is read to know whether an older page exists."""
     friend = friends.access_friend(session, actor_id=actor_id, username=username)
     assert friend.id is not None
-    conversation = _conversation(session, actor_id, friend.id, create=False)
+    conversation = between(session, actor_id, friend.id, create=False)
     if conversation is None:
         return Page([], False)
     limit = max(1, min(limit, PAGE_MAX))
@@ -407,7 +252,7 @@ def mark_read(
     """
     friend = friends.access_friend(session, actor_id=actor_id, username=username)
     assert friend.id is not None
-    conversation = _conversation(session, actor_id, friend.id, create=False)
+    conversation = between(session, actor_id, friend.id, create=False)
     if conversation is None:
         return None
     now = clock.now()

@@ -1,10 +1,15 @@
 """Two users as the tables store them: friendships and conversations keep ``low < high``.
 
 Written once so every lookup orders the pair the same way (the unique constraints rely on it)
-and "the other person" is computed the same way everywhere.
+and "the other person" is computed the same way everywhere; a write that collides on those
+constraints (friend requests, blocks) retries, and gives up, the same way too.
 """
 
 from __future__ import annotations
+
+# A write that keeps colliding with concurrent changes gives up after this many tries.
+ATTEMPTS = 3
+TRY_AGAIN = "Someone else changed this at the same moment. Please try again."
 
 
 def ordered(a: int, b: int) -> tuple[int, int]:

@@ -24,6 +24,8 @@ PASSWORD_MAX = 128
 DISPLAY_NAME_MAX = User.__table__.c.display_name.type.length  # type: ignore[attr-defined]
 STATUS_MESSAGE_MAX = User.__table__.c.status_message.type.length  # type: ignore[attr-defined]
 
+NO_SUCH_USER = "No user with that username."
+
 
 def avatar_version(key: str | None) -> str | None:
     """A short fingerprint of the stored picture, for URLs that change when it changes
@@ -160,6 +162,14 @@ def check_register(session: Session, *, username: str, password: str) -> User:
 def get_by_username(session: Session, username: str) -> User | None:
     """The user with this username in any letter case, or ``None``."""
     return session.exec(select(User).where(User.username_key == username_key(username))).first()
+
+
+def require_id(session: Session, username: str, message: str = NO_SUCH_USER) -> int:
+    """The id of the user with this username (any letter case), or ``NotFound(message)``."""
+    user = get_by_username(session, username)
+    if user is None or user.id is None:
+        raise NotFound(message)
+    return user.id
 
 
 def access_user(session: Session, user_id: int) -> User:

@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from iris_reflex.actions import friends as friend_actions
 from iris_reflex.db import in_session
-from iris_reflex.services import friends
-from iris_reflex.services.friends import RequestOutcome
+from iris_reflex.services import blocks, friend_requests, friends
+from iris_reflex.services.friend_requests import RequestOutcome
 from iris_reflex.services.users import PublicUser
 from iris_reflex.state import rows
 from iris_reflex.state.conversation import ConversationState
@@ -26,11 +26,11 @@ NO_SUCH_REQUEST = "No such friend request."
 
 def _lists(
     db: Session, user_id: int
-) -> tuple[list[PublicUser], friends.Requests, list[PublicUser]]:
+) -> tuple[list[PublicUser], friend_requests.Requests, list[PublicUser]]:
     return (
         friends.list_friends(db, actor_id=user_id),
-        friends.list_requests(db, actor_id=user_id),
-        friends.list_blocked(db, actor_id=user_id),
+        friend_requests.list_requests(db, actor_id=user_id),
+        blocks.list_blocked(db, actor_id=user_id),
     )
 
 

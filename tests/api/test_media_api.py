@@ -17,7 +17,7 @@ from sqlmodel import select
 from iris_reflex.api.app import create_api
 from iris_reflex.models import Attachment, Message
 from iris_reflex.paths import SESSION_COOKIE
-from iris_reflex.services import auth, conversations, friends, passwords
+from iris_reflex.services import auth, conversations, friends, passwords, sending
 from iris_reflex.settings import get_settings
 from tests import media_samples
 from tests.services.builders import PASSWORD, befriend, register
@@ -69,7 +69,7 @@ def send_file(client, session, token: str, data: bytes, name: str, **timer) -> d
     assert response.status_code == 201, response.text
     body = response.json()
     identity = auth.authenticate(session, token)
-    conversations.check_send_message(
+    sending.check_send_message(
         session,
         actor_id=identity.user_id,
         username="bob",

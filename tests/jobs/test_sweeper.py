@@ -17,7 +17,7 @@ from iris_reflex import clock
 from iris_reflex.db import engine_for
 from iris_reflex.jobs import sweeper
 from iris_reflex.models import Attachment, LoginFailure, Message, UserSession
-from iris_reflex.services import conversations, friends, passwords, storage, uploads, users
+from iris_reflex.services import friend_requests, passwords, sending, storage, uploads, users
 from iris_reflex.settings import get_settings
 
 
@@ -31,8 +31,8 @@ def _app_database(database_url, session, monkeypatch, tmp_path):
 def _friends(session) -> tuple[int, int]:
     ada = users.check_register(session, username="Ada", password="correct horse")
     bob = users.check_register(session, username="Bob", password="correct horse")
-    sent = friends.send_request(session, actor_id=ada.id, username="Bob")
-    friends.accept_request(session, actor_id=bob.id, request_id=sent.request_id)
+    sent = friend_requests.send_request(session, actor_id=ada.id, username="Bob")
+    friend_requests.accept_request(session, actor_id=bob.id, request_id=sent.request_id)
     return ada.id, bob.id
 
 
@@ -43,9 +43,7 @@ def _count(session) -> int:
 
 def test_sweep_waits_for_the_lock_holder_then_deletes(session, database_url, frozen_clock):
     ada, _ = _friends(session)
-    conversations.check_send_message(
-        session, actor_id=ada, username="Bob", body="x", timer_seconds=5
-    )
+    sending.check_send_message(session, actor_id=ada, username="Bob", body="x", timer_seconds=5)
     frozen_clock.advance(seconds=5)
     engine = engine_for(database_url)
     if engine.dialect.name == "postgresql":
@@ -87,7 +85,7 @@ def test_scheduler_deletes_a_timed_message_at_its_deadline_in_real_time(session)
             while sweeper._scheduler is None:  # wait for start-up
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.01)
-            sent = conversations.check_send_message(
+            sent = sending.check_send_message(
                 session, actor_id=ada, username="Bob", body="gone soon", timer_seconds=5
             )
             sweeper.wake_at(sent.message.expires_at)
@@ -109,10 +107,10 @@ def test_scheduler_deletes_a_timed_message_at_its_deadline_in_real_time(session)
 def test_start_up_sweeps_deadlines_that_passed_while_down(session, frozen_clock):
     ada, _ = _friends(session)
     for seconds in (5, 60, 3600, 3 * 3600):
-        conversations.check_send_message(
+        sending.check_send_message(
             session, actor_id=ada, username="Bob", body=f"{seconds}", timer_seconds=seconds
         )
-    conversations.check_send_message(session, actor_id=ada, username="Bob", body="keep")
+    sending.check_send_message(session, actor_id=ada, username="Bob", body="keep")
     frozen_clock.advance(hours=2)  # "the app was down"
 
     async def start_then_stop() -> None:
@@ -142,7 +140,7 @@ def test_the_catch_up_sweep_clears_crashed_and_abandoned_uploads(session, frozen
     kept_path = storage.incoming_path()
     kept_path.write_bytes(b"sent")
     kept = uploads.store_upload(session, actor_id=ada, source=kept_path, name="k.txt")
-    conversations.check_send_message(
+    sending.check_send_message(
         session, actor_id=ada, username="Bob", body="with file", attachment_ids=[kept.id]
     )
     # Two days pass; files on disk get old too.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from iris_reflex.services import conversations, friends, users
+from iris_reflex.services import conversations, friend_requests, sending, users
 from iris_reflex.services.message_views import MessageView
 
 PASSWORD = "correct horse"
@@ -22,8 +22,8 @@ def register(session: Session, *names: str) -> list[int]:
 
 def befriend(session: Session, a_id: int, b_id: int, b_name: str) -> int:
     """Make ``a`` and ``b`` friends through the service; the friendship row's id."""
-    sent = friends.send_request(session, actor_id=a_id, username=b_name)
-    friends.accept_request(session, actor_id=b_id, request_id=sent.request_id)
+    sent = friend_requests.send_request(session, actor_id=a_id, username=b_name)
+    friend_requests.accept_request(session, actor_id=b_id, request_id=sent.request_id)
     return sent.request_id
 
 
@@ -43,6 +43,6 @@ def send(
     session: Session, sender_id: int, to: str, body: str = "hi", **kwargs: int | str | None
 ) -> MessageView:
     """Send through the service; the sender's view of the stored message."""
-    return conversations.check_send_message(
+    return sending.check_send_message(
         session, actor_id=sender_id, username=to, body=body, **kwargs
     ).message

@@ -25,7 +25,17 @@ from iris_reflex.models import (
     User,
     UserSession,
 )
-from iris_reflex.services import accounts, auth, expiry, friends, passwords, storage, users
+from iris_reflex.services import (
+    accounts,
+    auth,
+    blocks,
+    expiry,
+    friend_requests,
+    friends,
+    passwords,
+    storage,
+    users,
+)
 from iris_reflex.settings import get_settings
 from tests.services.builders import PASSWORD, befriend, register, send
 
@@ -282,10 +292,10 @@ def world(session: Session, uploads: Path) -> dict[str, object]:
     befriend(session, ada, bob, "bob")
     befriend(session, cat, ada, "ada")
     befriend(session, bob, cat, "cat")
-    friends.send_request(session, actor_id=ada, username="dan")  # pending, from Ada
-    friends.send_request(session, actor_id=gus, username="ada")  # pending, to Ada
-    friends.block(session, actor_id=eve, username="ada")
-    friends.block(session, actor_id=ada, username="fay")  # Fay is not told, nor after
+    friend_requests.send_request(session, actor_id=ada, username="dan")  # pending, from Ada
+    friend_requests.send_request(session, actor_id=gus, username="ada")  # pending, to Ada
+    blocks.block(session, actor_id=eve, username="ada")
+    blocks.block(session, actor_id=ada, username="fay")  # Fay is not told, nor after
 
     ada_files: list[Path] = []
     to_bob = send(session, ada, "bob", "from ada")
@@ -357,7 +367,9 @@ def test_deleting_an_account_removes_its_rows_and_files_and_nothing_else(session
     bob = session.get(User, ids["bob"])
     assert bob is not None and bob.avatar_key is not None
     assert [f.username for f in friends.list_friends(session, actor_id=ids["bob"])] == ["cat"]
-    assert friends.list_requests(session, actor_id=ids["dan"]) == friends.Requests([], [])
+    assert friend_requests.list_requests(session, actor_id=ids["dan"]) == friend_requests.Requests(
+        [], []
+    )
 
 
 def test_after_deletion_the_username_is_free_and_the_new_account_starts_empty(session, world):
@@ -366,8 +378,10 @@ def test_after_deletion_the_username_is_free_and_the_new_account_starts_empty(se
     (again,) = register(session, "Ada")
     assert again != world["ids"]["ada"]
     assert friends.list_friends(session, actor_id=again) == []
-    assert friends.list_requests(session, actor_id=again) == friends.Requests([], [])
-    assert friends.list_blocked(session, actor_id=again) == []
+    assert friend_requests.list_requests(session, actor_id=again) == friend_requests.Requests(
+        [], []
+    )
+    assert blocks.list_blocked(session, actor_id=again) == []
     assert [u.username for u in friends.search_users(session, actor_id=again, query="eve")] == [
         "eve"
     ]

@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from iris_reflex.errors import Invalid, NotFound
 from iris_reflex.models import User
-from iris_reflex.services import avatars, friends, storage, users
+from iris_reflex.services import avatars, blocks, storage, users
 from tests import media_samples
 from tests.services.builders import friends_ada_and_bob, register
 from tests.services.files import exif_of, stored_files
@@ -43,7 +43,7 @@ def test_the_user_and_friends_may_open_it_and_nobody_else(session):
         assert (served.mime_type, served.inline) == ("image/webp", True)
     with pytest.raises(NotFound):
         avatars.open_avatar(session, actor_id=eve, username="ada")
-    friends.block(session, actor_id=ada, username="bob")
+    blocks.block(session, actor_id=ada, username="bob")
     with pytest.raises(NotFound):
         avatars.open_avatar(session, actor_id=bob, username="ada")
 

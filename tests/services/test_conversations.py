@@ -1,4 +1,5 @@
-"""Conversations: sending, history pages, timed messages, unread counts, receipts, deletion.
+"""Conversations: only friends, history pages, timed messages, the sidebar, receipts, deletion
+(sending itself: ``test_sending.py``).
 
 Every refusal also checks that nothing changed: the conversation and message rows are compared
 before and after, read through the same session so an uncommitted write would show too.
@@ -14,16 +15,16 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import event
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from iris_reflex import clock
-from iris_reflex.errors import DomainError, Invalid, NotFound
-from iris_reflex.models import Block, Conversation, Message, MessageKind, User
-from iris_reflex.services import conversations, friends, passwords
+from iris_reflex.errors import NotFound
+from iris_reflex.models import Block, Message, MessageKind, User
+from iris_reflex.services import blocks, conversations, friend_requests, friends, passwords, sending
 from iris_reflex.services.conversations import ReadReceipt
-from iris_reflex.services.message_views import MessageView
 from iris_reflex.services.users import PublicUser
 from tests.services.builders import befriend, friends_ada_and_bob, register, send, unread_total
+from tests.services.messaging import conversation_rows, message_rows, page, refused, snapshot
 
 NO_CONVERSATION = "No such conversation."
 NO_MESSAGE = "No such message."
@@ -36,16 +37,6 @@ def cheap_hash(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def page(session: Session, actor_id: int, username: str, **kwargs: int | None) -> list[int]:
-    """The ids ``list_messages`` returns, in its order."""
-    return [
-        m.id
-        for m in conversations.list_messages(
-            session, actor_id=actor_id, username=username, **kwargs
-        )
-    ]
 
 
 def sidebar(session: Session, actor_id: int) -> list[tuple[str, int | None, int]]:
@@ -64,138 +55,6 @@ def set_receipts(session: Session, user_id: int, on: bool) -> None:
     session.commit()
 
 
-def message_rows(session: Session) -> list[Message]:
-    session.expire_all()
-    return list(session.exec(select(Message).order_by(Message.id)).all())
-
-
-def conversation_rows(session: Session) -> list[Conversation]:
-    session.expire_all()
-    return list(session.exec(select(Conversation).order_by(Conversation.id)).all())
-
-
-def snapshot(session: Session) -> tuple[list[tuple], list[tuple]]:
-    """Every conversation and message row as this session sees it now."""
-    session.expire_all()
-    convs = session.exec(
-        select(
-            Conversation.id,
-            Conversation.user_low_id,
-            Conversation.user_high_id,
-            Conversation.timer_seconds,
-            Conversation.created_at,
-            Conversation.last_message_at,
-        ).order_by(Conversation.id)
-    ).all()
-    messages = session.exec(
-        select(
-            Message.id,
-            Message.conversation_id,
-            Message.sender_id,
-            Message.recipient_id,
-            Message.kind,
-            Message.body,
-            Message.expires_at,
-            Message.read_at,
-            Message.deleted_at,
-        ).order_by(Message.id)
-    ).all()
-    return [tuple(r) for r in convs], [tuple(r) for r in messages]
-
-
-def refused(
-    session: Session, error: type[DomainError], message: str, action: Callable[[], object]
-) -> None:
-    """``action()`` raises ``error`` with ``message`` and changes no row."""
-    before = snapshot(session)
-    with pytest.raises(error) as caught:
-        action()
-    assert caught.value.message == message
-    assert snapshot(session) == before
-
-
-# --- sending --------------------------------------------------------------------------------
-
-
-def test_a_friend_sends_a_message_that_is_stored_for_both(session, frozen_clock):
-    ada, bob = friends_ada_and_bob(session)
-
-    sent = conversations.check_send_message(session, actor_id=ada, username="BOB", body="hello")
-
-    [conversation] = conversation_rows(session)
-    [row] = message_rows(session)
-    assert sent.recipient_id == bob
-    assert sent.message == MessageView(
-        id=row.id,
-        conversation_id=conversation.id,
-        sender_id=ada,
-        recipient_id=bob,
-        kind="text",
-        body="hello",
-        created_at=frozen_clock.current,
-        expires_at=None,
-        timer_seconds=None,
-        timer_mode=None,
-        read_at=None,
-    )
-    assert sent.message.expires_at is None
-    assert (row.body, row.read_at, row.deleted_at, row.expires_at) == ("hello", None, None, None)
-    assert conversation.created_at == frozen_clock.current
-    assert conversation.last_message_at == frozen_clock.current
-    assert page(session, ada, "bob") == page(session, bob, "ada") == [row.id]
-
-
-def test_messages_in_both_directions_share_one_conversation_row(session, frozen_clock):
-    ada, bob = friends_ada_and_bob(session)
-
-    first = send(session, ada, "bob", "hi bob")
-    later = frozen_clock.advance(minutes=3)
-    reply = send(session, bob, "ada", "hi ada")
-
-    [conversation] = conversation_rows(session)
-    assert (conversation.user_low_id, conversation.user_high_id) == (min(ada, bob), max(ada, bob))
-    assert first.conversation_id == reply.conversation_id == conversation.id
-    assert conversation.last_message_at == later
-    assert [(m.sender_id, m.recipient_id) for m in message_rows(session)] == [
-        (ada, bob),
-        (bob, ada),
-    ]
-
-
-def test_a_conversation_opened_by_both_friends_at_once_is_stored_once(session):
-    """Bob's first message is stored between Ada's lookup and her insert: the unique pair
-    decides, and Ada's message goes into Bob's conversation."""
-    ada, bob = friends_ada_and_bob(session)
-    low, high = min(ada, bob), max(ada, bob)
-
-    def bob_opens_elsewhere(*_args: object) -> None:
-        with Session(session.get_bind()) as other:
-            other.add(Conversation(user_low_id=low, user_high_id=high, created_at=clock.now()))
-            other.commit()
-
-    event.listen(session, "before_flush", bob_opens_elsewhere, once=True)
-
-    sent = send(session, ada, "bob", "hello")
-
-    [conversation] = conversation_rows(session)
-    [row] = message_rows(session)
-    assert sent.conversation_id == row.conversation_id == conversation.id
-    assert page(session, bob, "ada") == [row.id]
-
-
-def test_the_same_conversation_comes_back_when_friends_make_up(session):
-    ada, bob = friends_ada_and_bob(session)
-    before = send(session, ada, "bob", "before")
-    friends.remove_friend(session, actor_id=bob, username="ada")
-    befriend(session, bob, ada, "ada")
-
-    after = send(session, bob, "ada", "after")
-
-    assert after.conversation_id == before.conversation_id
-    assert len(conversation_rows(session)) == 1
-    assert page(session, ada, "bob") == [after.id, before.id]
-
-
 # --- only friends talk ----------------------------------------------------------------------
 
 
@@ -204,11 +63,11 @@ def _strangers(session: Session, ada: int, bob: int) -> None:
 
 
 def _pending_from_ada(session: Session, ada: int, bob: int) -> None:
-    friends.send_request(session, actor_id=ada, username="bob")
+    friend_requests.send_request(session, actor_id=ada, username="bob")
 
 
 def _pending_from_bob(session: Session, ada: int, bob: int) -> None:
-    friends.send_request(session, actor_id=bob, username="ada")
+    friend_requests.send_request(session, actor_id=bob, username="ada")
 
 
 def _talked_then(change: Callable[[Session, int, int], object]):  # type: ignore[no-untyped-def]
@@ -224,7 +83,7 @@ def _talked_then(change: Callable[[Session, int, int], object]):  # type: ignore
 
 
 def _block_row_beside_friendship(session: Session, ada: int, bob: int) -> None:
-    # As left by a race with friends.block(): the block must win anyway.
+    # As left by a race with blocks.block(): the block must win anyway.
     session.add(Block(blocker_id=bob, blocked_id=ada, created_at=clock.now()))
     session.commit()
 
@@ -239,8 +98,8 @@ RELATIONS = {
     "removed by bob": _talked_then(
         lambda s, a, b: friends.remove_friend(s, actor_id=b, username="ada")
     ),
-    "ada blocked bob": _talked_then(lambda s, a, b: friends.block(s, actor_id=a, username="bob")),
-    "bob blocked ada": _talked_then(lambda s, a, b: friends.block(s, actor_id=b, username="ada")),
+    "ada blocked bob": _talked_then(lambda s, a, b: blocks.block(s, actor_id=a, username="bob")),
+    "bob blocked ada": _talked_then(lambda s, a, b: blocks.block(s, actor_id=b, username="ada")),
     "block beside a friendship": _talked_then(_block_row_beside_friendship),
 }
 
@@ -252,7 +111,7 @@ def test_only_friends_can_message_read_or_mark_read(session, frozen_clock, relat
 
     for actor, other in ((ada, "bob"), (bob, "ada")):
         for action in (
-            lambda a=actor, o=other: conversations.check_send_message(
+            lambda a=actor, o=other: sending.check_send_message(
                 session, actor_id=a, username=o, body="hello?"
             ),
             lambda a=actor, o=other: conversations.list_messages(session, actor_id=a, username=o),
@@ -270,117 +129,13 @@ def test_messaging_a_missing_user_or_yourself_is_not_found(session):
 
     for username in ("nobody", "ada", "ADA", ""):
         for action in (
-            lambda u=username: conversations.check_send_message(
+            lambda u=username: sending.check_send_message(
                 session, actor_id=ada, username=u, body="hello?"
             ),
             lambda u=username: conversations.list_messages(session, actor_id=ada, username=u),
             lambda u=username: conversations.mark_read(session, actor_id=ada, username=u),
         ):
             refused(session, NotFound, NO_CONVERSATION, action)
-
-
-# --- the body -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("body", ["", " ", "   \n\t  ", "\r\n", "\u3000\u00a0"])
-def test_an_empty_or_blank_message_is_invalid(session, body):
-    ada, _bob = friends_ada_and_bob(session)
-
-    refused(
-        session,
-        Invalid,
-        "A message cannot be empty.",
-        lambda: conversations.check_send_message(session, actor_id=ada, username="bob", body=body),
-    )
-    assert conversation_rows(session) == []
-
-
-@pytest.mark.parametrize("char", ["x", "é", "😀", "中"])
-def test_a_message_of_exactly_4000_characters_is_stored_whole(session, char):
-    ada, bob = friends_ada_and_bob(session)
-    body = char * 4000
-
-    sent = send(session, ada, "bob", body)
-
-    [row] = message_rows(session)
-    assert row.body == sent.body == body
-    [seen] = conversations.list_messages(session, actor_id=bob, username="ada")
-    assert seen.body == body
-
-
-@pytest.mark.parametrize("char", ["x", "😀"])
-def test_a_message_of_4001_characters_is_invalid(session, char):
-    ada, _bob = friends_ada_and_bob(session)
-    send(session, ada, "bob", "existing")
-
-    refused(
-        session,
-        Invalid,
-        "A message can have at most 4,000 characters.",
-        lambda: conversations.check_send_message(
-            session, actor_id=ada, username="bob", body=char * 4001
-        ),
-    )
-
-
-def test_surrounding_whitespace_does_not_count_towards_the_limit(session):
-    ada, _bob = friends_ada_and_bob(session)
-
-    sent = send(session, ada, "bob", "  \n" + "x" * 4000 + " \t\n")
-
-    assert sent.body == "x" * 4000
-    assert message_rows(session)[0].body == "x" * 4000
-
-
-def test_the_text_is_stored_trimmed_with_inner_whitespace_kept(session):
-    ada, bob = friends_ada_and_bob(session)
-
-    sent = send(session, ada, "bob", " \n  first line\n\n  second  line \t\n ")
-
-    expected = "first line\n\n  second  line"
-    assert sent.body == expected
-    assert message_rows(session)[0].body == expected
-    assert conversations.get_message(session, actor_id=bob, message_id=sent.id).body == expected
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        "<script>alert(1)</script>",
-        '<img src=x onerror="alert(1)">',
-        "&lt;b&gt; &amp; **bold** [link](javascript:alert(1))",
-        "'; DROP TABLE messages; --",
-        "100% _literal_ \\ backslash",
-        "Ünïcödé 👍🏽 עברית",
-    ],
-)
-def test_markup_and_special_characters_are_stored_and_returned_verbatim(session, body):
-    ada, bob = friends_ada_and_bob(session)
-
-    sent = send(session, ada, "bob", body)
-
-    assert sent.body == body
-    assert message_rows(session)[0].body == body
-    assert [m.body for m in conversations.list_messages(session, actor_id=bob, username="ada")] == [
-        body
-    ]
-    assert conversations.get_message(session, actor_id=bob, message_id=sent.id).body == body
-    [summary] = conversations.list_conversations(session, actor_id=bob)
-    assert summary.last_message is not None and summary.last_message.body == body
-
-
-def test_a_message_with_a_nul_character_is_invalid_on_every_database(session):
-    ada, _bob = friends_ada_and_bob(session)
-    before = snapshot(session)
-
-    try:
-        with pytest.raises(Invalid):
-            conversations.check_send_message(
-                session, actor_id=ada, username="bob", body="before\x00after"
-            )
-    finally:
-        session.rollback()
-    assert snapshot(session) == before
 
 
 # --- history pages --------------------------------------------------------------------------
@@ -549,37 +304,6 @@ def test_a_timed_message_expires_exactly_at_a_fractional_second(session, frozen_
     assert unread_total(session, actor_id=bob) == 0
 
 
-def test_the_conversation_timer_applies_unless_the_message_sets_its_own(session, frozen_clock):
-    ada, _bob = friends_ada_and_bob(session)
-    send(session, ada, "bob", "opens the conversation")
-    [conversation] = conversation_rows(session)
-    conversation.timer_seconds = 60
-    session.add(conversation)
-    session.commit()
-
-    by_default = send(session, ada, "bob", "default timer")
-    own_timer = send(session, ada, "bob", "own timer", timer_seconds=10)
-    no_timer = send(session, ada, "bob", "no timer", timer_seconds=0)
-
-    now = frozen_clock.current
-    assert by_default.expires_at == now + timedelta(seconds=60)
-    assert own_timer.expires_at == now + timedelta(seconds=10)
-    assert no_timer.expires_at is None
-
-
-@pytest.mark.parametrize("timer_seconds", [-1, 10**12])
-def test_an_impossible_timer_is_invalid(session, frozen_clock, timer_seconds):
-    ada, _bob = friends_ada_and_bob(session)
-    before = snapshot(session)
-
-    with pytest.raises(Invalid):
-        conversations.check_send_message(
-            session, actor_id=ada, username="bob", body="hi", timer_seconds=timer_seconds
-        )
-
-    assert snapshot(session) == before
-
-
 # --- the sidebar ----------------------------------------------------------------------------
 
 
@@ -661,7 +385,7 @@ def test_only_conversations_with_current_friends_are_listed(session, change):
     if change == "removed":
         friends.remove_friend(session, actor_id=ada, username="bob")
     else:
-        friends.block(session, actor_id=bob, username="ada")
+        blocks.block(session, actor_id=bob, username="ada")
 
     assert sidebar(session, ada) == [("cat", from_cat.id, 1)]
     assert conversations.list_conversations(session, actor_id=bob) == []
@@ -984,16 +708,9 @@ def test_get_message_is_not_found_once_the_friendship_ends(session, change):
     if change == "removed":
         friends.remove_friend(session, actor_id=ada, username="bob")
     else:
-        friends.block(session, actor_id=ada, username="bob")
+        blocks.block(session, actor_id=ada, username="bob")
 
     with pytest.raises(NotFound):
         conversations.list_messages(session, actor_id=bob, username="ada")
     with pytest.raises(NotFound):
         conversations.get_message(session, actor_id=bob, message_id=sent.id)
-
-
-def test_a_body_with_a_lone_surrogate_is_refused_and_nothing_stored(session):
-    ada, _ = friends_ada_and_bob(session)
-    with pytest.raises(Invalid, match="must be text"):
-        send(session, ada, "bob", "hi \udc00 there")
-    assert conversations.list_messages(session, actor_id=ada, username="bob") == []

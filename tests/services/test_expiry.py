@@ -19,7 +19,16 @@ from sqlmodel import Session, select
 from iris_reflex import clock
 from iris_reflex.errors import DomainError, Invalid, NotFound
 from iris_reflex.models import Attachment, Conversation, Message, User
-from iris_reflex.services import conversations, expiry, friends, passwords, storage
+from iris_reflex.services import (
+    blocks,
+    conversations,
+    expiry,
+    friend_requests,
+    friends,
+    passwords,
+    sending,
+    storage,
+)
 from iris_reflex.services.expiry import Vanished
 from iris_reflex.services.message_views import MessageView
 from iris_reflex.services.timers import AFTER_READ_UNREAD_LIMIT
@@ -315,7 +324,7 @@ def test_an_after_read_message_never_read_vanishes_30_days_after_sending(session
 
 def test_the_conversation_timer_applies_unless_a_message_overrides_it(session, frozen_clock):
     ada, bob = friends_ada_and_bob(session)
-    conversations.set_conversation_timer(
+    sending.set_conversation_timer(
         session, actor_id=bob, username="ada", seconds=3600, mode="after_read"
     )
     now = frozen_clock.current
@@ -378,10 +387,10 @@ def test_a_conversation_timer_without_a_mode_counts_from_sending(session, frozen
 
 def test_turning_the_conversation_timer_off_stops_new_messages_from_expiring(session, frozen_clock):
     ada, _bob = friends_ada_and_bob(session)
-    conversations.set_conversation_timer(session, actor_id=ada, username="bob", seconds=60)
+    sending.set_conversation_timer(session, actor_id=ada, username="bob", seconds=60)
     timed = send(session, ada, "bob", "timed")
 
-    conversations.set_conversation_timer(session, actor_id=ada, username="bob", seconds=None)
+    sending.set_conversation_timer(session, actor_id=ada, username="bob", seconds=None)
     plain = send(session, ada, "bob", "plain")
 
     assert timed.expires_at == frozen_clock.current + timedelta(seconds=60)
@@ -397,7 +406,7 @@ def test_an_unknown_timer_mode_on_a_message_is_invalid(session, frozen_clock, mo
     refused(
         session,
         Invalid,
-        lambda: conversations.check_send_message(
+        lambda: sending.check_send_message(
             session, actor_id=ada, username="bob", body="hi", timer_seconds=60, timer_mode=mode
         ),
     )
@@ -422,7 +431,7 @@ def test_setting_the_conversation_timer_writes_a_notice(session, frozen_clock, s
     session.commit()
     now = frozen_clock.current
 
-    sent = conversations.set_conversation_timer(
+    sent = sending.set_conversation_timer(
         session, actor_id=ada, username="BOB", seconds=seconds, mode=mode
     )
 
@@ -459,10 +468,10 @@ def test_setting_the_conversation_timer_writes_a_notice(session, frozen_clock, s
 
 def test_either_friend_may_change_the_conversation_timer(session, frozen_clock):
     ada, bob = friends_ada_and_bob(session)
-    first = conversations.set_conversation_timer(session, actor_id=ada, username="bob", seconds=60)
+    first = sending.set_conversation_timer(session, actor_id=ada, username="bob", seconds=60)
     frozen_clock.advance(seconds=1)
 
-    second = conversations.set_conversation_timer(
+    second = sending.set_conversation_timer(
         session, actor_id=bob, username="ada", seconds=604800, mode="after_read"
     )
 
@@ -481,7 +490,7 @@ def _strangers(session: Session, ada: int, bob: int) -> None:
 
 
 def _pending(session: Session, ada: int, bob: int) -> None:
-    friends.send_request(session, actor_id=ada, username="bob")
+    friend_requests.send_request(session, actor_id=ada, username="bob")
 
 
 def _removed(session: Session, ada: int, bob: int) -> None:
@@ -493,7 +502,7 @@ def _removed(session: Session, ada: int, bob: int) -> None:
 def _blocked(session: Session, ada: int, bob: int) -> None:
     befriend(session, ada, bob, "bob")
     send(session, ada, "bob", "before")
-    friends.block(session, actor_id=bob, username="ada")
+    blocks.block(session, actor_id=bob, username="ada")
 
 
 @pytest.mark.parametrize("relation", [_strangers, _pending, _removed, _blocked])
@@ -505,7 +514,7 @@ def test_only_a_friend_can_set_the_conversation_timer(session, frozen_clock, rel
         error = refused(
             session,
             NotFound,
-            lambda u=username: conversations.set_conversation_timer(
+            lambda u=username: sending.set_conversation_timer(
                 session, actor_id=ada, username=u, seconds=3600
             ),
         )
@@ -525,12 +534,12 @@ def test_only_a_friend_can_set_the_conversation_timer(session, frozen_clock, rel
 )
 def test_an_impossible_conversation_timer_is_invalid(session, frozen_clock, seconds, mode):
     ada, _bob = friends_ada_and_bob(session)
-    conversations.set_conversation_timer(session, actor_id=ada, username="bob", seconds=60)
+    sending.set_conversation_timer(session, actor_id=ada, username="bob", seconds=60)
 
     refused(
         session,
         Invalid,
-        lambda: conversations.set_conversation_timer(
+        lambda: sending.set_conversation_timer(
             session, actor_id=ada, username="bob", seconds=seconds, mode=mode
         ),
     )
@@ -543,7 +552,7 @@ def test_next_deadline_is_the_earliest_expiry_of_any_row_still_present(session, 
     assert expiry.next_deadline(session) is None
     ada, bob = friends_ada_and_bob(session)
     send(session, ada, "bob", "no timer")
-    conversations.set_conversation_timer(session, actor_id=ada, username="bob", seconds=60)
+    sending.set_conversation_timer(session, actor_id=ada, username="bob", seconds=60)
     send(session, ada, "bob", "no timer either", timer_seconds=0)
     assert expiry.next_deadline(session) is None
 
@@ -710,7 +719,7 @@ def test_a_failure_while_deleting_files_removes_no_row(session, frozen_clock, up
 def test_one_sweep_catches_up_after_downtime(session, frozen_clock, uploads):
     ada, bob = friends_ada_and_bob(session)
     plain = send(session, ada, "bob", "plain")
-    notice = conversations.set_conversation_timer(
+    notice = sending.set_conversation_timer(
         session, actor_id=ada, username="bob", seconds=3600
     ).message
     by_default = [send(session, ada, "bob", f"default {n}") for n in range(3)]

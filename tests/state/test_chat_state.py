@@ -28,7 +28,7 @@ from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.registry import get_registry
 from iris_reflex.models import Friendship, Message, User
 from iris_reflex.paths import SESSION_COOKIE
-from iris_reflex.services import auth, conversations, friends, users
+from iris_reflex.services import auth, conversations, friend_requests, friends, sending, users
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.tabs import ReflexTabs
 from tests.state.conftest import Tab, action_args, action_name
@@ -59,8 +59,8 @@ def _person(session: Session, username: str) -> Person:
 
 
 def _befriend(session: Session, a: Person, b: Person) -> None:
-    sent = friends.send_request(session, actor_id=a.id, username=b.username)
-    friends.accept_request(session, actor_id=b.id, request_id=sent.request_id)
+    sent = friend_requests.send_request(session, actor_id=a.id, username=b.username)
+    friend_requests.accept_request(session, actor_id=b.id, request_id=sent.request_id)
 
 
 def _tab(cookie: str = "") -> Any:
@@ -203,9 +203,9 @@ def test_session_revoked_after_opening_conversation_cannot_send(app_db, session)
 def test_load_registers_tab_and_fills_sidebar_and_friend_lists(app_db, session):
     ada, bob, cat, dan = (_person(session, n) for n in ("Ada", "Bob", "Cat", "Dan"))
     _befriend(session, ada, bob)
-    conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="hi Ada")
-    incoming = friends.send_request(session, actor_id=cat.id, username="Ada")
-    outgoing = friends.send_request(session, actor_id=ada.id, username="Dan")
+    sending.check_send_message(session, actor_id=bob.id, username="Ada", body="hi Ada")
+    incoming = friend_requests.send_request(session, actor_id=cat.id, username="Ada")
+    outgoing = friend_requests.send_request(session, actor_id=ada.id, username="Dan")
     chat = _tab(ada.cookie)
 
     async def load() -> tuple[Any, set[str]]:
@@ -378,7 +378,7 @@ def test_markup_in_body_is_kept_verbatim(app_db, session):
     [
         ("", "A message cannot be empty."),
         ("   \n\t  ", "A message cannot be empty."),
-        ("x" * (conversations.MAX_BODY + 1), "A message can have at most 4,000 characters."),
+        ("x" * (sending.MAX_BODY + 1), "A message can have at most 4,000 characters."),
         ("a\x00b", "A message cannot contain NUL characters."),
     ],
     ids=["empty", "whitespace", "4001-chars", "nul"],
@@ -400,8 +400,8 @@ def test_body_of_exactly_the_limit_is_sent(app_db, session):
     chat = _loaded_tab(ada)
     run(chat.open_conversation("Bob"))
 
-    run(chat.send_message({"body": "y" * conversations.MAX_BODY}))
-    assert _bodies(chat) == ["y" * conversations.MAX_BODY]
+    run(chat.send_message({"body": "y" * sending.MAX_BODY}))
+    assert _bodies(chat) == ["y" * sending.MAX_BODY]
     assert _message_count(session) == 1
 
 
@@ -454,7 +454,7 @@ def test_sender_deletes_message_for_both_tabs(app_db, session):
 def _send_many(session: Session, sender: Person, recipient: Person, count: int) -> list[str]:
     bodies = [f"message {i}" for i in range(count)]
     for body in bodies:
-        conversations.check_send_message(
+        sending.check_send_message(
             session, actor_id=sender.id, username=recipient.username, body=body
         )
     return bodies
@@ -539,20 +539,22 @@ def test_friend_request_sent_seen_and_accepted_through_state(app_db, session):
     assert ada_tab.outgoing == []
     assert [f.username for f in ada_tab.friend_list] == ["Bob"]
     # A request already answered cannot be accepted twice.
-    assert _error_text(run(bob_tab.accept_request(request_id))) == friends.NO_SUCH_REQUEST
+    assert _error_text(run(bob_tab.accept_request(request_id))) == friend_requests.NO_SUCH_REQUEST
 
 
 def test_cancel_of_someone_elses_request_is_refused(app_db, session):
     ada, bob, cat = (_person(session, n) for n in ("Ada", "Bob", "Cat"))
-    sent = friends.send_request(session, actor_id=ada.id, username="Bob")
+    sent = friend_requests.send_request(session, actor_id=ada.id, username="Bob")
     bob_tab, cat_tab = _loaded_tab(bob), _loaded_tab(cat)
 
     # Neither the addressee nor a stranger may withdraw Ada's request.
     for tab in (bob_tab, cat_tab):
-        assert _error_text(run(tab.cancel_request(sent.request_id))) == friends.NO_SUCH_REQUEST
+        assert (
+            _error_text(run(tab.cancel_request(sent.request_id))) == friend_requests.NO_SUCH_REQUEST
+        )
     session.rollback()
     row = session.get(Friendship, sent.request_id)
-    assert row is not None and row.status == friends.PENDING
+    assert row is not None and row.status == friend_requests.PENDING
     assert [r.username for r in bob_tab.incoming] == ["Ada"]
 
 
@@ -717,7 +719,7 @@ def test_push_reaches_friends_open_tab(app_db, session, monkeypatch):
     bob_tab = _loaded_tab(bob)
     run(bob_tab.open_conversation("Ada"))
     push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
-    conversations.check_send_message(session, actor_id=ada.id, username="Bob", body="ping")
+    sending.check_send_message(session, actor_id=ada.id, username="Bob", body="ping")
 
     assert run(push.push_to_user(bob.id, Change(TabChange.MESSAGE_ARRIVED))) == 1
     assert _bodies(bob_tab) == ["ping"]
@@ -731,7 +733,7 @@ def test_tab_signed_out_elsewhere_receives_no_new_messages_by_push(app_db, sessi
     token = ada_tab.router.session.client_token
     push.install(ReflexTabs(_ConnectedTabs(ada_tab)))
     auth.revoke_sessions(session, user_id=ada.id)  # "sign out everywhere"
-    conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="secret")
+    sending.check_send_message(session, actor_id=bob.id, username="Ada", body="secret")
 
     run(push.push_to_user(ada.id, Change(TabChange.MESSAGE_ARRIVED)))
 
@@ -744,13 +746,13 @@ def test_tab_signed_out_elsewhere_receives_no_new_messages_by_push(app_db, sessi
 @pytest.mark.parametrize("bad_id", ["abc", "1.5", "", None])
 def test_non_numeric_request_id_from_the_browser_is_a_clear_error(app_db, session, bad_id):
     ada, bob = _person(session, "Ada"), _person(session, "Bob")
-    sent = friends.send_request(session, actor_id=ada.id, username="Bob")
+    sent = friend_requests.send_request(session, actor_id=ada.id, username="Bob")
     bob_tab = _loaded_tab(bob)
     for handler in (bob_tab.accept_request, bob_tab.decline_request, bob_tab.cancel_request):
         assert _error_text(run(handler(bad_id))) == "No such friend request."
     session.rollback()
     row = session.get(Friendship, sent.request_id)
-    assert row is not None and row.status == friends.PENDING
+    assert row is not None and row.status == friend_requests.PENDING
 
 
 # ----------------------------------------------------------------------------- files
@@ -835,7 +837,7 @@ def test_a_senders_close_messages_form_a_group(app_db, session):
     run(chat.open_conversation("Bob"))
     for body in ("one", "two"):
         run(chat.send_message({"body": body}))
-    conversations.check_send_message(session, actor_id=bob.id, username="Ada", body="three")
+    sending.check_send_message(session, actor_id=bob.id, username="Ada", body="three")
 
     chat.push("message_arrived")
     assert [(m.body, m.grouped) for m in chat.messages] == [
@@ -849,7 +851,7 @@ def test_a_senders_close_messages_form_a_group(app_db, session):
 def test_the_picker_off_overrides_the_chat_default(app_db, session, choice, timed):
     ada, bob = _person(session, "Ada"), _person(session, "Bob")
     _befriend(session, ada, bob)
-    conversations.set_conversation_timer(session, actor_id=ada.id, username="Bob", seconds=3600)
+    sending.set_conversation_timer(session, actor_id=ada.id, username="Bob", seconds=3600)
     chat = _loaded_tab(ada)
     run(chat.open_conversation("Bob"))
     chat.set_timer_choice(choice)

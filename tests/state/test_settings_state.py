@@ -27,7 +27,7 @@ from iris_reflex.live.events import Event, ReceiptsChanged
 from iris_reflex.live.registry import get_registry
 from iris_reflex.models import User, UserSession
 from iris_reflex.paths import SESSION_COOKIE
-from iris_reflex.services import auth, avatars, friends, passwords, storage, users
+from iris_reflex.services import auth, avatars, friend_requests, passwords, storage, users
 from iris_reflex.settings import get_settings
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.settings import SettingsState
@@ -463,9 +463,9 @@ def test_wrong_password_in_the_dialog_deletes_nothing(app_db, session, spawned):
 def test_deleting_the_account_tells_ex_friends_open_screens(app_db, session, monkeypatch, spawned):
     ada, bob, cat = _person(session, "Ada"), _person(session, "Bob"), _person(session, "Cat")
     for other in (bob, cat):
-        sent = friends.send_request(session, actor_id=ada.id, username=other.username)
-        friends.accept_request(session, actor_id=other.id, request_id=sent.request_id)
-    friends.send_request(session, actor_id=bob.id, username="Cat")
+        sent = friend_requests.send_request(session, actor_id=ada.id, username=other.username)
+        friend_requests.accept_request(session, actor_id=other.id, request_id=sent.request_id)
+    friend_requests.send_request(session, actor_id=bob.id, username="Cat")
     here = _settings_tab(ada)
     bob_tab, bob_chat = _chat_tab(bob)
     run(bob_chat.open_conversation("Ada"))

@@ -1,0 +1,185 @@
+"""Sending into a conversation: a message, or the notice of a changed timer.
+
+Why it is built this way:
+- Only friends talk: both entry points resolve the other person through
+  ``friends.access_friend`` (one ``NotFound`` for a stranger, a blocked pair or a missing
+  user), then open the conversation row if it is the pair's first message
+  (``conversations.between``).
+- The text is checked here, the same way for every client: trimmed, not empty (unless files
+  come with it), at most ``MAX_BODY`` characters, real text with no NUL (which PostgreSQL
+  cannot store). Files are the actor's own pending uploads (``uploads.check_attachable``),
+  claimed in the transaction that stores the message.
+- Timers come in two modes. ``from_send``: ``expires_at = created_at + timer``. ``after_read``:
+  the countdown starts when the recipient first reads the message (``conversations.mark_read``);
+  until then ``expires_at`` is a bound, ``created_at + AFTER_READ_UNREAD_LIMIT``, so an unread
+  message cannot live forever and every read keeps filtering on ``expires_at`` alone.
+- Changing a conversation's default timer writes a notice into the conversation, already
+  read, so both people see who changed what and it never counts as unread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from iris_reflex import clock
+from iris_reflex.errors import Invalid, NotFound
+from iris_reflex.models import Message, MessageKind, TimerMode, User
+from iris_reflex.services import conversations, friends, uploads, users
+from iris_reflex.services.message_views import MessageView, view_of, with_attachments
+from iris_reflex.services.timers import (
+    describe_period,
+    first_expiry,
+    validate_timer,
+    validate_timer_mode,
+)
+
+MAX_BODY = 4000
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A stored message and who must hear about it."""
+
+    message: MessageView
+    recipient_id: int
+
+
+def validate_body(body: str) -> str:
+    """The text to store (surrounding whitespace trimmed), or ``Invalid``."""
+    text = body.strip()
+    if not text:
+        raise Invalid("A message cannot be empty.")
+    if len(text) > MAX_BODY:
+        raise Invalid(f"A message can have at most {MAX_BODY:,} characters.")
+    if not users.is_text(text):
+        raise Invalid("A message must be text (it contains an invalid character).")
+    if "\x00" in text:
+        # PostgreSQL cannot store NUL in text; refuse it everywhere so both databases agree.
+        raise Invalid("A message cannot contain NUL characters.")
+    return text
+
+
+def check_send_message(
+    session: Session,
+    *,
+    actor_id: int,
+    username: str,
+    body: str,
+    timer_seconds: int | None = None,
+    timer_mode: str | None = None,
+    attachment_ids: Sequence[int] = (),
+) -> Sent:
+    """Store a message from the actor to a friend, with the actor's pending uploads.
+
+    Args:
+        timer_seconds: ``None`` for the conversation's default timer, ``0`` for no timer on
+            this message, else 5 seconds to 365 days.
+        timer_mode: ``"from_send"`` or ``"after_read"``; ``None`` for the conversation's mode
+            (``"from_send"`` when it has none).
+        attachment_ids: pending uploads of the actor (``uploads.store_upload``); with files
+            the text may be empty.
+
+    Raises:
+        NotFound: the username is not the actor's friend (or does not exist).
+        Invalid: empty or over-long text, an impossible timer or an unknown mode, too many
+            files or a file that is not the actor's pending upload.
+    """
+    text = validate_body(body) if body.strip() or not attachment_ids else ""
+    files = uploads.check_attachable(session, actor_id=actor_id, attachment_ids=attachment_ids)
+    explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
+    explicit_mode = validate_timer_mode(timer_mode)
+    friend = friends.access_friend(session, actor_id=actor_id, username=username)
+    assert friend.id is not None
+    conversation = conversations.between(session, actor_id, friend.id, create=True)
+    assert conversation is not None and conversation.id is not None
+    now = clock.now()
+    # No timer given: the conversation's default. An explicit 0 means "no timer" for this one.
+    seconds = conversation.timer_seconds if timer_seconds is None else explicit_timer
+    mode = (
+        (explicit_mode or conversation.timer_mode or TimerMode.FROM_SEND.value) if seconds else None
+    )
+    message = Message(
+        conversation_id=conversation.id,
+        sender_id=actor_id,
+        recipient_id=friend.id,
+        kind=MessageKind.TEXT.value,
+        body=text,
+        created_at=now,
+        timer_seconds=seconds,
+        timer_mode=mode,
+        expires_at=first_expiry(now, seconds, mode),
+    )
+    session.add(message)
+    conversation.last_message_at = now
+    session.add(conversation)
+    try:
+        session.flush()
+        assert message.id is not None
+        uploads.attach(session, actor_id=actor_id, message_id=message.id, attachment_ids=files)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    session.refresh(message)
+    view = view_of(message, viewer_id=actor_id, receipts_shared=False)
+    return Sent(message=with_attachments(session, [view])[0], recipient_id=friend.id)
+
+
+def set_conversation_timer(
+    session: Session,
+    *,
+    actor_id: int,
+    username: str,
+    seconds: int | None,
+    mode: str = TimerMode.FROM_SEND.value,
+) -> Sent:
+    """Set (or with ``None``/``0`` turn off) the default timer of the conversation with a friend.
+
+    Later messages without a timer of their own use it; earlier messages keep theirs. A notice
+    ("Ada set disappearing messages to 1 hour.") is written into the conversation, already
+    read, and returned as the sent message.
+
+    Raises:
+        NotFound: the username is not the actor's friend (or does not exist).
+        Invalid: an impossible period or an unknown mode.
+    """
+    period = validate_timer(seconds)
+    timer_mode = validate_timer_mode(mode)
+    friend = friends.access_friend(session, actor_id=actor_id, username=username)
+    assert friend.id is not None
+    actor = session.get(User, actor_id)
+    if actor is None:
+        raise NotFound(friends.NO_SUCH_CONVERSATION)
+    conversation = conversations.between(session, actor_id, friend.id, create=True)
+    assert conversation is not None and conversation.id is not None
+    now = clock.now()
+    name = actor.display_name or actor.username
+    if period is None:
+        text = f"{name} turned off disappearing messages."
+    else:
+        when = " after reading" if timer_mode == TimerMode.AFTER_READ.value else ""
+        text = f"{name} set disappearing messages to {describe_period(period)}{when}."
+    conversation.timer_seconds = period
+    conversation.timer_mode = timer_mode if period is not None else None
+    conversation.timer_set_by_id = actor_id
+    conversation.last_message_at = now
+    session.add(conversation)
+    notice = Message(
+        conversation_id=conversation.id,
+        sender_id=actor_id,
+        recipient_id=friend.id,
+        kind=MessageKind.NOTICE.value,
+        body=text,
+        created_at=now,
+        read_at=now,  # a notice is never unread
+    )
+    session.add(notice)
+    session.commit()
+    session.refresh(notice)
+    return Sent(
+        message=view_of(notice, viewer_id=actor_id, receipts_shared=False),
+        recipient_id=friend.id,
+    )
