@@ -21,7 +21,6 @@ from iris_reflex.state.session import SessionState
 from iris_reflex.state.sidebar import SidebarState
 
 SEARCH_MAX = 32
-NO_SUCH_REQUEST = "No such friend request."
 
 
 def _lists(
@@ -111,7 +110,7 @@ class FriendsState(SessionState):
     async def _answer(self, action: Callable[..., Any], request_id: Any) -> Any:
         if (request := rows.as_id(request_id)) is None:
             await self._signed_in()
-            return rx.toast.error(NO_SUCH_REQUEST)
+            return rx.toast.error(friend_requests.NO_SUCH_REQUEST)
         await self._act(action, request_id=request)
         return None
 
