@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(default=30, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
     redis_url: str = ""
+    metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
 
     @property
     def is_sqlite(self) -> bool:

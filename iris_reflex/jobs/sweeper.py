@@ -32,7 +32,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 
-from iris_reflex import clock
+from iris_reflex import clock, metrics
 from iris_reflex.db import get_engine, session_scope
 from iris_reflex.services import auth, expiry, storage, uploads
 
@@ -110,6 +110,11 @@ def sweep_once(*, with_orphans: bool = False) -> tuple[list[expiry.Vanished], da
             upcoming = expiry.next_deadline(db)
     if vanished:
         log.info("swept %d message(s)", len(vanished))
+        metrics.SWEPT.inc(len(vanished))
+        done = clock.now()
+        for gone in vanished:
+            if gone.expires_at is not None and gone.expires_at <= now:
+                metrics.SWEEP_LAG.observe((done - gone.expires_at).total_seconds())
     return vanished, upcoming
 
 
@@ -141,7 +146,8 @@ async def run_sweep(with_orphans: bool = False) -> None:
     """
     try:
         async with _in_process:
-            vanished, upcoming = await asyncio.to_thread(sweep_once, with_orphans=with_orphans)
+            with metrics.SWEEP_SECONDS.time():
+                vanished, upcoming = await asyncio.to_thread(sweep_once, with_orphans=with_orphans)
     except Exception:
         log.exception("expiry sweep failed; the catch-up run will retry")
         return

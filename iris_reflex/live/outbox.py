@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 
+from iris_reflex import metrics
 from iris_reflex.live.events import Event
 
 log = logging.getLogger("iris.live")
@@ -44,21 +46,32 @@ def unbind() -> None:
     _deliver = None
 
 
-async def _run(deliver: Deliver, event: Event, skip_token: str | None) -> None:
+async def _run(deliver: Deliver, event: Event, skip_token: str | None, published: float) -> None:
+    kind = type(event).__name__
     try:
         await deliver(event, skip_token)
     except Exception:  # noqa: BLE001 - a lost push must not turn a done action into an error
-        log.exception("live fan-out of %s failed", type(event).__name__)
+        metrics.FANOUT_FAILURES.inc()
+        log.exception("live fan-out of %s failed", kind)
+    else:
+        metrics.DELIVERY.labels(kind=kind).observe(time.perf_counter() - published)
 
 
-def _start(deliver: Deliver, event: Event, skip_token: str | None) -> None:
-    task = asyncio.get_running_loop().create_task(_run(deliver, event, skip_token))
+def _done(task: asyncio.Task[None]) -> None:
+    _pending.discard(task)
+    metrics.PENDING_FANOUTS.set(len(_pending))
+
+
+def _start(deliver: Deliver, event: Event, skip_token: str | None, published: float) -> None:
+    task = asyncio.get_running_loop().create_task(_run(deliver, event, skip_token, published))
     _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    metrics.PENDING_FANOUTS.set(len(_pending))
+    task.add_done_callback(_done)
 
 
 def publish(event: Event, *, skip_token: str | None = None) -> None:
     """Announce ``event`` (already committed); ``skip_token`` is the tab that acted."""
+    metrics.EVENTS.labels(kind=type(event).__name__).inc()
     if _recording is not None:
         _recording.append((event, skip_token))
         return
@@ -69,10 +82,11 @@ def publish(event: Event, *, skip_token: str | None = None) -> None:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
+    published = time.perf_counter()
     if running is loop:
-        _start(deliver, event, skip_token)
+        _start(deliver, event, skip_token, published)
     else:
-        loop.call_soon_threadsafe(_start, deliver, event, skip_token)
+        loop.call_soon_threadsafe(_start, deliver, event, skip_token, published)
 
 
 async def settle() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from iris_reflex import metrics
 from iris_reflex.db import session_scope
 from iris_reflex.live import outbox, push
 from iris_reflex.live.events import PresenceChanged
@@ -33,7 +34,10 @@ async def watch() -> None:
     online: set[int] = set()
     while True:
         try:
-            now_online = {uid for uid in await get_registry().users() if await push.is_online(uid)}
+            tabs = {uid: await push.connected_tabs(uid) for uid in await get_registry().users()}
+            now_online = {uid for uid, count in tabs.items() if count}
+            metrics.CONNECTED_TABS.set(sum(tabs.values()))
+            metrics.ONLINE_USERS.set(len(now_online))
             for user_id in online - now_online:
                 await asyncio.to_thread(_touch_last_seen, user_id)
                 outbox.publish(PresenceChanged(user_id))

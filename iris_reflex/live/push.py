@@ -16,6 +16,7 @@ import asyncio
 import logging
 from typing import Protocol
 
+from iris_reflex import metrics
 from iris_reflex.live.events import Change
 from iris_reflex.live.registry import get_registry
 
@@ -50,6 +51,8 @@ def install(driver: TabDriver | None) -> None:
 async def _push_one(driver: TabDriver, user_id: int, token: str, change: Change) -> None:
     if not await driver.is_connected(token) or not await driver.apply(token, user_id, change):
         await get_registry().remove(user_id, token)
+        return
+    metrics.PUSHES.labels(kind=change.kind.value).inc()
 
 
 async def push_to_user(user_id: int, change: Change, *, skip_token: str | None = None) -> int:
@@ -77,6 +80,14 @@ async def is_online(user_id: int) -> bool:
         if await driver.is_connected(token):
             return True
     return False
+
+
+async def connected_tabs(user_id: int) -> int:
+    """How many of the user's registered tabs are connected now."""
+    driver = _driver
+    if driver is None:
+        return 0
+    return sum([await driver.is_connected(t) for t in await get_registry().tokens(user_id)])
 
 
 async def sign_out_ended_sessions(user_id: int, *, skip_token: str | None = None) -> int:

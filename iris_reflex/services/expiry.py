@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, and_, delete, not_, or_
 from sqlmodel import Session, col, func, select
 
@@ -40,6 +41,7 @@ class Vanished:
     conversation_id: int
     sender_id: int
     recipient_id: int
+    expires_at: datetime | None = None  # when it was due (None: deleted, not expired)
 
 
 def _visibility(now: datetime, *, hidden: bool) -> ColumnElement[bool]:
@@ -77,17 +79,32 @@ def _vanished(
     session: Session, condition: ColumnElement[bool], limit: int | None = None
 ) -> list[Vanished]:
     """The rows matching ``condition``, oldest id first, as what will vanish."""
-    rows = session.exec(
-        select(Message.id, Message.conversation_id, Message.sender_id, Message.recipient_id)
-        .where(condition)
-        .order_by(col(Message.id))
-        .limit(limit)
-    ).all()
+    # Five columns: sqlmodel's select is typed for at most four, so plain SQLAlchemy here.
+    rows = (
+        session.connection()
+        .execute(
+            sa.select(
+                col(Message.id),
+                col(Message.conversation_id),
+                col(Message.sender_id),
+                col(Message.recipient_id),
+                col(Message.expires_at),
+            )
+            .where(condition)
+            .order_by(col(Message.id))
+            .limit(limit)
+        )
+        .all()
+    )
     return [
         Vanished(
-            message_id=int(mid), conversation_id=int(cid), sender_id=int(sid), recipient_id=int(rid)
+            message_id=int(mid),
+            conversation_id=int(cid),
+            sender_id=int(sid),
+            recipient_id=int(rid),
+            expires_at=due,
         )
-        for mid, cid, sid, rid in rows
+        for mid, cid, sid, rid, due in rows
         if mid is not None
     ]
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import func, select
 
-from iris_reflex import clock
+from iris_reflex import clock, metrics
 from iris_reflex.db import engine_for
 from iris_reflex.jobs import sweeper
 from iris_reflex.models import Attachment, LoginFailure, Message, UserSession
@@ -194,3 +194,26 @@ def test_the_catch_up_run_prunes_old_login_failures_and_ended_sessions(session, 
     session.expire_all()
     assert session.exec(select(func.count()).select_from(LoginFailure)).one() == 0
     assert [s.id for s in session.exec(select(UserSession)).all()] == ["live"]
+
+
+def test_a_sweep_counts_what_it_deleted_and_how_late(session, frozen_clock):
+    ada, _ = _friends(session)
+    sending.check_send_message(session, actor_id=ada, username="Bob", body="gone", timer_seconds=5)
+
+    def sample(name: str, **labels: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {
+        "swept": sample("iris_swept_messages_total"),
+        "lags": sample("iris_sweep_lag_seconds_count"),
+        "le1": sample("iris_sweep_lag_seconds_bucket", le="1.0"),
+        "le2.5": sample("iris_sweep_lag_seconds_bucket", le="2.5"),
+    }
+    frozen_clock.advance(seconds=7)  # swept two seconds after its deadline
+
+    sweeper.sweep_once()
+
+    assert sample("iris_swept_messages_total") == before["swept"] + 1
+    assert sample("iris_sweep_lag_seconds_count") == before["lags"] + 1
+    assert sample("iris_sweep_lag_seconds_bucket", le="1.0") == before["le1"]
+    assert sample("iris_sweep_lag_seconds_bucket", le="2.5") == before["le2.5"] + 1
