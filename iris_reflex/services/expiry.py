@@ -19,7 +19,7 @@ Why it is built this way:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -41,7 +41,8 @@ class Vanished:
     conversation_id: int
     sender_id: int
     recipient_id: int
-    expires_at: datetime | None = None  # when it was due (None: deleted, not expired)
+    # When it was due (None: deleted, not expired); for the sweep-lag figure, not identity.
+    expires_at: datetime | None = field(default=None, compare=False)
 
 
 def _visibility(now: datetime, *, hidden: bool) -> ColumnElement[bool]:
