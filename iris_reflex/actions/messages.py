@@ -37,7 +37,11 @@ def send_message(
     )
     sweeper.wake_at(sent.message.expires_at)
     outbox.publish(
-        MessageSent(sender_id=sent.message.sender_id, recipient_id=sent.recipient_id),
+        MessageSent(
+            sender_id=sent.message.sender_id,
+            recipient_id=sent.recipient_id,
+            message_id=sent.message.id,
+        ),
         skip_token=skip_token,
     )
     return sent

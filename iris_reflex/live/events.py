@@ -1,9 +1,11 @@
 """What happened, as the live layer hears it: ids and kinds, never content.
 
 An action publishes one of these after its transaction has committed; ``live.fanout``
-decides who hears about it, and each tab re-reads what it may show through the services as
-its own user. Keeping content out of events means nothing is ever pushed that a read by that
-viewer would not return (expiry, deletion and blocks are applied per viewer).
+decides who hears about it. Keeping content out of events means nothing is ever pushed that
+a read by that viewer would not return (expiry, deletion and blocks are applied per viewer):
+a tab either re-reads what it may show through the services as its own user, or (a new
+message, the hot path) is handed the message as read once *for that user* by the fan-out,
+through the same service rule, and checks it is still visible before showing it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from iris_reflex.services.message_views import MessageView
+
 
 class TabChange(enum.StrEnum):
     """What an open tab must re-read."""
 
-    MESSAGE_ARRIVED = "message_arrived"  # a friend's new message (read it if it is on screen)
+    # A new message in one of the user's conversations: a friend's (read it if it is on
+    # screen) or the user's own, sent from another tab.
+    MESSAGE_ARRIVED = "message_arrived"
     CONVERSATIONS = "conversations"  # messages, receipts or the sidebar changed
     FRIENDS = "friends"  # friends, requests, blocks or a friend's profile changed
     PRESENCE = "presence"  # a friend came or went
@@ -26,17 +32,20 @@ class TabChange(enum.StrEnum):
 @dataclass(frozen=True)
 class Change:
     """One change for one tab; ``username`` names the typing friend, ``message_ids`` the
-    messages just read."""
+    messages just read, ``message`` the new message as this tab's user sees it (without it,
+    the tab re-reads its page)."""
 
     kind: TabChange
     username: str = ""
     message_ids: tuple[int, ...] = ()
+    message: MessageView | None = None
 
 
 @dataclass(frozen=True)
 class MessageSent:
     sender_id: int
     recipient_id: int
+    message_id: int
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Pushing a change into every open tab of a user.
 
-A push carries a kind of change, never message content: each tab re-reads what it may show
-through the services, as its own user, so expiry, deletion and blocks are applied per viewer
-and nothing is ever sent that a read would not return.
+A push carries a kind of change: each tab re-reads what it may show through the services, as
+its own user, so expiry, deletion and blocks are applied per viewer and nothing is ever sent
+that a read would not return. The one exception is the hot path, a new message: the fan-out
+reads it once per user through the same rule and hands that view to the user's tabs.
 
 This module knows users and tokens, not Reflex states: the app installs a ``TabDriver``
 (``state.tabs``) that opens a tab's state, checks that it is still signed in as the same
@@ -55,13 +56,19 @@ async def _push_one(driver: TabDriver, user_id: int, token: str, change: Change)
     metrics.PUSHES.labels(kind=change.kind.value).inc()
 
 
-async def push_to_user(user_id: int, change: Change, *, skip_token: str | None = None) -> int:
-    """Apply ``change`` to each of the user's open tabs but ``skip_token``; returns tabs
-    reached."""
+async def tabs_of(user_id: int, *, skip_token: str | None = None) -> list[str]:
+    """The user's registered tabs but ``skip_token`` (what a push would reach)."""
+    if _driver is None:
+        return []
+    return [t for t in await get_registry().tokens(user_id) if t != skip_token]
+
+
+async def push_to_tabs(user_id: int, tokens: list[str], change: Change) -> int:
+    """Apply ``change`` to these tabs of the user (from ``tabs_of``); returns tabs reached.
+    One tab failing never stops the others."""
     driver = _driver
-    if driver is None:
+    if driver is None or not tokens:
         return 0
-    tokens = [t for t in await get_registry().tokens(user_id) if t != skip_token]
     results = await asyncio.gather(
         *(_push_one(driver, user_id, token, change) for token in tokens), return_exceptions=True
     )
@@ -69,6 +76,12 @@ async def push_to_user(user_id: int, change: Change, *, skip_token: str | None =
         if isinstance(result, BaseException):
             log.warning("push to tab %s… of user %s failed: %r", token[:8], user_id, result)
     return sum(1 for r in results if not isinstance(r, BaseException))
+
+
+async def push_to_user(user_id: int, change: Change, *, skip_token: str | None = None) -> int:
+    """Apply ``change`` to each of the user's open tabs but ``skip_token``; returns tabs
+    reached."""
+    return await push_to_tabs(user_id, await tabs_of(user_id, skip_token=skip_token), change)
 
 
 async def is_online(user_id: int) -> bool:

@@ -146,17 +146,20 @@ def _visible_message(session: Session, message_id: int, now: datetime) -> Messag
     return session.exec(select(Message).where(Message.id == message_id, visible(now))).first()
 
 
+def is_visible(session: Session, message_id: int) -> bool:
+    """Whether the message is still there to be shown (not deleted, not expired): one
+    primary-key lookup, for a tab about to show a view it was handed a moment ago."""
+    return _visible_message(session, message_id, clock.now()) is not None
+
+
 def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageView:
     """One visible message of a conversation the actor is in; ``NotFound`` otherwise."""
     message = _visible_message(session, message_id, clock.now())
     if message is None or actor_id not in (message.sender_id, message.recipient_id):
         raise NotFound("No such message.")
     other = pairs.other(message.sender_id, message.recipient_id, me=actor_id)
-    other_user = session.get(User, other)
-    if other_user is None:
-        raise NotFound("No such message.")
     try:
-        friends.access_friend(session, actor_id=actor_id, username=other_user.username)
+        friends.access_friend_id(session, actor_id=actor_id, user_id=other)
     except NotFound:
         raise NotFound("No such message.") from None
     view = view_of(

@@ -15,12 +15,12 @@ Why it is built this way:
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, exists, or_
+from sqlalchemy import ColumnElement, and_, case, exists, or_
 from sqlmodel import Session, col, delete, select
 
 from iris_reflex.errors import NotFound
 from iris_reflex.models import Block, Friendship, FriendshipStatus, User
-from iris_reflex.services import blocks, pairs, users
+from iris_reflex.services import pairs, users
 from iris_reflex.services.users import PublicUser
 
 SEARCH_LIMIT_MAX = 20
@@ -49,19 +49,51 @@ def are_friends(session: Session, a_id: int, b_id: int) -> bool:
     return row is not None and row.status == ACCEPTED
 
 
+def _a_friend_of(actor_id: int) -> list[ColumnElement[bool]]:
+    """Conditions on ``User``: an accepted friend of the actor, and no block either way.
+    One statement answers what used to take four (the hot path of every message)."""
+    friendship = exists().where(
+        col(Friendship.status) == ACCEPTED,
+        or_(
+            and_(
+                col(Friendship.user_low_id) == actor_id,
+                col(Friendship.user_high_id) == col(User.id),
+            ),
+            and_(
+                col(Friendship.user_high_id) == actor_id,
+                col(Friendship.user_low_id) == col(User.id),
+            ),
+        ),
+    )
+    blocked = exists().where(
+        or_(
+            and_(col(Block.blocker_id) == actor_id, col(Block.blocked_id) == col(User.id)),
+            and_(col(Block.blocker_id) == col(User.id), col(Block.blocked_id) == actor_id),
+        )
+    )
+    return [col(User.id) != actor_id, friendship, ~blocked]
+
+
 def access_friend(session: Session, *, actor_id: int, username: str) -> User:
     """The friend's row when the two are friends and neither blocked the other.
 
     Raises:
         NotFound: the user is missing, not a friend, blocked either way, or the actor.
     """
-    user = users.get_by_username(session, username)
-    if (
-        user is None
-        or user.id is None
-        or not are_friends(session, actor_id, user.id)
-        or blocks.blocked_between(session, actor_id, user.id)
-    ):
+    user = session.exec(
+        select(User).where(
+            User.username_key == users.username_key(username), *_a_friend_of(actor_id)
+        )
+    ).first()
+    if user is None or user.id is None:
+        raise NotFound(NO_SUCH_CONVERSATION)
+    return user
+
+
+def access_friend_id(session: Session, *, actor_id: int, user_id: int) -> User:
+    """``access_friend`` for a user known by id (the other person of a message)."""
+    user = session.exec(select(User).where(User.id == user_id, *_a_friend_of(actor_id))).first()
+    if user is None or user.id is None:
         raise NotFound(NO_SUCH_CONVERSATION)
     return user
 

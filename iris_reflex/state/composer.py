@@ -68,7 +68,8 @@ class ComposerState(ConversationState):
         messages = await self.get_state(MessagesState)
         messages._append([sent.message])
         sidebar = await self.get_state(SidebarState)
-        await sidebar._refresh()
+        if not sidebar._message_shown(sent.message, read=True):
+            await sidebar._refresh()
         return rx.call_script(
             "window.irisUploads && window.irisUploads.clear();"
             "setTimeout(() => { const el = document.getElementById('message-list');"

@@ -44,6 +44,7 @@ class ConversationState(SessionState):
     active_presence: str = ""
     friend_typing: bool = False
     typing_seq: int = 0
+    _active_friend_id: int | None = None  # who ``active_username`` is, for live pushes
 
     @rx.event
     def detect_timezone(self):
@@ -72,6 +73,7 @@ class ConversationState(SessionState):
         user_id = await self._signed_in()
         friend = await in_session(friends.access_friend, actor_id=user_id, username=username)
         self.active_username = friend.username
+        self._active_friend_id = friend.id
         self._show_friend(PublicUser.of(friend))
         self.friend_typing = False
         await self._refresh_presence()
@@ -158,6 +160,7 @@ class ConversationState(SessionState):
         self.friend_typing = False
         self.active_presence = ""
         self.active_username = ""
+        self._active_friend_id = None
         self.active_display_name = ""
         self.active_avatar = ""
         self.active_status = ""
@@ -174,15 +177,28 @@ class MessagesState(ConversationState):
     has_older: bool = False
     _views: list[MessageView] = []
 
+    _shown_on: str = ""  # the viewer's date when the rows were built ("Today" labels)
+
     def _show(self) -> None:
         assert self._user_id is not None
         tz = rows.zone(self._tz)
-        self.messages = rows.message_rows(
-            self._views,
-            viewer_id=self._user_id,
-            tz=tz,
-            today=clock.now().astimezone(tz).date(),
-        )
+        today = clock.now().astimezone(tz).date()
+        self._shown_on = today.isoformat()
+        self.messages = rows.message_rows(self._views, viewer_id=self._user_id, tz=tz, today=today)
+
+    def _show_after(self, known: int, new: list[MessageView]) -> None:
+        """Rows for messages that follow the ``known`` ones shown, added after them (the
+        last known message gives the day separator and grouping): a new message costs one
+        row, not a rebuild of the page. On a new day every label is rebuilt."""
+        assert self._user_id is not None
+        tz = rows.zone(self._tz)
+        today = clock.now().astimezone(tz).date()
+        if today.isoformat() != self._shown_on or known != len(self.messages):
+            self._show()
+            return
+        context = self._views[known - 1 : known] if known else []
+        added = rows.message_rows([*context, *new], viewer_id=self._user_id, tz=tz, today=today)
+        self.messages.extend(added[len(context) :])
 
     async def _reload(self) -> None:
         """Re-read the open conversation's newest messages (as many as are shown, at least a
@@ -209,12 +225,37 @@ class MessagesState(ConversationState):
         """Show messages this tab already has as the user sees them (the user's own, just
         sent), without re-reading the page; a page never grows past ``PAGE_MAX``."""
         known = {v.id for v in self._views}
-        merged = sorted([*self._views, *(v for v in views if v.id not in known)], key=_by_id)
+        fresh = sorted((v for v in views if v.id not in known), key=_by_id)
+        if not fresh:
+            return
+        newest = self._views[-1].id if self._views else 0
+        merged = sorted([*self._views, *fresh], key=_by_id)
         if len(merged) > conversations.PAGE_MAX:
             merged = merged[-conversations.PAGE_MAX :]
             self.has_older = True
-        self._views = merged
-        self._show()
+            self._views = merged
+            self._show()
+        elif fresh[0].id > newest:  # the usual case: newer than everything shown
+            shown = len(self._views)
+            self._views = merged
+            self._show_after(shown, fresh)
+        else:
+            self._views = merged
+            self._show()
+
+    def _message_arrived(self, view: MessageView) -> bool:
+        """A new message (the friend's, or the user's own from another tab), handed over by
+        the fan-out as this user sees it: shown at once when its conversation is open.
+        Returns whether it is on screen."""
+        if self._user_id is None or self._active_friend_id is None:
+            return False
+        friend_id = view.recipient_id if view.sender_id == self._user_id else view.sender_id
+        if friend_id != self._active_friend_id:
+            return False
+        if view.sender_id != self._user_id:
+            self.friend_typing = False
+        self._append([view])
+        return True
 
     async def _read_by_friend(self, message_ids: tuple[int, ...]) -> None:
         """The friend read these of the user's messages: their ticks turn to read. An
@@ -231,7 +272,12 @@ class MessagesState(ConversationState):
             dataclasses.replace(v, read_at=now) if v.id in read and v.read_at is None else v
             for v in self._views
         ]
-        self._show()
+        if len(self.messages) != len(self._views):
+            self._show()
+            return
+        for index, row in enumerate(self.messages):  # only those ticks change
+            if row.id in read and row.mine and row.status != "read":
+                self.messages[index] = dataclasses.replace(row, status="read")
 
     @rx.event
     @guarded
@@ -272,3 +318,4 @@ class MessagesState(ConversationState):
         self.messages = []
         self.has_older = False
         self._views = []
+        self._shown_on = ""

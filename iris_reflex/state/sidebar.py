@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import reflex as rx
 
 from iris_reflex.db import in_session
@@ -9,6 +11,8 @@ from iris_reflex.live import outbox
 from iris_reflex.live.events import PresenceChanged
 from iris_reflex.live.registry import get_registry
 from iris_reflex.services import conversations, friends, users
+from iris_reflex.services.conversations import ConversationSummary
+from iris_reflex.services.message_views import MessageView
 from iris_reflex.state import rows
 from iris_reflex.state.guard import guarded
 from iris_reflex.state.rows import ConversationRow
@@ -27,6 +31,7 @@ class SidebarState(SessionState):
     total_unread: int = 0
     sidebar_tab: str = "chats"  # or "friends"
 
+    _summaries: list[ConversationSummary] = []  # newest activity first, as the service says
     _conversations: list[ConversationRow] = []
     _friends: list[rows.UserRow] = []  # offered by the filter when there is no chat with them
     _active_username: str = ""  # the open conversation, marked in its row
@@ -56,28 +61,60 @@ class SidebarState(SessionState):
 
     def _set_active(self, username: str) -> None:
         self._active_username = username
-        for row in self._conversations:
-            row.active = rows.same_user(row.username, username)
+        self._build_rows()
+
+    def _build_rows(self) -> None:
+        """The rows the Chats tab shows, from the conversations as the service read them."""
+        viewer, tz = self._user_id, rows.zone(self._tz)
+        self._conversations = [
+            rows.conversation_row(s, viewer_id=viewer, active_username=self._active_username, tz=tz)
+            for s in self._summaries
+            if viewer is not None
+        ]
+        self.total_unread = sum(r.unread for r in self._conversations)
         self._show()
+
+    def _message_shown(self, view: MessageView, *, read: bool) -> bool:
+        """A new message (sent by this tab, or handed over by a push) updates its
+        conversation's row alone: preview, time, unread count, first place. ``read`` says
+        the user has it on screen (and it was marked read). False when the conversation has
+        no row yet (its first message): then the caller re-reads the list."""
+        if self._user_id is None:
+            return False
+        mine = view.sender_id == self._user_id
+        friend_id = view.recipient_id if mine else view.sender_id
+        index = next((i for i, s in enumerate(self._summaries) if s.friend.id == friend_id), None)
+        if index is None:
+            return False
+        summary = self._summaries[index]
+        if mine:
+            unread = summary.unread
+        else:
+            unread = 0 if read else summary.unread + 1
+        newest = summary.last_message is None or summary.last_message.id < view.id
+        updated = dataclasses.replace(
+            summary,
+            last_message=view if newest else summary.last_message,
+            last_activity=view.created_at if newest else summary.last_activity,
+            unread=unread,
+        )
+        others = self._summaries[:index] + self._summaries[index + 1 :]
+        self._summaries = (
+            [updated, *others] if newest else [*others[:index], updated, *others[index:]]
+        )
+        self._build_rows()
+        return True
 
     async def _refresh(self, *, with_friends: bool = False) -> None:
         """Re-read the conversations (a fixed few statements, however many there are), and
         the friends the filter offers when they may have changed."""
         if self._user_id is None:
             return
-        summaries = await in_session(conversations.list_conversations, actor_id=self._user_id)
+        self._summaries = await in_session(conversations.list_conversations, actor_id=self._user_id)
         if with_friends:
             listed = await in_session(friends.list_friends, actor_id=self._user_id)
             self._friends = [rows.user_row(u) for u in listed]
-        tz = rows.zone(self._tz)
-        self._conversations = [
-            rows.conversation_row(
-                s, viewer_id=self._user_id, active_username=self._active_username, tz=tz
-            )
-            for s in summaries
-        ]
-        self.total_unread = sum(r.unread for r in self._conversations)
-        self._show()
+        self._build_rows()
 
     def _show(self) -> None:
         """Every conversation, or while searching, the conversations and friends whose name
@@ -112,6 +149,7 @@ class SidebarState(SessionState):
         self.chat_filter = ""
         self.has_conversations = False
         self.total_unread = 0
+        self._summaries = []
         self._conversations = []
         self._friends = []
         self._active_username = ""

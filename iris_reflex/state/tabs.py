@@ -21,7 +21,8 @@ from sqlmodel import Session
 from iris_reflex.db import in_session
 from iris_reflex.live.events import Change, TabChange
 from iris_reflex.paths import LOGIN_ROUTE
-from iris_reflex.services import auth
+from iris_reflex.services import auth, conversations
+from iris_reflex.services.message_views import MessageView
 from iris_reflex.state.conversation import ConversationState, MessagesState
 from iris_reflex.state.friends import FriendsState
 from iris_reflex.state.session import SessionState
@@ -54,6 +55,9 @@ async def apply_change(state: rx.State, change: Change) -> None:
         await conversation._refresh_presence()
         return
     sidebar = await state.get_state(SidebarState)
+    if kind is TabChange.MESSAGE_ARRIVED and change.message is not None:
+        await _show_new_message(state, sidebar, change.message)
+        return
     if kind is TabChange.FRIENDS:
         friends = await state.get_state(FriendsState)
         await friends._refresh()
@@ -69,6 +73,25 @@ async def apply_change(state: rx.State, change: Change) -> None:
     else:
         await messages._reload()
     await sidebar._refresh()
+
+
+async def _show_new_message(state: rx.State, sidebar: SidebarState, view: MessageView) -> None:
+    """The hot path: a new message handed over as this user sees it is appended and its
+    sidebar row updated, without re-reading the page or the list. It is shown only if it is
+    still visible now, under this tab's lock: a deletion or expiry committed before this
+    check is seen by it, and one committed after it pushes a re-read that takes this lock
+    after us, so a removed message never stays on screen."""
+    if not await in_session(conversations.is_visible, view.id):
+        return
+    messages = await state.get_state(MessagesState)
+    on_screen = messages._message_arrived(view)
+    friends_message = view.sender_id != messages._user_id
+    if on_screen and friends_message:
+        await messages._mark_read()
+        if view.timer_mode == "after_read":
+            await messages._reload()  # reading it started its countdown: show the deadline
+    if not sidebar._message_shown(view, read=on_screen):
+        await sidebar._refresh()
 
 
 def _still_signed_in(db: Session, user_id: int, session_id: str | None) -> bool:

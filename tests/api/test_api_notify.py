@@ -1,8 +1,9 @@
 """After an API action commits, the open tabs of everyone concerned are told: the action
 publishes an event and ``live.fanout`` turns it into pushes.
 
-``push.push_to_user`` is replaced by a recorder: what matters here is who is told what; that
-a push really updates a tab is shown end to end in ``tests/e2e/test_api_live.py``. The
+``push.push_to_user`` and ``push.push_to_tabs`` are replaced by a recorder (every user has one
+open tab here): what matters is who is told what; that a push really updates a tab is shown
+end to end in ``tests/e2e/test_api_live.py``. The
 fan-out runs on the app's loop after the response; ``settle`` waits for it.
 """
 
@@ -25,11 +26,12 @@ from tests.api.test_api_openapi import (
 
 
 class Pushes(list[tuple[int, str]]):
-    """Every push as (user id, kind of change), in order."""
+    """Every push as (user id, kind of change), in order; ``changes`` the changes themselves."""
 
     def __init__(self, client: TestClient) -> None:
         super().__init__()
         self._client = client
+        self.changes: list[Change] = []
 
     def settle(self) -> Pushes:
         """The pushes so far, once every fan-out started has finished."""
@@ -45,9 +47,20 @@ def pushes(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[Push
     async def record(user_id: int, change: Change, *, skip_token: str | None = None) -> int:
         assert skip_token is None  # the API has no tab of its own to skip
         seen.append((user_id, change.kind.value))
+        seen.changes.append(change)
         return 0
 
+    async def one_tab_each(user_id: int, *, skip_token: str | None = None) -> list[str]:
+        assert skip_token is None
+        return [f"tab-of-{user_id}"]
+
+    async def record_tabs(user_id: int, tokens: list[str], change: Change) -> int:
+        assert tokens == [f"tab-of-{user_id}"]
+        return await record(user_id, change)
+
     monkeypatch.setattr(push, "push_to_user", record)
+    monkeypatch.setattr(push, "tabs_of", one_tab_each)
+    monkeypatch.setattr(push, "push_to_tabs", record_tabs)
     yield seen
 
 
@@ -62,7 +75,10 @@ def test_sent_message_reaches_recipient_and_senders_tabs(client, pushes, monkeyp
     ada_id, bob_id = _ids(client, ada, bob)
     pushes.settle().clear()
     message = send(client, ada, "bob", "hi", expires_in_seconds=60)
-    assert pushes.settle() == [(bob_id, "message_arrived"), (ada_id, "conversations")]
+    assert pushes.settle() == [(bob_id, "message_arrived"), (ada_id, "message_arrived")]
+    # Each side is handed the message as read for that user (once per user, not per tab).
+    views = [change.message for change in pushes.changes]
+    assert [(v.id, v.body) for v in views if v is not None] == [(message["id"], "hi")] * 2
     assert [d.isoformat().replace("+00:00", "Z") for d in deadlines] == [message["expires_at"]]
 
 
@@ -136,6 +152,7 @@ def test_failing_push_is_logged_and_the_action_still_succeeds(client, monkeypatc
         raise RuntimeError("redis is down")
 
     monkeypatch.setattr(push, "push_to_user", broken)
+    monkeypatch.setattr(push, "tabs_of", broken)
     response = client.post("/api/conversations/bob/messages", json={"body": "hi"}, headers=ada)
     assert response.status_code == 201
     assert client.portal is not None

@@ -20,7 +20,7 @@ def unbound() -> Iterator[None]:
 
 
 def test_without_a_running_app_an_event_is_dropped_not_raised():
-    outbox.publish(MessageSent(sender_id=1, recipient_id=2))  # nothing bound: nobody to tell
+    outbox.publish(MessageSent(sender_id=1, recipient_id=2, message_id=3))  # nothing bound: nobody to tell
 
 
 def test_events_published_from_the_loop_and_from_a_worker_thread_are_all_delivered():
@@ -31,7 +31,7 @@ def test_events_published_from_the_loop_and_from_a_worker_thread_are_all_deliver
 
     async def scenario() -> None:
         outbox.bind(deliver)
-        outbox.publish(MessageSent(sender_id=1, recipient_id=2), skip_token="tab-a")
+        outbox.publish(MessageSent(sender_id=1, recipient_id=2, message_id=3), skip_token="tab-a")
         worker = threading.Thread(target=outbox.publish, args=(FriendsChanged((3, 4)),))
         worker.start()
         await asyncio.to_thread(worker.join)
@@ -40,7 +40,7 @@ def test_events_published_from_the_loop_and_from_a_worker_thread_are_all_deliver
 
     asyncio.run(scenario())
     assert delivered == [
-        (MessageSent(sender_id=1, recipient_id=2), "tab-a"),
+        (MessageSent(sender_id=1, recipient_id=2, message_id=3), "tab-a"),
         (FriendsChanged((3, 4)), None),
     ]
 
@@ -55,7 +55,7 @@ def test_a_failing_fan_out_is_logged_and_later_events_still_go_out(caplog):
 
     async def scenario() -> None:
         outbox.bind(deliver)
-        outbox.publish(MessageSent(sender_id=1, recipient_id=2))
+        outbox.publish(MessageSent(sender_id=1, recipient_id=2, message_id=3))
         outbox.publish(FriendsChanged((1, 2)))
         await outbox.settle()
 

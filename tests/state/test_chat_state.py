@@ -21,9 +21,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlmodel import Session, func, select
 
-from iris_reflex.live import push
+from iris_reflex.actions import messages as message_actions
+from iris_reflex.db import engine_for
+from iris_reflex.live import fanout, outbox, push
 from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.registry import get_registry
 from iris_reflex.models import Friendship, Message, User
@@ -741,6 +744,159 @@ def test_tab_signed_out_elsewhere_receives_no_new_messages_by_push(app_db, sessi
     session.rollback()
     assert session.exec(select(Message.read_at)).one() is None  # no receipt given
     assert token not in run(get_registry().tokens(ada.id))
+
+
+def _sent_events(session: Session, sender: Person, to: str, body: str) -> list[Any]:
+    """Send through the action (as the JSON API does) and return what it published."""
+    with outbox.record() as published:
+        message_actions.send_message(session, actor_id=sender.id, username=to, body=body)
+    return [event for event, _skip in published]
+
+
+def _deliver(events: list[Any]) -> None:
+    for event in events:
+        run(fanout.deliver(event))
+
+
+class _Statements:
+    """Counts the SQL statements the app's own engine runs (the live path's cost)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = engine_for(url)
+        self.count = 0
+
+    def _seen(self, *_args: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _Statements:
+        sa_event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        sa_event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def test_new_message_is_handed_to_every_tab_as_its_user_sees_it(app_db, session):
+    """The hot path: the fan-out reads the message once per user and each tab appends it
+    and updates its one sidebar row: open conversation (read at once), another conversation
+    open (unread count, first row), and the sender's other tab (its own message)."""
+    ada, bob, cyd = _person(session, "Ada"), _person(session, "Bob"), _person(session, "Cyd")
+    _befriend(session, ada, bob)
+    _befriend(session, bob, cyd)
+    _sent_events(session, bob, "Cyd", "older chat")
+    _sent_events(session, bob, "Ada", "first")
+    bob_reading, bob_elsewhere = _loaded_tab(bob), _loaded_tab(bob)
+    ada_typing, ada_other = _loaded_tab(ada), _loaded_tab(ada)
+    run(bob_reading.open_conversation("Ada"))
+    run(bob_elsewhere.open_conversation("Cyd"))
+    run(ada_other.open_conversation("Bob"))
+    push.install(ReflexTabs(_ConnectedTabs(bob_reading, bob_elsewhere, ada_typing, ada_other)))
+    bob_reading.push("typing", "Ada")
+
+    _deliver(_sent_events(session, ada, "Bob", "hello <b>Bob</b>"))
+
+    assert _bodies(bob_reading) == ["first", "hello <b>Bob</b>"]
+    assert bob_reading.friend_typing is False
+    assert [(r.username, r.unread) for r in bob_reading.conversations] == [("Ada", 0), ("Cyd", 0)]
+    assert _bodies(bob_elsewhere) == ["older chat"]
+    assert [(r.username, r.unread, r.preview) for r in bob_elsewhere.conversations] == [
+        ("Ada", 1, "hello <b>Bob</b>"),
+        ("Cyd", 0, "You: older chat"),
+    ]
+    assert _bodies(ada_other) == ["first", "hello <b>Bob</b>"]
+    assert [m.mine for m in ada_other.messages] == [False, True]
+    assert ada_other.conversations[0].preview == "You: hello <b>Bob</b>"
+    session.rollback()  # the open tab read it: the database says so
+    read = session.exec(select(Message.read_at).where(Message.body == "hello <b>Bob</b>")).one()
+    assert read is not None
+
+
+def test_a_new_message_costs_the_same_however_many_conversations(app_db, session, database_url):
+    """Showing a new message re-reads neither the page nor the conversation list, so the
+    number of statements does not grow with the recipient's conversations."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    _sent_events(session, ada, "Bob", "first")
+    bob_tab = _loaded_tab(bob)
+    run(bob_tab.open_conversation("Ada"))
+    push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
+
+    def statements_for_one_message(body: str) -> int:
+        events = _sent_events(session, ada, "Bob", body)
+        with _Statements(database_url) as seen:
+            _deliver(events)
+        assert _bodies(bob_tab)[-1] == body
+        return seen.count
+
+    few = statements_for_one_message("with one conversation")
+    for n in range(6):
+        friend = _person(session, f"Friend{n}")
+        _befriend(session, bob, friend)
+        _sent_events(session, friend, "Bob", "hi")
+    bob_tab.push("conversations")
+    assert len(bob_tab.conversations) == 7
+    many = statements_for_one_message("with seven conversations")
+    assert many == few
+
+
+def test_rows_added_one_by_one_equal_the_page_built_at_once(app_db, session):
+    """New messages add one row each (not a rebuild of the page); the rows, with their
+    grouping and day separators, are exactly what a full rebuild gives."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    _sent_events(session, bob, "Ada", "before")
+    bob_tab, ada_tab = _loaded_tab(bob), _loaded_tab(ada)
+    run(bob_tab.open_conversation("Ada"))
+    run(ada_tab.open_conversation("Bob"))
+    push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
+    for body in ("one", "two", "three"):
+        _deliver(_sent_events(session, ada, "Bob", body))
+    run(bob_tab.send_message({"body": "mine"}))
+    added = [dataclasses.asdict(row) for row in bob_tab.messages]
+
+    bob_tab.messages_state._show()
+
+    assert [dataclasses.asdict(row) for row in bob_tab.messages] == added
+    assert [(r["body"], r["grouped"], r["show_day"]) for r in added] == [
+        ("before", False, True),
+        ("one", False, False),
+        ("two", True, False),
+        ("three", True, False),
+        ("mine", False, False),
+    ]
+
+
+def test_a_message_deleted_before_its_push_lands_is_not_shown(app_db, session):
+    """The fan-out read the message a moment before it was deleted: the tab checks it is
+    still visible under its own lock, so it never reappears after the deletion's re-read."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    bob_tab = _loaded_tab(bob)
+    run(bob_tab.open_conversation("Ada"))
+    push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
+    [sent] = _sent_events(session, ada, "Bob", "oops")
+    view = conversations.get_message(session, actor_id=bob.id, message_id=sent.message_id)
+    conversations.delete_for_everyone(session, actor_id=ada.id, message_id=sent.message_id)
+
+    run(push.push_to_user(bob.id, Change(TabChange.MESSAGE_ARRIVED, message=view)))
+
+    assert _bodies(bob_tab) == []
+    assert bob_tab.conversations == []  # its first message is gone: no row either
+
+
+def test_first_message_of_a_new_conversation_adds_its_row(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    bob_tab = _loaded_tab(bob)
+    assert bob_tab.conversations == []
+    push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
+
+    _deliver(_sent_events(session, ada, "Bob", "hello"))
+
+    assert [(r.username, r.unread, r.preview) for r in bob_tab.conversations] == [
+        ("Ada", 1, "hello")
+    ]
+    assert bob_tab.total_unread == 1
 
 
 @pytest.mark.parametrize("bad_id", ["abc", "1.5", "", None])
