@@ -20,7 +20,8 @@ def unbound() -> Iterator[None]:
 
 
 def test_without_a_running_app_an_event_is_dropped_not_raised():
-    outbox.publish(MessageSent(sender_id=1, recipient_id=2, message_id=3))  # nothing bound: nobody to tell
+    # nothing bound: nobody to tell
+    outbox.publish(MessageSent(sender_id=1, recipient_id=2, message_id=3))
 
 
 def test_events_published_from_the_loop_and_from_a_worker_thread_are_all_delivered():
