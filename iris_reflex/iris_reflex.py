@@ -5,6 +5,7 @@ listener)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import reflex as rx
 
@@ -37,10 +38,36 @@ app = rx.App(
 )
 
 
+def _report_closed_tabs() -> None:
+    """Tell presence when a websocket closes. Reflex 0.10 has no hook for it, so the
+    namespace's own ``on_disconnect`` (python-socketio looks it up on the instance) is
+    wrapped: Reflex's work runs first and unchanged, then ours as a task of its own."""
+    namespace = app.event_namespace
+    if namespace is None:
+        return
+    reflex_on_disconnect = namespace.on_disconnect
+
+    def on_disconnect(sid: str) -> asyncio.Task[Any] | None:
+        token = namespace.sid_to_token.get(sid)
+        result = reflex_on_disconnect(sid)
+        if token is not None:
+            task = asyncio.get_running_loop().create_task(presence.tab_closed(token))
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+        return result
+
+    namespace.on_disconnect = on_disconnect  # type: ignore[method-assign]  # see docstring
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
 async def connect_live() -> None:
     """Lifespan task: events published by actions are fanned out on this loop, pushes reach
-    tabs through this app, and the sweep's deletions reach screens."""
+    tabs through this app, closed tabs reach presence, and the sweep's deletions reach
+    screens."""
     push.install(ReflexTabs(app))
+    _report_closed_tabs()
     outbox.bind(fanout.deliver)
     sweeper.on_vanished(message_actions.messages_vanished)
     try:

@@ -40,12 +40,12 @@ PUSHES = Counter(
 )
 CONNECTED_TABS = Gauge(
     "iris_connected_tabs",
-    "Registered tabs whose websocket is connected (presence tick).",
+    "Tabs loaded on this worker whose websocket is still open.",
     registry=REGISTRY,
 )
 ONLINE_USERS = Gauge(
     "iris_online_users",
-    "Users with at least one connected tab (presence tick).",
+    "Users this worker announced online (one of their tabs loaded here).",
     registry=REGISTRY,
 )
 SWEEP_SECONDS = Histogram(

@@ -1,10 +1,11 @@
 """Presence: who has a connected tab right now, and when they were last seen.
 
-Reflex 0.10 offers no hook when a websocket closes, so each worker runs this small watcher:
-every few seconds it asks the installed tab driver (Reflex's own token manager: memory, or
-Redis with several workers) which registered tabs are still connected, and tells friends when
-someone comes or goes. It reads no database table on its tick; it writes ``last_seen_at``
-only when someone leaves.
+Coming online is announced by the tab's own load (``SidebarState.load``). Going offline is
+announced when a websocket closes: Reflex 0.10 has no hook for that, so the app wraps its
+event namespace's ``on_disconnect`` (``iris_reflex.py``) and calls ``tab_closed``, which
+looks only at that user's other tabs. Nothing runs per connected tab while nobody comes or
+goes. A slow sweep (``watch``) catches what no disconnect reports: a worker killed with its
+tabs, whose disconnects nobody saw.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from iris_reflex.services import users
 
 log = logging.getLogger("iris.presence")
 
-TICK_SECONDS = 3.0
+SWEEP_SECONDS = 30.0
+
+# Tabs whose websocket is connected to this worker (token -> user), and the users this
+# worker has announced as online.
+_here: dict[str, int] = {}
+_online: set[int] = set()
 
 
 def _touch_last_seen(user_id: int) -> None:
@@ -29,23 +35,50 @@ def _touch_last_seen(user_id: int) -> None:
         users.touch_last_seen(db, user_id=user_id)
 
 
+def tab_opened(user_id: int, token: str) -> None:
+    """A tab of ``user_id`` loaded on this worker (its load announces the user online)."""
+    _here[token] = user_id
+    _online.add(user_id)
+    metrics.CONNECTED_TABS.set(len(_here))
+    metrics.ONLINE_USERS.set(len(_online))
+
+
+async def tab_closed(token: str) -> None:
+    """A websocket of this worker closed: if it was its user's last connected tab, the user
+    is offline now (last seen, and friends are told)."""
+    user_id = _here.pop(token, None)
+    metrics.CONNECTED_TABS.set(len(_here))
+    if user_id is None or await push.is_online(user_id, ignoring=token):
+        return
+    await _went_offline(user_id)
+
+
+async def _went_offline(user_id: int) -> None:
+    _online.discard(user_id)
+    metrics.ONLINE_USERS.set(len(_online))
+    await asyncio.to_thread(_touch_last_seen, user_id)
+    outbox.publish(PresenceChanged(user_id))
+
+
+async def sweep() -> None:
+    """Everyone this worker announced online who has no connected tab any more."""
+    for token, user_id in list(_here.items()):
+        if not await push.is_online(user_id):
+            _here.pop(token, None)
+    registered = await get_registry().users()
+    for user_id in list(_online):
+        if user_id not in registered or not await push.is_online(user_id):
+            await _went_offline(user_id)
+    metrics.CONNECTED_TABS.set(len(_here))
+
+
 async def watch() -> None:
-    """Lifespan task: notice users whose last tab went away, or who came online."""
-    online: set[int] = set()
+    """Lifespan task: the slow sweep."""
     while True:
+        await asyncio.sleep(SWEEP_SECONDS)
         try:
-            tabs = {uid: await push.connected_tabs(uid) for uid in await get_registry().users()}
-            now_online = {uid for uid, count in tabs.items() if count}
-            metrics.CONNECTED_TABS.set(sum(tabs.values()))
-            metrics.ONLINE_USERS.set(len(now_online))
-            for user_id in online - now_online:
-                await asyncio.to_thread(_touch_last_seen, user_id)
-                outbox.publish(PresenceChanged(user_id))
-            for user_id in now_online - online:
-                outbox.publish(PresenceChanged(user_id))
-            online = now_online
+            await sweep()
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - presence must never take the worker down
-            log.exception("presence tick failed")
-        await asyncio.sleep(TICK_SECONDS)
+            log.exception("presence sweep failed")

@@ -84,23 +84,15 @@ async def push_to_user(user_id: int, change: Change, *, skip_token: str | None =
     return await push_to_tabs(user_id, await tabs_of(user_id, skip_token=skip_token), change)
 
 
-async def is_online(user_id: int) -> bool:
-    """Whether the user has at least one connected tab."""
+async def is_online(user_id: int, *, ignoring: str | None = None) -> bool:
+    """Whether the user has at least one connected tab (but ``ignoring``, one closing)."""
     driver = _driver
     if driver is None:
         return False
     for token in await get_registry().tokens(user_id):
-        if await driver.is_connected(token):
+        if token != ignoring and await driver.is_connected(token):
             return True
     return False
-
-
-async def connected_tabs(user_id: int) -> int:
-    """How many of the user's registered tabs are connected now."""
-    driver = _driver
-    if driver is None:
-        return 0
-    return sum([await driver.is_connected(t) for t in await get_registry().tokens(user_id)])
 
 
 async def sign_out_ended_sessions(user_id: int, *, skip_token: str | None = None) -> int:

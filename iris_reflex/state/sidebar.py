@@ -7,7 +7,7 @@ import dataclasses
 import reflex as rx
 
 from iris_reflex.db import in_session
-from iris_reflex.live import outbox
+from iris_reflex.live import outbox, presence
 from iris_reflex.live.events import PresenceChanged
 from iris_reflex.live.registry import get_registry
 from iris_reflex.services import conversations, friends, users
@@ -43,6 +43,7 @@ class SidebarState(SessionState):
         (the friends tab loads its own lists)."""
         user_id = await self._signed_in()
         await get_registry().add(user_id, self._token())
+        presence.tab_opened(user_id, self._token())
         await in_session(users.touch_last_seen, user_id=user_id)
         outbox.publish(PresenceChanged(user_id))
         await self._refresh(with_friends=True)
