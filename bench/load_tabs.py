@@ -19,7 +19,8 @@ Then messages are sent at an offered rate through ``send_message`` events, round
 the pairs and alternating direction, each with a unique body. A message is delivered when a
 delta for the partner's tab carries a ``messages`` list holding that body; its latency is
 from just before the sender's emit to that delta's arrival (one process, one clock). Bodies
-not seen ``--drain`` seconds after the last send are reported missing.
+not seen ``--drain`` seconds after the last send are reported missing; each tab with missing
+bodies is then opened afresh (a browser reload) to tell late from lost.
 
 The server's CPU (its whole process tree, in % of one core) is measured over an idle window
 with every tab connected and over the send phase, and its RSS before and after the tabs
@@ -203,6 +204,25 @@ async def _connect(tab: Tab, base: str, open_name: str) -> None:
     await asyncio.wait_for(tab.hydrated.wait(), LOAD_TIMEOUT)
     await tab.emit(open_name, {"username": tab.friend})
     await asyncio.wait_for(tab.opened.wait(), LOAD_TIMEOUT)
+
+
+async def _reload_missing(tabs: list[Tab], base: str, open_name: str) -> int:
+    """Open each tab that has missing messages afresh (a browser reload: a new socket, the
+    page loaded again) and count the messages that are still not shown. Slow is allowed
+    under overload, lost is not: this tells the one from the other."""
+    still = 0
+    for tab in tabs:
+        if not tab.pending:
+            continue
+        fresh = Tab(tab.username, tab.friend, tab.session_token)
+        fresh.pending = dict(tab.pending)
+        try:
+            await _connect(fresh, base, open_name)
+        finally:
+            if fresh.sio is not None and fresh.sio.connected:
+                await fresh.sio.disconnect()
+        still += len(fresh.pending)
+    return still
 
 
 async def _user(api: httpx.AsyncClient, name: str) -> str:
@@ -479,6 +499,12 @@ async def run(args: argparse.Namespace, base: str, pid: int | None) -> None:
             f"({pushed_not_seen} of them already in the sender's own tab; "
             f"{unanswered} sends not in the sender's own tab either) |"
         )
+        if missing:
+            reloaded = await _reload_missing(tabs, base, names.open_conversation)
+            print(
+                f"| of those, still missing once each such partner tab reloads (the newest "
+                f"page, as a browser reload shows it) | {reloaded} |"
+            )
         print(f"| bench event-loop lag while sending, max | {max(lag, default=0):.0f} ms |")
         events = Counter()
         for tab in tabs:
