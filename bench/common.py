@@ -138,6 +138,7 @@ class ServedApp:
     url: str
     pid: int
     log: Path
+    secret_file: Path  # the JWT secret the server signs with (a bench may sign users in)
 
 
 @contextmanager
@@ -152,7 +153,7 @@ def served_iris(
     url = f"http://127.0.0.1:{port}"
     log = tmp / "run.log"
     with iris_process(["run"], env=settings, log=log, ready_url=url + "/ping") as process:
-        yield ServedApp(url=url, pid=process.pid, log=log)
+        yield ServedApp(url=url, pid=process.pid, log=log, secret_file=tmp / "secret")
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

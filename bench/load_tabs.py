@@ -56,8 +56,14 @@ import httpx
 import psutil
 import socketio
 from reflex_base import constants
+from sqlmodel import Session
 
 from bench.common import percentiles, scratch_database, served_iris
+from iris_reflex import clock
+from iris_reflex.db import engine_for
+from iris_reflex.models import Friendship, FriendshipStatus, User
+from iris_reflex.services import auth, passwords, users
+from iris_reflex.settings import get_settings
 
 PASSWORD = "correct horse battery"
 NAMESPACE = "/" + constants.Endpoint.EVENT.value  # socket.io path and namespace: /_event
@@ -225,6 +231,49 @@ async def _reload_missing(tabs: list[Tab], base: str, open_name: str) -> int:
     return still
 
 
+def _seed_pairs(database_url: str, secret_file: Path, names: list[tuple[str, str]]) -> list[Tab]:
+    """Pairs of friends written straight into the bench's own database, each user signed in
+    with ``auth.open_session`` (the server's token format, signed with its secret): signing
+    up 1,000 users through /api costs two argon2 rounds each, minutes of the server's CPU
+    before anything is measured. Every user shares one password hash."""
+    settings = get_settings()
+    settings.jwt_secret, settings.jwt_secret_file = "", secret_file
+    shared_hash = passwords.hash_password(PASSWORD)
+    now = clock.now()
+    tabs: list[Tab] = []
+    with Session(engine_for(database_url), expire_on_commit=False) as db:
+        people = {}
+        for name in (n for pair in names for n in pair):
+            people[name] = User(
+                username=name,
+                username_key=users.username_key(name),
+                display_name=name,
+                password_hash=shared_hash,
+                created_at=now,
+            )
+            db.add(people[name])
+        db.commit()
+        for a, b in names:
+            low, high = sorted((people[a].id or 0, people[b].id or 0))
+            db.add(
+                Friendship(
+                    user_low_id=low,
+                    user_high_id=high,
+                    requester_id=people[a].id or 0,
+                    status=FriendshipStatus.ACCEPTED.value,
+                    created_at=now,
+                    accepted_at=now,
+                )
+            )
+        db.commit()
+        for a, b in names:
+            tabs += [
+                Tab(a, b, auth.open_session(db, people[a]).token),
+                Tab(b, a, auth.open_session(db, people[b]).token),
+            ]
+    return tabs
+
+
 async def _user(api: httpx.AsyncClient, name: str) -> str:
     response = await api.post("/api/auth/register", json={"username": name, "password": PASSWORD})
     response.raise_for_status()
@@ -358,7 +407,11 @@ def _server_log_summary(log: Path) -> None:
         print(f"  {count:5d} x {line}")
 
 
-async def run(args: argparse.Namespace, base: str, pid: int | None) -> None:
+async def run(
+    args: argparse.Namespace, base: str, pid: int | None, seed: tuple[str, Path] | None = None
+) -> None:
+    """The bench. ``seed`` (database URL, the server's secret file) writes the users
+    straight into the database instead of signing them up through /api."""
     names = handlers()
     run_id = secrets.token_hex(3)
     pairs_wanted = args.tabs // 2
@@ -369,15 +422,17 @@ async def run(args: argparse.Namespace, base: str, pid: int | None) -> None:
     tree = ProcessTree(pid) if pid else None
 
     started = time.perf_counter()
-    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base, timeout=120) as api:
-        made = await asyncio.gather(
-            *(_pair(api, gate, f"lt{run_id}a{i}", f"lt{run_id}b{i}") for i in range(pairs_wanted))
-        )
-    print(
-        f"setup: {2 * pairs_wanted} users registered, signed in and befriended "
-        f"through /api in {time.perf_counter() - started:.1f} s"
-    )
+    pair_names = [(f"lt{run_id}a{i}", f"lt{run_id}b{i}") for i in range(pairs_wanted)]
+    if seed is not None:
+        seeded = await asyncio.to_thread(_seed_pairs, *seed, pair_names)
+        made = [seeded[i : i + 2] for i in range(0, len(seeded), 2)]
+        how = "written to the database and signed in with auth.open_session"
+    else:
+        gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+        async with httpx.AsyncClient(base_url=base, timeout=120) as api:
+            made = await asyncio.gather(*(_pair(api, gate, a, b) for a, b in pair_names))
+        how = "registered, signed in and befriended through /api"
+    print(f"setup: {2 * pairs_wanted} users {how} in {time.perf_counter() - started:.1f} s")
     rss_before = tree.rss_mb() if tree else (float("nan"), float("nan"))
 
     tabs = [tab for pair in made for tab in pair]
@@ -542,6 +597,12 @@ def main() -> None:
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--database-url", help="use this database instead of a scratch one")
     parser.add_argument("--url", help="an already-running Iris instead of starting one")
+    parser.add_argument(
+        "--signup-api",
+        action="store_true",
+        help="sign users up through /api (always with --url) instead of writing them to the "
+        "bench's own database",
+    )
     args = parser.parse_args()
     if args.tabs < 2 or args.tabs % 2:
         parser.error("--tabs must be an even number, at least 2")
@@ -563,7 +624,8 @@ def main() -> None:
             log = served.log
             where = "the given database" if args.database_url else args.database
             print(f"./iris run (one worker) on {where}")
-            asyncio.run(run(args, served.url, served.pid))
+            seed = None if args.signup_api else (url, served.secret_file)
+            asyncio.run(run(args, served.url, served.pid, seed))
     finally:
         if log is not None:  # read once the server has stopped and written everything
             _server_log_summary(log)

@@ -147,6 +147,18 @@ def test_login_with_the_right_password_opens_a_session_whose_token_authenticates
     assert auth.signed_in_user(session, signed.token)[1].id == ada.id
 
 
+def test_a_session_opened_for_a_proven_user_is_a_login_without_the_password(session, now):
+    ada = make_user(session, "Ada")
+
+    signed = auth.open_session(session, ada)
+
+    session.rollback()  # committed: another session sees it
+    row = session_row(session, signed.session_id)
+    assert row is not None and (row.user_id, row.expires_at) == (ada.id, now.current + lifetime())
+    assert claims_of(signed.token)["sid"] == signed.session_id
+    assert auth.authenticate(session, signed.token) == auth.Identity(ada.id, signed.session_id)
+
+
 def test_login_accepts_the_username_in_any_case_and_with_surrounding_spaces(session, now):
     ada = make_user(session, "Ada")
 
