@@ -38,6 +38,12 @@ PENDING_FANOUTS = Gauge(
 PUSHES = Counter(
     "iris_tab_pushes_total", "Changes applied to open tabs, by kind.", ["kind"], registry=REGISTRY
 )
+MERGED_CHANGES = Counter(
+    "iris_merged_changes_total",
+    "Re-read changes folded into one already on its way to the same user's tabs, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
 CONNECTED_TABS = Gauge(
     "iris_connected_tabs",
     "Tabs loaded on this worker whose websocket is still open.",

@@ -18,7 +18,7 @@ import logging
 from typing import Protocol
 
 from iris_reflex import metrics
-from iris_reflex.live.events import Change
+from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.registry import get_registry
 
 log = logging.getLogger("iris.live")
@@ -78,10 +78,43 @@ async def push_to_tabs(user_id: int, tokens: list[str], change: Change) -> int:
     return sum(1 for r in results if not isinstance(r, BaseException))
 
 
+# Changes that only make a tab re-read (or turn ticks): while one is being applied to a
+# user's tabs, more of the same kind fold into a single follow-up, so a burst of events costs
+# each tab two re-reads, not one per event, and a backlog cannot build up behind a slow tab.
+_MERGEABLE = frozenset(
+    {TabChange.CONVERSATIONS, TabChange.FRIENDS, TabChange.PRESENCE, TabChange.RECEIPTS}
+)
+_following: dict[tuple[int, str | None, TabChange], Change | None] = {}
+
+
+def _merged(queued: Change | None, change: Change) -> Change:
+    if queued is None:
+        return change
+    ids = tuple(sorted({*queued.message_ids, *change.message_ids}))
+    return Change(change.kind, message_ids=ids)
+
+
 async def push_to_user(user_id: int, change: Change, *, skip_token: str | None = None) -> int:
     """Apply ``change`` to each of the user's open tabs but ``skip_token``; returns tabs
-    reached."""
-    return await push_to_tabs(user_id, await tabs_of(user_id, skip_token=skip_token), change)
+    reached (0 when it was folded into a push already under way, which then runs it)."""
+    if change.kind not in _MERGEABLE:
+        return await push_to_tabs(user_id, await tabs_of(user_id, skip_token=skip_token), change)
+    key = (user_id, skip_token, change.kind)
+    if key in _following:
+        _following[key] = _merged(_following[key], change)
+        metrics.MERGED_CHANGES.labels(kind=change.kind.value).inc()
+        return 0
+    _following[key] = None
+    reached = 0
+    next_change: Change | None = change
+    try:
+        while next_change is not None:
+            tokens = await tabs_of(user_id, skip_token=skip_token)
+            reached += await push_to_tabs(user_id, tokens, next_change)
+            next_change, _following[key] = _following[key], None
+    finally:
+        del _following[key]
+    return reached
 
 
 async def is_online(user_id: int, *, ignoring: str | None = None) -> bool:

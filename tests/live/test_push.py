@@ -1,0 +1,95 @@
+"""Pushes to a user's tabs: re-read changes that pile up while one is being applied fold into
+one follow-up (never dropped), and other kinds are never folded. ``HeldTabs`` plays Reflex's
+side (which tokens are connected) and holds the first apply until the test lets it go, so the
+pile-up is made, not raced for."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from iris_reflex.live import push
+from iris_reflex.live.events import Change, TabChange
+from iris_reflex.live.registry import get_registry
+
+
+class HeldTabs:
+    """Connected tabs whose first ``apply`` waits for ``release``; records what is applied."""
+
+    def __init__(self) -> None:
+        self.applied: list[tuple[str, Change]] = []
+        self.release = asyncio.Event()
+        self.first_started = asyncio.Event()
+
+    async def is_connected(self, token: str) -> bool:
+        return True
+
+    async def apply(self, token: str, user_id: int, change: Change) -> bool:
+        if not self.first_started.is_set():
+            self.first_started.set()
+            await self.release.wait()
+        self.applied.append((token, change))
+        return True
+
+    async def sign_out(self, token: str, user_id: int) -> bool:
+        return True
+
+
+@pytest.fixture
+def tabs() -> Iterator[HeldTabs]:
+    get_registry.cache_clear()
+    driver = HeldTabs()
+    push.install(driver)
+    yield driver
+    push.install(None)
+    get_registry.cache_clear()
+
+
+def test_receipts_piling_up_behind_a_slow_push_arrive_as_one_follow_up(tabs):
+    async def scenario() -> list[int]:
+        await get_registry().add(7, "tab-a")
+        first = asyncio.create_task(
+            push.push_to_user(7, Change(TabChange.RECEIPTS, message_ids=(1,)))
+        )
+        await tabs.first_started.wait()
+        folded = [
+            await push.push_to_user(7, Change(TabChange.RECEIPTS, message_ids=ids))
+            for ids in ((3,), (2, 3))
+        ]
+        tabs.release.set()
+        return [*folded, await first]
+
+    assert asyncio.run(scenario()) == [0, 0, 2]  # the first push reached the tab twice
+    assert tabs.applied == [
+        ("tab-a", Change(TabChange.RECEIPTS, message_ids=(1,))),
+        ("tab-a", Change(TabChange.RECEIPTS, message_ids=(2, 3))),
+    ]
+
+
+def test_new_messages_are_never_folded(tabs):
+    async def scenario() -> None:
+        await get_registry().add(7, "tab-a")
+        first = asyncio.create_task(
+            push.push_to_user(7, Change(TabChange.MESSAGE_ARRIVED, message_ids=(1,)))
+        )
+        await tabs.first_started.wait()
+        second = push.push_to_user(7, Change(TabChange.MESSAGE_ARRIVED, message_ids=(2,)))
+        assert await second == 1  # applied at once, not folded behind the first
+        tabs.release.set()
+        assert await first == 1
+
+    asyncio.run(scenario())
+    assert [change.message_ids for _, change in tabs.applied] == [(2,), (1,)]
+
+
+def test_once_a_push_is_done_the_next_one_is_not_folded(tabs):
+    async def scenario() -> int:
+        await get_registry().add(7, "tab-a")
+        tabs.release.set()
+        await push.push_to_user(7, Change(TabChange.CONVERSATIONS))
+        return await push.push_to_user(7, Change(TabChange.CONVERSATIONS))
+
+    assert asyncio.run(scenario()) == 1
+    assert push._following == {}
