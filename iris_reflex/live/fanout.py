@@ -37,8 +37,10 @@ def _friend_ids(user_id: int) -> list[int]:
 
 
 async def _each(user_ids: Sequence[int], change: Change, skip: str | None) -> None:
-    for user_id in dict.fromkeys(user_ids):  # each once, in order
-        await push.push_to_user(user_id, change, skip_token=skip)
+    """Each user once, all at the same time: a slow tab of one never holds up another."""
+    await asyncio.gather(
+        *(push.push_to_user(u, change, skip_token=skip) for u in dict.fromkeys(user_ids))
+    )
 
 
 async def _new_message(user_id: int, message_id: int, skip: str | None) -> None:
@@ -61,8 +63,10 @@ async def deliver(event: Event, skip_token: str | None = None) -> None:
     match event:
         case MessageSent(sender_id=sender_id, recipient_id=recipient_id, message_id=message_id):
             # The recipient's tabs show it (and read it if it is open); the sender's others too.
-            await _new_message(recipient_id, message_id, None)
-            await _new_message(sender_id, message_id, skip)
+            await asyncio.gather(
+                _new_message(recipient_id, message_id, None),
+                _new_message(sender_id, message_id, skip),
+            )
         case ConversationsChanged(user_ids=user_ids):
             await _each(user_ids, Change(TabChange.CONVERSATIONS), skip)
         case MessagesRead(
@@ -70,9 +74,14 @@ async def deliver(event: Event, skip_token: str | None = None) -> None:
         ):
             # The reader's other tabs drop their unread counts; the sender sees the receipt
             # when both share receipts (ticks on those messages: nothing else changed).
-            await push.push_to_user(reader_id, Change(TabChange.CONVERSATIONS), skip_token=skip)
+            pushes = [
+                push.push_to_user(reader_id, Change(TabChange.CONVERSATIONS), skip_token=skip)
+            ]
             if may_see:
-                await push.push_to_user(sender_id, Change(TabChange.RECEIPTS, message_ids=ids))
+                pushes.append(
+                    push.push_to_user(sender_id, Change(TabChange.RECEIPTS, message_ids=ids))
+                )
+            await asyncio.gather(*pushes)
         case FriendsChanged(user_ids=user_ids):
             await _each(user_ids, Change(TabChange.FRIENDS), skip)
         case ProfileChanged(user_id=user_id):
