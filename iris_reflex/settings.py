@@ -9,14 +9,33 @@ error, never a silent default.
 from __future__ import annotations
 
 import functools
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(value: str) -> str:
+    """``scheme://host[:port]`` as a browser sends it in ``Origin`` (lower case, no path, no
+    default port); ``ValueError`` for anything that is not one http(s) origin (``*`` included).
+    """
+    parts = urlsplit(value.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in DEFAULT_PORTS or not host or parts.username or parts.password:
+        raise ValueError(f"Not an http(s) origin: {value!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"An origin has no path: {value!r}")
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    return f"{scheme}://{host}" + (f":{port}" if port and port != DEFAULT_PORTS[scheme] else "")
 
 
 class Settings(BaseSettings):
@@ -39,11 +58,43 @@ class Settings(BaseSettings):
     login_window_minutes: int = Field(default=15, ge=1)
     redis_url: str = ""
     metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
+    # The address the backend listens on: loopback unless a deployment says otherwise.
+    host: str = "127.0.0.1"
+    # The origins whose pages may use a session (comma-separated); empty: this machine's
+    # own frontend (see ``origins``).
+    allowed_origins: str = ""
 
     @property
     def is_sqlite(self) -> bool:
         """Whether the configured database is the embedded SQLite default."""
         return self.database_url.startswith("sqlite")
+
+    def origins(self) -> tuple[str, ...]:
+        """Every origin whose pages may open the websocket, read ``/api`` with credentials
+        and make cookie-authenticated writes: exactly ``IRIS_ALLOWED_ORIGINS``, else the
+        frontend on this machine (``http://localhost:<port>`` and ``http://127.0.0.1:<port>``,
+        the port from ``REFLEX_FRONTEND_PORT``, 3000 by default, which ``./iris run`` and
+        ``./iris dev`` both serve pages on) plus Reflex's ``REFLEX_DEPLOY_URL`` when set.
+
+        Raises:
+            ValueError: a listed value is not an http(s) origin (``*`` included).
+        """
+        listed = [item for item in self.allowed_origins.split(",") if item.strip()]
+        if not listed:
+            port = os.environ.get("REFLEX_FRONTEND_PORT", "").strip() or "3000"
+            listed = [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+            if deploy_url := os.environ.get("REFLEX_DEPLOY_URL", "").strip():
+                listed.append(deploy_url)
+        return tuple(dict.fromkeys(normalize_origin(item) for item in listed))
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """Whether a request's ``Origin`` header names one of this deployment's origins."""
+        if not origin:
+            return False
+        try:
+            return normalize_origin(origin) in self.origins()
+        except ValueError:
+            return False
 
     def resolved_jwt_secret(self) -> str:
         """The secret that signs tokens: from the environment, else the local file.

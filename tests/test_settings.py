@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from reflex.config import get_config
 
-from iris_reflex.settings import Settings
+from iris_reflex import startup
+from iris_reflex.settings import Settings, get_settings
 
 
 def test_local_secret_is_generated_once_and_kept(tmp_path):
@@ -52,3 +54,39 @@ def test_the_app_never_enables_reflexs_public_upload_route():
     reflex_folder = os.path.abspath(os.environ["REFLEX_UPLOADED_FILES_DIR"])
     for iris_folder in (get_settings().upload_dir, PROJECT_ROOT / "uploaded_files"):
         assert reflex_folder != os.path.abspath(iris_folder)
+
+
+def test_default_origins_are_this_machines_frontend(monkeypatch):
+    monkeypatch.delenv("IRIS_ALLOWED_ORIGINS", raising=False)
+    monkeypatch.delenv("REFLEX_DEPLOY_URL", raising=False)
+    monkeypatch.delenv("REFLEX_FRONTEND_PORT", raising=False)
+    assert Settings().origins() == ("http://localhost:3000", "http://127.0.0.1:3000")
+    monkeypatch.setenv("REFLEX_FRONTEND_PORT", "3100")
+    monkeypatch.setenv("REFLEX_DEPLOY_URL", "https://chat.example/")
+    assert Settings().origins() == (
+        "http://localhost:3100",
+        "http://127.0.0.1:3100",
+        "https://chat.example",
+    )
+
+
+def test_listed_origins_replace_the_defaults(monkeypatch):
+    monkeypatch.setenv("IRIS_ALLOWED_ORIGINS", "https://chat.example,https://app.example:8443")
+    settings = Settings()
+    assert settings.origins() == ("https://chat.example", "https://app.example:8443")
+    assert settings.origin_allowed("https://app.example:8443")
+    for origin in ("http://localhost:3000", "https://chat.example.evil", "null", "", None):
+        assert not settings.origin_allowed(origin)
+
+
+@pytest.mark.parametrize("value", ["*", "chat.example", "https://chat.example/path", "ftp://x"])
+def test_anything_but_an_origin_is_refused(monkeypatch, value):
+    monkeypatch.setenv("IRIS_ALLOWED_ORIGINS", value)
+    with pytest.raises(ValueError, match="origin"):
+        Settings().origins()
+
+
+def test_the_app_accepts_only_its_own_origins():
+    """rxconfig hands Reflex (socket.io handshake, CORS) exactly the allowed origins."""
+    assert startup.origin_policy_problem() is None
+    assert tuple(get_config().cors_allowed_origins) == get_settings().origins()
