@@ -50,6 +50,16 @@ def test_handoff_sets_httponly_strict_session_cookie(client, session):
     assert auth.authenticate(session, token).session_id == signed.session_id
 
 
+def test_a_handoff_trades_for_a_cookie_only_once(client, session):
+    handoff, _ = _handoff(session)
+    first = client.post("/api/auth/web/session", json={"handoff": handoff}, headers=OWN_PAGE)
+    assert first.status_code == 204
+    for _ in range(2):
+        again = client.post("/api/auth/web/session", json={"handoff": handoff}, headers=OWN_PAGE)
+        assert again.status_code == 401
+        assert "set-cookie" not in again.headers
+
+
 @pytest.mark.parametrize("bad", ["", "not-a-token", "a.b.c"])
 def test_bad_handoff_is_refused_with_json_error(client, bad):
     response = client.post("/api/auth/web/session", json={"handoff": bad}, headers=OWN_PAGE)
