@@ -9,6 +9,11 @@ from iris_reflex.settings import PROJECT_ROOT, get_settings
 
 _settings = get_settings()
 
+# Files this process creates are private from the start (0700 folders, 0600 files), also when
+# Reflex is started without ./iris (which sets the same umask): the SQLite database, Reflex's
+# state folder in disk mode, uploads. Iris's own files set their modes explicitly as well.
+os.umask(0o077)
+
 # Reflex's own upload folder is public (served at /_upload once rx.upload is used) and defaults
 # to ./uploaded_files, which is also where Iris keeps private media. Iris never uses rx.upload,
 # and in case it ever did, Reflex's folder is pointed elsewhere; startup also refuses to run

@@ -116,12 +116,15 @@ class Settings(BaseSettings):
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             # O_EXCL: two workers starting together must not write two different secrets.
+            # Mode 0600 at creation: the file is never readable by others, not even before
+            # its first byte (a chmod afterwards would leave that moment).
             try:
-                with path.open("x", encoding="utf-8") as handle:
-                    handle.write(secrets.token_urlsafe(48))
-                path.chmod(0o600)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
                 pass
+            else:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(secrets.token_urlsafe(48))
         return path.read_text(encoding="utf-8").strip()
 
 

@@ -14,6 +14,7 @@ from reflex_base import constants
 from reflex_components_core.core.upload import Upload
 
 from iris_reflex.db import get_engine
+from iris_reflex.services import storage
 from iris_reflex.settings import PROJECT_ROOT, get_settings
 
 log = logging.getLogger("iris")
@@ -70,7 +71,8 @@ def check_database() -> None:
         raise RuntimeError(f"Refusing to start: {problem} Set IRIS_ALLOWED_ORIGINS.")
     settings = get_settings()
     settings.resolved_jwt_secret()
-    settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    # Private from the start (0700); a folder left by an older version is tightened too.
+    storage.private_dir(settings.upload_dir).chmod(storage.PRIVATE_DIR)
     pending = pending_migrations()
     if pending:
         raise RuntimeError(
