@@ -33,10 +33,12 @@ REDACTED = "[redacted]"
 
 # key: 'value' / "key": "value" / key=value, for keys whose values are secrets.
 _SECRET_NAMES = r"(?:http_)?cookie|set-cookie|authorization|(?:client_|session_|access_)?token"  # noqa: S105 (names of secrets, not one)
+# Each quoted form is matched by alternatives that cannot overlap (an escape, or any other
+# character but the quote and the backslash), at most 4 KB long: no catastrophic
+# backtracking, and bounded work per key on any input a client sends.
 _QUOTED_VALUE = re.compile(
-    r"(?P<key>[\"']?\b(?:"
-    + _SECRET_NAMES
-    + r")[\"']?\s*[:=]\s*)(?P<q>[\"'])(?:\\.|(?!(?P=q)).)*(?P=q)",
+    r"(?P<key>[\"']?\b(?:" + _SECRET_NAMES + r")[\"']?\s*[:=]\s*)"
+    r"(?P<value>'(?:\\.|[^'\\]){0,4096}'|\"(?:\\.|[^\"\\]){0,4096}\")",
     re.IGNORECASE | re.DOTALL,
 )
 _HEADER_LINE = re.compile(r"(?im)^(\s*(?:cookie|set-cookie|authorization)\s*:\s*).*$")
@@ -108,10 +110,12 @@ def _cap(text: str) -> str:
 
 def redact(text: str) -> str:
     """``text`` without secrets or client payloads, its lines and length capped."""
-    # Cut first: the patterns then never scan more than a capped record.
-    text = text if len(text) <= 4 * MAX_RECORD else text[: 4 * MAX_RECORD]
+    # Cut first: the patterns then never scan more than a capped record (a secret cut in two
+    # by this is still caught by its name, ``iris_session=``, or its JWT shape).
+    limit = MAX_RECORD + MAX_LINE
+    text = text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} characters cut]"
     text = _drop_payloads(text)
-    text = _QUOTED_VALUE.sub(lambda m: f"{m['key']}{m['q']}{REDACTED}{m['q']}", text)
+    text = _QUOTED_VALUE.sub(lambda m: f"{m['key']}{m['value'][0]}{REDACTED}{m['value'][0]}", text)
     text = _HEADER_LINE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _BARE_VALUE.sub(lambda m: m["key"] + REDACTED, text)
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)

@@ -66,3 +66,17 @@ def test_the_filter_form_rewrites_a_record_in_place():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "headers %s", (COOKIE,), None)
     assert logs.RedactSecrets().filter(record)
     assert record.getMessage() == f"headers iris_session={logs.REDACTED}"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "cookie: '" + "\\" * 5_000,  # unclosed quote full of escapes: no backtracking blow-up
+        "payload={" * 5_000,  # unbalanced groups: one scan, not one per key
+        ("token='" + "a" * 50) * 2_000,
+    ],
+    ids=["unclosed-escapes", "unbalanced-payloads", "many-tokens"],
+)
+def test_hostile_text_is_redacted_in_bounded_work(hostile):
+    redacted = logs.redact(hostile)
+    assert len(redacted) < logs.MAX_RECORD + 2 * logs.MAX_LINE
