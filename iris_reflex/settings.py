@@ -115,16 +115,27 @@ class Settings(BaseSettings):
         path = self.jwt_secret_file
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: two workers starting together must not write two different secrets.
-            # Mode 0600 at creation: the file is never readable by others, not even before
-            # its first byte (a chmod afterwards would leave that moment).
+            # Born 0600 (a chmod after writing would leave a moment in which any local user
+            # could read the key that signs every session), written whole under a temporary
+            # name, then linked into place: ``link`` fails if another worker got there first,
+            # so two workers starting together agree on one secret and never read half of it.
+            temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(secrets.token_urlsafe(48))
+                try:
+                    os.link(temporary, path)
+                except FileExistsError:
+                    pass
+                except OSError:  # a filesystem without hard links: create it exclusively
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                        handle.write(temporary.read_text(encoding="utf-8"))
+            except FileExistsError:
+                pass
+            finally:
+                temporary.unlink(missing_ok=True)
         return path.read_text(encoding="utf-8").strip()
 
 

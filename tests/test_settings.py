@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from reflex.config import get_config
 
@@ -90,3 +93,18 @@ def test_the_app_accepts_only_its_own_origins():
     """rxconfig hands Reflex (socket.io handshake, CORS) exactly the allowed origins."""
     assert startup.origin_policy_problem() is None
     assert tuple(get_config().cors_allowed_origins) == get_settings().origins()
+
+
+def test_workers_starting_together_agree_on_one_whole_secret(tmp_path):
+    secret_file = tmp_path / "secret"
+    start = threading.Barrier(8)
+
+    def resolve(_: int) -> str:
+        start.wait()
+        return Settings(jwt_secret="", jwt_secret_file=secret_file).resolved_jwt_secret()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        secrets = set(pool.map(resolve, range(8)))
+    assert len(secrets) == 1
+    assert len(secrets.pop()) >= 48
+    assert [p.name for p in tmp_path.iterdir()] == ["secret"]  # no temporary file left
