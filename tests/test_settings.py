@@ -108,3 +108,12 @@ def test_workers_starting_together_agree_on_one_whole_secret(tmp_path):
     assert len(secrets) == 1
     assert len(secrets.pop()) >= 48
     assert [p.name for p in tmp_path.iterdir()] == ["secret"]  # no temporary file left
+
+
+@pytest.mark.parametrize("origins", [("*",), (), ("http://localhost:3000", "*")])
+def test_start_up_refuses_to_accept_every_origin(monkeypatch, tmp_path, origins):
+    """python-engineio accepts any Origin under "*" and checks nothing under an empty list."""
+    monkeypatch.setattr(get_config(), "cors_allowed_origins", origins)
+    assert "every origin" in (startup.origin_policy_problem() or "")
+    with pytest.raises(RuntimeError, match="IRIS_ALLOWED_ORIGINS"):
+        startup.check_database()
