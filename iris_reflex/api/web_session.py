@@ -63,7 +63,8 @@ def open_web_session(body: HandoffIn) -> Response:
 
 @router.post("/logout", status_code=204, response_class=Response, responses=errors(403))
 def close_web_session(request: Request) -> Response:
-    """End the cookie's session (if any) and clear the cookie. Always succeeds."""
+    """End the cookie's session (if any) and clear the cookie; from our own pages (their
+    ``Origin``) it always succeeds."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         with session_scope() as db:
