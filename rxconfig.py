@@ -9,6 +9,11 @@ from iris_reflex.settings import PROJECT_ROOT, get_settings
 
 _settings = get_settings()
 
+# Files this process creates are private from the start (0700 folders, 0600 files), also when
+# Reflex is started without ./iris (which sets the same umask): the SQLite database, Reflex's
+# state folder in disk mode, uploads. Iris's own files set their modes explicitly as well.
+os.umask(0o077)
+
 # Reflex's own upload folder is public (served at /_upload once rx.upload is used) and defaults
 # to ./uploaded_files, which is also where Iris keeps private media. Iris never uses rx.upload,
 # and in case it ever did, Reflex's folder is pointed elsewhere; startup also refuses to run
@@ -26,6 +31,16 @@ os.environ.setdefault(
     ":".join(str(PROJECT_ROOT / name) for name in ("iris_reflex", "rxconfig.py", "assets")),
 )
 
+# One origin only: the websocket handshake (python-socketio checks ``Origin`` against this
+# list before any handler runs) and CORS on every HTTP route (Reflex adds Starlette's
+# CORSMiddleware with credentials, which reflected any Origin under the default "*") accept
+# exactly this deployment's own origins (IRIS_ALLOWED_ORIGINS, iris_reflex/settings.py).
+# Reflex lets REFLEX_CORS_ALLOWED_ORIGINS override the field below, so it is pinned to the
+# same list; start-up refuses "*" or an empty list (which python-engineio treats as "check
+# nothing").
+_origins = list(_settings.origins())
+os.environ["REFLEX_CORS_ALLOWED_ORIGINS"] = ",".join(_origins)
+
 # Tab state: with one worker, in memory. Reflex's default "disk" mode pickles every tab's
 # state to .states/ two seconds after each change (message text and the session cookie
 # included) and reloads it per event; Iris's state is only a view that on_load rebuilds, so
@@ -35,6 +50,9 @@ config = rx.Config(
     db_url=_settings.database_url,
     redis_url=_settings.redis_url or None,
     state_manager_mode="redis" if _settings.redis_url else "memory",
+    cors_allowed_origins=_origins,
+    # Loopback unless IRIS_HOST says otherwise (Reflex's own default is 0.0.0.0).
+    backend_host=_settings.host,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from iris_reflex.settings import get_settings
@@ -29,11 +30,28 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file as an empty 0600 file before SQLite opens it.
+
+    SQLite creates a missing database with the process umask (0644: every local user could
+    read every message); it creates the ``-wal`` and ``-shm`` files with the mode of the
+    database file, so they are private too.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except (FileExistsError, FileNotFoundError):
+        pass  # already there (its mode is the operator's), or no such folder (SQLite says so)
+
+
 @functools.cache
 def engine_for(url: str) -> Engine:
     """A pooled engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -9,7 +9,7 @@ from typing import Any
 
 import reflex as rx
 
-from iris_reflex import startup
+from iris_reflex import cors, logs, startup
 from iris_reflex.actions import messages as message_actions
 from iris_reflex.api.app import create_api
 from iris_reflex.components.brand import CONTRAST_CSS
@@ -26,6 +26,11 @@ from iris_reflex.state.session import SessionState
 from iris_reflex.state.settings import SettingsState
 from iris_reflex.state.sidebar import SidebarState
 from iris_reflex.state.tabs import ReflexTabs
+
+# Before anything can log a client's request: no cookie, token or payload in any log line.
+logs.install()
+# Before the app builds its CORS layers: nothing at all for another origin.
+cors.install(rx.App)
 
 app = rx.App(
     api_transformer=create_api(),

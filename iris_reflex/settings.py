@@ -9,14 +9,33 @@ error, never a silent default.
 from __future__ import annotations
 
 import functools
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(value: str) -> str:
+    """``scheme://host[:port]`` as a browser sends it in ``Origin`` (lower case, no path, no
+    default port); ``ValueError`` for anything that is not one http(s) origin (``*`` included).
+    """
+    parts = urlsplit(value.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in DEFAULT_PORTS or not host or parts.username or parts.password:
+        raise ValueError(f"Not an http(s) origin: {value!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"An origin has no path: {value!r}")
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    return f"{scheme}://{host}" + (f":{port}" if port and port != DEFAULT_PORTS[scheme] else "")
 
 
 class Settings(BaseSettings):
@@ -39,11 +58,43 @@ class Settings(BaseSettings):
     login_window_minutes: int = Field(default=15, ge=1)
     redis_url: str = ""
     metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
+    # The address the backend listens on: loopback unless a deployment says otherwise.
+    host: str = "127.0.0.1"
+    # The origins whose pages may use a session (comma-separated); empty: this machine's
+    # own frontend (see ``origins``).
+    allowed_origins: str = ""
 
     @property
     def is_sqlite(self) -> bool:
         """Whether the configured database is the embedded SQLite default."""
         return self.database_url.startswith("sqlite")
+
+    def origins(self) -> tuple[str, ...]:
+        """Every origin whose pages may open the websocket, read ``/api`` with credentials
+        and make cookie-authenticated writes: exactly ``IRIS_ALLOWED_ORIGINS``, else the
+        frontend on this machine (``http://localhost:<port>`` and ``http://127.0.0.1:<port>``,
+        the port from ``REFLEX_FRONTEND_PORT``, 3000 by default, which ``./iris run`` and
+        ``./iris dev`` both serve pages on) plus Reflex's ``REFLEX_DEPLOY_URL`` when set.
+
+        Raises:
+            ValueError: a listed value is not an http(s) origin (``*`` included).
+        """
+        listed = [item for item in self.allowed_origins.split(",") if item.strip()]
+        if not listed:
+            port = os.environ.get("REFLEX_FRONTEND_PORT", "").strip() or "3000"
+            listed = [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+            if deploy_url := os.environ.get("REFLEX_DEPLOY_URL", "").strip():
+                listed.append(deploy_url)
+        return tuple(dict.fromkeys(normalize_origin(item) for item in listed))
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """Whether a request's ``Origin`` header names one of this deployment's origins."""
+        if not origin:
+            return False
+        try:
+            return normalize_origin(origin) in self.origins()
+        except ValueError:
+            return False
 
     def resolved_jwt_secret(self) -> str:
         """The secret that signs tokens: from the environment, else the local file.
@@ -64,13 +115,27 @@ class Settings(BaseSettings):
         path = self.jwt_secret_file
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: two workers starting together must not write two different secrets.
+            # Born 0600 (a chmod after writing would leave a moment in which any local user
+            # could read the key that signs every session), written whole under a temporary
+            # name, then linked into place: ``link`` fails if another worker got there first,
+            # so two workers starting together agree on one secret and never read half of it.
+            temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                with path.open("x", encoding="utf-8") as handle:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(secrets.token_urlsafe(48))
-                path.chmod(0o600)
+                try:
+                    os.link(temporary, path)
+                except FileExistsError:
+                    pass
+                except OSError:  # a filesystem without hard links: create it exclusively
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                        handle.write(temporary.read_text(encoding="utf-8"))
             except FileExistsError:
                 pass
+            finally:
+                temporary.unlink(missing_ok=True)
         return path.read_text(encoding="utf-8").strip()
 
 

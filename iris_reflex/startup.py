@@ -1,4 +1,5 @@
-"""Start-up checks run in the app's lifespan: refuse to serve an unmigrated database."""
+"""Start-up checks run in the app's lifespan: refuse to serve an unmigrated database, private
+files from a public route, or sessions to every origin."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import logging
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from reflex.config import get_config
 from reflex.utils import prerequisites
 from reflex_base import constants
 from reflex_components_core.core.upload import Upload
 
 from iris_reflex.db import get_engine
+from iris_reflex.services import storage
 from iris_reflex.settings import PROJECT_ROOT, get_settings
 
 log = logging.getLogger("iris")
@@ -35,6 +38,26 @@ def public_upload_route_exists() -> bool:
     return bool(Upload.is_used) or marker.exists()
 
 
+def origin_policy_problem() -> str | None:
+    """Why Reflex would accept a foreign origin, or ``None`` when it accepts only ours.
+
+    python-engineio checks a handshake's ``Origin`` only for the websocket transport (Reflex
+    passes ``[]`` otherwise) and treats an empty list as "check nothing"; ``*`` accepts all.
+    """
+    config = get_config()
+    origins = tuple(config.cors_allowed_origins)
+    if not origins or "*" in origins:
+        return f"cors_allowed_origins is {list(origins)!r}: every origin would be accepted."
+    if config.transport != "websocket":
+        return f"transport {config.transport!r} skips the websocket's Origin check."
+    if set(origins) != set(get_settings().origins()):
+        return (
+            f"Reflex's cors_allowed_origins {list(origins)!r} differ from IRIS_ALLOWED_ORIGINS "
+            f"{list(get_settings().origins())!r}."
+        )
+    return None
+
+
 def check_database() -> None:
     """Fail fast with a clear message instead of serving half a schema, or serving private
     files from a public route."""
@@ -44,9 +67,12 @@ def check_database() -> None:
             ".web/backend/upload_is_used exists). Iris serves files only through "
             "/api/attachments; remove the rx.upload use and that marker file."
         )
+    if problem := origin_policy_problem():
+        raise RuntimeError(f"Refusing to start: {problem} Set IRIS_ALLOWED_ORIGINS.")
     settings = get_settings()
     settings.resolved_jwt_secret()
-    settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    # Private from the start (0700); a folder left by an older version is tightened too.
+    storage.private_dir(settings.upload_dir).chmod(storage.PRIVATE_DIR)
     pending = pending_migrations()
     if pending:
         raise RuntimeError(

@@ -8,7 +8,8 @@ Why it is built this way:
 - A bearer header wins over the cookie, so a script is never silently acting as whoever is
   logged in to the browser it runs next to.
 - The cookie is ``SameSite=Strict``: another site cannot make the browser send it. On top of
-  that, a cookie-authenticated write must come from this origin (``check_origin``).
+  that, a cookie-authenticated write must come from one of this deployment's origins
+  (``IRIS_ALLOWED_ORIGINS``, ``check_origin``), with its ``Origin`` header present.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
-from reflex.config import get_config
 from sqlmodel import Session
 
 from iris_reflex.db import session_scope
@@ -27,6 +26,7 @@ from iris_reflex.errors import Forbidden, NotAuthenticated
 from iris_reflex.models import User
 from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth
+from iris_reflex.settings import get_settings
 
 
 def db_session() -> Iterator[Session]:
@@ -68,26 +68,27 @@ DB = Annotated[Session, Depends(db_session)]
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CROSS_SITE = "Cross-site request refused."
 
 
-def _netloc(url: str) -> str:
-    return urlsplit(url).netloc.lower()
+def require_own_origin(request: Request) -> None:
+    """Refuse a request whose ``Origin`` is not one of this deployment's (or is missing).
+
+    For the routes only this deployment's pages call (the cookie trade and cookie logout),
+    and for every write authenticated by the cookie: ``SameSite=Strict`` keeps other *sites*
+    from sending it, but a page on another port or subdomain is the same site. Browsers send
+    ``Origin`` on every POST, PUT, PATCH and DELETE, same-origin ones included, so a cookie
+    write without it did not come from our pages: it is refused too rather than guessed at.
+    Scripts and other clients authenticate with the bearer header and are never asked.
+    """
+    if not get_settings().origin_allowed(request.headers.get("origin")):
+        raise Forbidden(CROSS_SITE)
 
 
 def check_origin(request: Request) -> None:
-    """Refuse a cookie-authenticated write sent by another site's page.
-
-    ``SameSite=Strict`` already keeps other *sites* from sending the cookie; this also refuses
-    pages of the same site on another port or subdomain. Browsers always send ``Origin`` on
-    such requests; it must be this server or the exported frontend (Reflex's ``deploy_url``).
-    Clients that send no ``Origin`` are not browsers, and cannot be tricked into a request.
-    """
-    origin = request.headers.get("origin")
-    if request.method in SAFE_METHODS or not origin:
-        return
-    allowed = {request.headers.get("host", "").lower(), _netloc(get_config().deploy_url or "")}
-    if _netloc(origin) not in allowed:
-        raise Forbidden("Cross-site request refused.")
+    """A cookie-authenticated request: unsafe methods must come from our own origin."""
+    if request.method not in SAFE_METHODS:
+        require_own_origin(request)
 
 
 def caller(request: Request, session: DB) -> Caller:

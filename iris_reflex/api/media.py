@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response, UploadFile
 from fastapi import Path as FastPath
@@ -49,8 +50,19 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; sandbox",
     "Cache-Control": "private, no-store",
     "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Resource-Policy": "same-site",
 }
+
+
+def resource_policy(request: Request) -> str:
+    """``Cross-Origin-Resource-Policy`` for a stored file: ``same-origin`` when it is served
+    from one of this deployment's page origins (``./iris run``, or a proxy in front of
+    everything), so a page on another port or subdomain cannot embed it with the victim's
+    cookie. Only when the backend has an origin of its own that no page has (``./iris dev``'s
+    port 8000, an exported frontend's separate backend) would that hide every picture from
+    our own pages: there it is ``same-site``."""
+    host = request.headers.get("host", "").lower()
+    own = {urlsplit(origin).netloc for origin in get_settings().origins()}
+    return "same-origin" if host in own else "same-site"
 
 
 def _store(actor_id: int, path: Path, name: str) -> AttachmentView:
@@ -116,18 +128,20 @@ async def store_form_files(session: Session, caller: Caller, files: list[UploadF
     return ids
 
 
-def _serve(served: ServedFile) -> FileResponse:
+def _serve(request: Request, served: ServedFile) -> FileResponse:
     return FileResponse(
         served.path,
         media_type=served.mime_type,
         filename=served.name,
         content_disposition_type="inline" if served.inline else "attachment",
-        headers=SECURITY_HEADERS,
+        headers={**SECURITY_HEADERS, "Cross-Origin-Resource-Policy": resource_policy(request)},
     )
 
 
 @router.get("/attachments/{attachment_id}", response_class=FileResponse, responses=NOT_FOUND)
-def download(attachment_id: AttachmentId, caller: OptionalCaller, session: DB) -> FileResponse:
+def download(
+    request: Request, attachment_id: AttachmentId, caller: OptionalCaller, session: DB
+) -> FileResponse:
     """The file of an attachment in one of the caller's conversations (Range supported).
 
     Signed out, a stranger, a guessed id, an expired or deleted message: all the same 404.
@@ -135,21 +149,24 @@ def download(attachment_id: AttachmentId, caller: OptionalCaller, session: DB) -
     if caller is None:
         raise NotFound(NO_SUCH_FILE)
     return _serve(
-        downloads.open_attachment(session, actor_id=caller.id, attachment_id=attachment_id)
+        request, downloads.open_attachment(session, actor_id=caller.id, attachment_id=attachment_id)
     )
 
 
 @router.get(
     "/attachments/{attachment_id}/thumbnail", response_class=FileResponse, responses=NOT_FOUND
 )
-def thumbnail(attachment_id: AttachmentId, caller: OptionalCaller, session: DB) -> FileResponse:
+def thumbnail(
+    request: Request, attachment_id: AttachmentId, caller: OptionalCaller, session: DB
+) -> FileResponse:
     """An image attachment's small WebP preview (refused like the file itself)."""
     if caller is None:
         raise NotFound(NO_SUCH_FILE)
     return _serve(
+        request,
         downloads.open_attachment(
             session, actor_id=caller.id, attachment_id=attachment_id, thumbnail=True
-        )
+        ),
     )
 
 
@@ -185,12 +202,14 @@ def delete_avatar(caller: CurrentCaller, session: DB) -> Response:
 
 
 @router.get("/users/{username}/avatar", response_class=FileResponse, responses=NOT_FOUND)
-def get_avatar(username: str, caller: OptionalCaller, session: DB) -> FileResponse:
+def get_avatar(
+    request: Request, username: str, caller: OptionalCaller, session: DB
+) -> FileResponse:
     """A profile picture, for the user and their friends only; anyone else gets 404."""
     if caller is None:
         raise NotFound(NO_SUCH_FILE)
     served = avatars.open_avatar(session, actor_id=caller.id, username=username)
-    response = _serve(served)
+    response = _serve(request, served)
     # Revalidated on every use (cheap 304s), so a removed friend stops seeing it.
     response.headers["Cache-Control"] = "private, no-cache"
     return response

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from iris_reflex import clock
+from iris_reflex.api.deps import require_own_origin
 from iris_reflex.api.openapi import JsonSafeRoute, errors
 from iris_reflex.db import session_scope
 from iris_reflex.errors import NotAuthenticated
@@ -21,7 +22,15 @@ from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth
 from iris_reflex.settings import get_settings
 
-router = APIRouter(prefix="/auth/web", tags=["web session"], route_class=JsonSafeRoute)
+# Only this deployment's pages call these routes: a foreign or missing ``Origin`` is refused
+# before anything runs (a foreign page could otherwise log the victim out, or log them in
+# as the attacker by trading the attacker's own handoff: login CSRF).
+router = APIRouter(
+    prefix="/auth/web",
+    tags=["web session"],
+    route_class=JsonSafeRoute,
+    dependencies=[Depends(require_own_origin)],
+)
 
 
 class HandoffIn(BaseModel):
@@ -42,7 +51,7 @@ def _set_cookie(response: Response, token: str, expires_at: datetime) -> None:
     )
 
 
-@router.post("/session", status_code=204, response_class=Response, responses=errors(401, 422))
+@router.post("/session", status_code=204, response_class=Response, responses=errors(401, 403, 422))
 def open_web_session(body: HandoffIn) -> Response:
     """Trade a handoff token for the HttpOnly session cookie."""
     with session_scope() as db:
@@ -52,9 +61,10 @@ def open_web_session(body: HandoffIn) -> Response:
     return response
 
 
-@router.post("/logout", status_code=204, response_class=Response)
+@router.post("/logout", status_code=204, response_class=Response, responses=errors(403))
 def close_web_session(request: Request) -> Response:
-    """End the cookie's session (if any) and clear the cookie. Always succeeds."""
+    """End the cookie's session (if any) and clear the cookie; from our own pages (their
+    ``Origin``) it always succeeds."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         with session_scope() as db:

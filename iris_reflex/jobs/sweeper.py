@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -70,7 +71,9 @@ def sweeper_lock() -> Iterator[bool]:
     if lock_path is None:
         yield True
         return
-    with lock_path.open("a") as handle:
+    with os.fdopen(
+        os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a"
+    ) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -8,6 +8,7 @@ from iris_reflex.models.tables import (
     Friendship,
     LoginFailure,
     Message,
+    UsedHandoff,
     User,
     UserSession,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "MessageKind",
     "Theme",
     "TimerMode",
+    "UsedHandoff",
     "User",
     "UserSession",
 ]

@@ -16,6 +16,12 @@ from sqlmodel import Field, SQLModel
 from iris_reflex.models.enums import FriendshipStatus, MessageKind, Theme
 from iris_reflex.models.types import UTCDateTime
 
+# Ids name people and things, so one is never given out twice: SQLite without AUTOINCREMENT
+# reuses the highest deleted rowid (a deleted account's id went to the next new account,
+# whose conversation the deleted account's open tab then showed). PostgreSQL's identity
+# sequences never go back; on SQLite this keyword turns AUTOINCREMENT on.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
 
 def _fk(target: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> Column:
     return Column(Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable)
@@ -43,6 +49,8 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts())
     last_seen_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
+    __table_args__ = (NEVER_REUSE_IDS,)
+
 
 class UserSession(SQLModel, table=True):
     """One signed-in device. A JWT names its session (``sid``); revoking the row ends it."""
@@ -56,6 +64,16 @@ class UserSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
     __table_args__ = (Index("ix_user_sessions_user_id", "user_id"),)
+
+
+class UsedHandoff(SQLModel, table=True):
+    """A redeemed handoff token, by its ``jti``: the primary key makes a second redemption
+    fail to insert, on both databases, however many arrive at once. Pruned after expiry."""
+
+    __tablename__ = "used_handoffs"
+
+    jti: str = Field(primary_key=True, max_length=43)
+    expires_at: datetime = Field(sa_column=_ts())
 
 
 class LoginFailure(SQLModel, table=True):
@@ -91,6 +109,7 @@ class Friendship(SQLModel, table=True):
         UniqueConstraint("user_low_id", "user_high_id", name="uq_friendships_pair"),
         CheckConstraint("user_low_id < user_high_id", name="ck_friendships_ordered_pair"),
         Index("ix_friendships_high_status", "user_high_id", "status"),
+        NEVER_REUSE_IDS,
     )
 
 
@@ -107,6 +126,7 @@ class Block(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("blocker_id", "blocked_id", name="uq_blocks_pair"),
         Index("ix_blocks_blocked_id", "blocked_id"),
+        NEVER_REUSE_IDS,
     )
 
 
@@ -130,6 +150,7 @@ class Conversation(SQLModel, table=True):
         UniqueConstraint("user_low_id", "user_high_id", name="uq_conversations_pair"),
         CheckConstraint("user_low_id < user_high_id", name="ck_conversations_ordered_pair"),
         Index("ix_conversations_high", "user_high_id"),
+        NEVER_REUSE_IDS,
     )
 
 
@@ -176,6 +197,7 @@ class Message(SQLModel, table=True):
             postgresql_where=text("deleted_at IS NOT NULL"),
             sqlite_where=text("deleted_at IS NOT NULL"),
         ),
+        NEVER_REUSE_IDS,
     )
 
 
@@ -201,4 +223,5 @@ class Attachment(SQLModel, table=True):
     __table_args__ = (
         Index("ix_attachments_message_id", "message_id"),
         Index("ix_attachments_uploader_id", "uploader_id"),
+        NEVER_REUSE_IDS,
     )

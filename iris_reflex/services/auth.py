@@ -7,7 +7,10 @@ Why it is built this way:
   or "sign out everywhere" revokes a token at once instead of waiting for ``exp``.
 - The web UI never hands its session token to JavaScript: after a login the browser gets a
   60-second *handoff* token (another audience, useless as a bearer token) and trades it for an
-  HttpOnly cookie. API clients get the session token itself, as a bearer token.
+  HttpOnly cookie. A handoff is single-use: redeeming inserts its random ``jti`` into
+  ``used_handoffs`` (primary key), so of any number of redemptions, concurrent ones included,
+  exactly one commits and every other is refused. API clients get the session token itself,
+  as a bearer token.
 - Failed logins are counted per username and per address in the database (so several
   workers share the count); past the limit, logins are refused with ``Throttled`` before the
   password is even checked. A missing user costs the same argon2 work as a wrong password.
@@ -17,14 +20,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select, update
 
 from iris_reflex import clock
 from iris_reflex.errors import NotAuthenticated, Throttled
-from iris_reflex.models import LoginFailure, User, UserSession
+from iris_reflex.models import LoginFailure, UsedHandoff, User, UserSession
 from iris_reflex.services import passwords, users
 from iris_reflex.settings import get_settings
 
@@ -66,8 +70,8 @@ def _encode(claims: dict[str, object]) -> str:
     return jwt.encode(claims, _secret(), algorithm=ALGORITHM)
 
 
-def _decode(token: str, audience: str) -> tuple[int, str]:
-    """The (user id, session id) of a valid token for ``audience``; else ``NotAuthenticated``.
+def _claims(token: str, audience: str, *, required: tuple[str, ...] = ()) -> dict[str, object]:
+    """The claims of a valid, unexpired token for ``audience``; else ``NotAuthenticated``.
 
     Expiry is checked against ``clock.now()`` rather than by PyJWT against the wall clock, so
     the one clock of the app decides (and tests can move it).
@@ -80,19 +84,25 @@ def _decode(token: str, audience: str) -> tuple[int, str]:
             audience=audience,
             issuer=ISSUER,
             options={
-                "require": ["exp", "iat", "sub", "sid", "aud", "iss"],
+                "require": ["exp", "iat", "sub", "sid", "aud", "iss", *required],
                 "verify_exp": False,
                 "verify_iat": False,
             },
         )
         expires, issued = int(claims["exp"]), int(claims["iat"])
-        user_id = int(str(claims["sub"]))
+        int(str(claims["sub"]))
     except (jwt.PyJWTError, TypeError, ValueError):
         raise NotAuthenticated(SESSION_ENDED) from None
     now = clock.now().timestamp()
     if expires <= now or issued > now + CLOCK_SKEW_SECONDS:
         raise NotAuthenticated(SESSION_ENDED)
-    return user_id, str(claims["sid"])
+    return claims
+
+
+def _decode(token: str, audience: str) -> tuple[int, str]:
+    """The (user id, session id) of a valid token for ``audience``; else ``NotAuthenticated``."""
+    claims = _claims(token, audience)
+    return int(str(claims["sub"])), str(claims["sid"])
 
 
 def _throttle(session: Session, *, key: str, ip: str, now: datetime) -> None:
@@ -231,14 +241,36 @@ def issue_handoff(identity: Identity) -> str:
             "sid": identity.session_id,
             "iat": int(now.timestamp()),
             "exp": int(now.timestamp()) + HANDOFF_SECONDS,
+            "jti": secrets.token_urlsafe(24),
         }
     )
 
 
+def _spend_handoff(session: Session, *, jti: str, expires_at: datetime) -> None:
+    """Mark a handoff used, or raise ``NotAuthenticated`` if it already was.
+
+    The insert is the check: a concurrent redemption of the same ``jti`` waits on the
+    primary key (PostgreSQL) or the write lock (SQLite) and then fails to insert.
+    """
+    session.add(UsedHandoff(jti=jti, expires_at=expires_at))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise NotAuthenticated(SESSION_ENDED) from None
+
+
 def redeem_handoff(session: Session, handoff: str) -> tuple[str, datetime]:
-    """The session token (and its expiry) named by a valid handoff token."""
-    user_id, session_id = _decode(handoff, HANDOFF_AUDIENCE)
+    """The session token (and its expiry) named by a valid handoff token, once: a handoff
+    already redeemed is refused like a forged one."""
+    claims = _claims(handoff, HANDOFF_AUDIENCE, required=("jti",))
+    user_id, session_id, jti = int(str(claims["sub"])), str(claims["sid"]), str(claims["jti"])
+    if not jti or len(jti) > 43:
+        raise NotAuthenticated(SESSION_ENDED)
     row = _live_session(session, user_id=user_id, session_id=session_id)
+    _spend_handoff(
+        session, jti=jti, expires_at=datetime.fromtimestamp(int(str(claims["exp"])), tz=UTC)
+    )
     token = _encode(
         {
             "iss": ISSUER,
@@ -282,4 +314,6 @@ def prune(session: Session, *, now: datetime | None = None) -> None:
     window = timedelta(minutes=get_settings().login_window_minutes)
     session.exec(delete(LoginFailure).where(col(LoginFailure.failed_at) <= now - window))
     session.exec(delete(UserSession).where(col(UserSession.expires_at) <= now))
+    # A used handoff past its expiry is refused by its ``exp`` anyway: its row can go.
+    session.exec(delete(UsedHandoff).where(col(UsedHandoff.expires_at) <= now))
     session.commit()

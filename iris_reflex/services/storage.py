@@ -9,6 +9,9 @@ Why it is built this way:
   files *before* rows and retries after a crash, so it may meet a file it already removed.
 - Settings are read on every call (not at import), so tests can point ``upload_dir`` at a
   temporary folder.
+- Private from the start: folders are created 0700 and every file is created 0600 by this
+  module (``_create_private``) before a byte is written, whatever the process umask; no file
+  is ever readable by another local user, not even for a moment.
 """
 
 from __future__ import annotations
@@ -23,6 +26,28 @@ from iris_reflex.errors import TooLarge
 from iris_reflex.settings import get_settings
 
 KEY_BYTES = 24
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(folder: Path) -> Path:
+    """``folder`` (and missing parents) created 0700; an existing one is left as it is."""
+    if not folder.is_dir():
+        if not folder.parent.is_dir():
+            private_dir(folder.parent)
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            pass
+        else:
+            folder.chmod(PRIVATE_DIR)  # mkdir's mode is masked by the umask: state it exactly
+    return folder
+
+
+def _create_private(path: Path) -> Path:
+    """Create ``path`` as a new empty 0600 file (it must not exist yet)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    return path
 
 
 def new_key() -> str:
@@ -52,8 +77,9 @@ def path_for(key: str) -> Path:
 def write_bytes(key: str, data: bytes) -> Path:
     """Store ``data`` under ``key`` (creating folders as needed); returns the path."""
     path = path_for(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    private_dir(path.parent)
+    with _create_private(path).open("r+b") as handle:
+        handle.write(data)
     return path
 
 
@@ -112,20 +138,19 @@ CHUNK_BYTES = 1024 * 1024
 
 
 def _incoming_dir() -> Path:
-    folder = _root() / INCOMING
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return private_dir(_root() / INCOMING)
 
 
 def incoming_path() -> Path:
-    """A fresh, unused path for a file being received."""
-    return _incoming_dir() / f"{secrets.token_urlsafe(18)}.part"
+    """A fresh, empty, private (0600) file for what is being received or produced; writers
+    open it again (``wb`` keeps its mode)."""
+    return _create_private(_incoming_dir() / f"{secrets.token_urlsafe(18)}.part")
 
 
 def adopt(temporary: Path, key: str) -> Path:
     """Move a completed incoming file to ``key``'s place; returns the new path."""
     path = path_for(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     os.replace(temporary, path)
     return path
 

@@ -92,7 +92,12 @@ def test_upload_answers_with_the_detected_type_and_urls(client, people):
 
 def test_the_browser_uploads_and_downloads_with_its_session_cookie(client, session, people):
     client.cookies.set(SESSION_COOKIE, people["ada"])
-    response = client.post("/api/uploads", params={"name": "n.txt"}, content=b"notes")
+    response = client.post(
+        "/api/uploads",
+        params={"name": "n.txt"},
+        content=b"notes",
+        headers={"Origin": get_settings().origins()[0]},
+    )
     assert response.status_code == 201
     sent = send_file(client, session, people["ada"], b"more", "m.txt")
     assert client.get(sent["url"]).content == b"more"
@@ -367,7 +372,7 @@ def test_a_multipart_send_over_the_cap_is_refused_and_stores_nothing(
 
 def test_a_cookie_write_from_another_origin_is_refused(client, session, people, uploads):
     client.cookies.set(SESSION_COOKIE, people["ada"])
-    for origin in ("http://evil.example", "http://testserver:8081", "null"):
+    for origin in ("http://evil.example", "http://localhost:3001", "null", "http://testserver"):
         response = client.post(
             "/api/uploads", params={"name": "n.txt"}, content=b"x", headers={"Origin": origin}
         )
@@ -375,11 +380,15 @@ def test_a_cookie_write_from_another_origin_is_refused(client, session, people, 
         assert response.json() == {"detail": "Cross-site request refused."}
     assert session.exec(select(Attachment)).all() == []
     assert stored(uploads) == []
+    # A browser always sends Origin on a POST: a cookie write without one is refused too.
+    missing = client.post("/api/uploads", params={"name": "n.txt"}, content=b"x")
+    assert missing.status_code == 403
+    assert session.exec(select(Attachment)).all() == []
     same = client.post(
         "/api/uploads",
         params={"name": "n.txt"},
         content=b"x",
-        headers={"Origin": "http://testserver"},
+        headers={"Origin": get_settings().origins()[0]},
     )
     assert same.status_code == 201
     # A bearer client is not a browser victim: its Origin does not matter.
@@ -391,3 +400,18 @@ def test_a_cookie_write_from_another_origin_is_refused(client, session, people, 
         headers={**bearer(people["ada"]), "Origin": "http://evil.example"},
     )
     assert other.status_code == 201
+
+
+def test_files_served_on_our_own_origin_are_same_origin_resources(client, session, people):
+    """Cross-Origin-Resource-Policy: a page on another port of the same host (same site, so
+    SameSite=Strict still sends the cookie) cannot embed a file, a thumbnail or a picture."""
+    sent = send_file(client, session, people["ada"], media_samples.jpeg_with_gps(), "p.jpg")
+    own = get_settings().origins()[0]  # http://localhost:3000: the host ./iris run serves
+    for url in (sent["url"], sent["thumbnail_url"]):
+        response = client.get(own + url, headers=bearer(people["bob"]))
+        assert response.status_code == 200
+        assert response.headers["cross-origin-resource-policy"] == "same-origin"
+    # A backend on an origin no page of ours has (./iris dev's :8000): our pages live on
+    # another port of the same site, which same-origin would hide every picture from.
+    split = client.get(sent["url"], headers=bearer(people["bob"]))
+    assert split.headers["cross-origin-resource-policy"] == "same-site"

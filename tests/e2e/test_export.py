@@ -48,7 +48,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = app_env(tmp, database_url) | {
         "REFLEX_BACKEND_PORT": str(backend_port),
         "REFLEX_API_URL": backend_url,
-        "REFLEX_CORS_ALLOWED_ORIGINS": static_origin,
+        "IRIS_ALLOWED_ORIGINS": static_origin,
     }
     backend = start_iris(
         ["backend"], env=env, log=tmp / "backend.log", ready_url=f"{backend_url}/ping"

@@ -388,6 +388,37 @@ def test_after_deletion_the_username_is_free_and_the_new_account_starts_empty(se
     assert sign_in(session, "ada").user.id == again
 
 
+def _newest_id(session: Session, model: type) -> int:
+    return int(session.exec(select(func.max(model.id))).one())  # type: ignore[attr-defined]
+
+
+def test_a_deleted_accounts_ids_are_never_given_out_again(session, uploads):
+    """SQLite without AUTOINCREMENT gave the next row the highest deleted id: a deleted
+    account's open tab then showed the new owner's conversation. Here the newest account,
+    with the newest friendship, conversation, message and file, is deleted; whatever is
+    created next gets new ids (PostgreSQL's sequences never went back; SQLite's now don't)."""
+    ada, bob = register(session, "ada", "bob")
+    befriend(session, ada, bob, "bob")
+    sent = send(session, bob, "ada", "bob's newest")
+    attachment(session, bob, message_id=sent.id)
+    gone = {model: _newest_id(session, model) for model in (User, Friendship, Conversation)}
+    gone |= {Message: sent.id, Attachment: _newest_id(session, Attachment)}
+    assert gone[User] == bob
+
+    accounts.delete_account(session, actor_id=bob, password=PASSWORD)
+    session.rollback()
+    assert all(session.get(model, old) is None for model, old in gone.items())
+
+    (cat,) = register(session, "cat")
+    befriend(session, ada, cat, "cat")
+    again = send(session, cat, "ada", "cat's first")
+    attachment(session, cat, message_id=again.id)
+    new = {model: _newest_id(session, model) for model in gone}
+    assert new[User] == cat
+    for model, old in gone.items():
+        assert new[model] > old, model.__name__
+
+
 def test_deleted_accounts_tokens_stop_working(session, world):
     token = sign_in(session, "ada").token
     accounts.delete_account(session, actor_id=world["ids"]["ada"], password=PASSWORD)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -20,7 +22,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from iris_reflex.errors import NotAuthenticated, Throttled
-from iris_reflex.models import LoginFailure, User, UserSession
+from iris_reflex.models import LoginFailure, UsedHandoff, User, UserSession
 from iris_reflex.services import auth, passwords
 from iris_reflex.settings import get_settings
 
@@ -588,6 +590,58 @@ def test_a_forged_handoff_is_refused(session, signed):
         auth.redeem_handoff(session, sign(claims_of(handoff), key="another-secret-" + "y" * 40))
     with pytest.raises(NotAuthenticated):
         auth.redeem_handoff(session, jwt.encode(claims_of(handoff), None, algorithm="none"))
+
+
+def test_a_handoff_is_redeemed_once(session, signed):
+    handoff = auth.issue_handoff(auth.Identity(signed.user.id, signed.session_id))
+    assert (
+        claims_of(handoff)["jti"]
+        != claims_of(auth.issue_handoff(auth.authenticate(session, signed.token)))["jti"]
+    )
+    auth.redeem_handoff(session, handoff)
+
+    for _ in range(2):
+        with pytest.raises(NotAuthenticated) as caught:
+            auth.redeem_handoff(session, handoff)
+        assert caught.value.message == auth.SESSION_ENDED
+    assert count(session, UsedHandoff) == 1
+
+
+def test_a_handoff_without_an_id_is_refused(session, signed):
+    """An old-style handoff (no ``jti``) cannot be marked used, so it is not accepted."""
+    claims = claims_of(auth.issue_handoff(auth.Identity(signed.user.id, signed.session_id)))
+    del claims["jti"]
+    with pytest.raises(NotAuthenticated):
+        auth.redeem_handoff(session, sign(claims))
+
+
+def test_concurrent_redemptions_of_one_handoff_let_exactly_one_win(session, signed):
+    """Eight threads, each with its own connection, redeem the same handoff at once."""
+    handoff = auth.issue_handoff(auth.Identity(signed.user.id, signed.session_id))
+    engine = session.get_bind()
+    start = threading.Barrier(8)
+
+    def redeem() -> str:
+        with Session(engine) as own:
+            start.wait()
+            try:
+                auth.redeem_handoff(own, handoff)
+            except NotAuthenticated:
+                return "refused"
+            return "redeemed"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = sorted(pool.map(lambda _: redeem(), range(8)))
+    assert outcomes == ["redeemed"] + ["refused"] * 7
+    assert count(session, UsedHandoff) == 1
+
+
+def test_prune_forgets_used_handoffs_once_they_expired(session, signed, now):
+    auth.redeem_handoff(session, auth.issue_handoff(auth.authenticate(session, signed.token)))
+    auth.prune(session, now=now.current + timedelta(seconds=auth.HANDOFF_SECONDS - 1))
+    assert count(session, UsedHandoff) == 1
+    auth.prune(session, now=now.current + timedelta(seconds=auth.HANDOFF_SECONDS))
+    assert count(session, UsedHandoff) == 0
 
 
 # --- prune ------------------------------------------------------------------------------------
