@@ -95,19 +95,25 @@ class ComposerState(ConversationState):
         return (int(choice) if choice.isascii() and choice.isdigit() else -1), mode
 
     @rx.event
-    def set_timer_choice(self, choice: str) -> None:
+    @guarded
+    async def set_timer_choice(self, choice: str) -> None:
         """The composer's timer picker."""
+        await self._signed_in()
         if choice in _CHOICES:
             self.timer_choice = choice
 
     @rx.event
-    def set_custom_timer(self, text: str) -> None:
+    @guarded
+    async def set_custom_timer(self, text: str) -> None:
         """The custom period typed next to the picker (e.g. "90s", "2h")."""
+        await self._signed_in()
         self.custom_timer = str(text)[:CUSTOM_TIMER_MAX]
 
     @rx.event
-    def set_timer_after_read(self, on: bool) -> None:
+    @guarded
+    async def set_timer_after_read(self, on: bool) -> None:
         """Start the countdown when the friend reads the message, not when it is sent."""
+        await self._signed_in()
         self.timer_after_read = bool(on)
 
     @rx.event

@@ -47,8 +47,10 @@ class ConversationState(SessionState):
     _active_friend_id: int | None = None  # who ``active_username`` is, for live pushes
 
     @rx.event
-    def detect_timezone(self):
+    @guarded
+    async def detect_timezone(self):
         """On load of the home page: ask the browser for its time zone."""
+        await self._signed_in()
         return rx.call_script(
             "Intl.DateTimeFormat().resolvedOptions().timeZone",
             callback=ConversationState.set_timezone,

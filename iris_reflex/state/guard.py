@@ -1,9 +1,10 @@
 """One way every handler turns a refusal into what the page shows.
 
 Handlers verify the session first (``SessionState._signed_in``), then call a service or an
-action. A ``NotAuthenticated`` (no cookie, a revoked or expired session) sends the tab to the
-login page; a ``DomainError`` (not friends, too long, throttled ...) becomes an error toast,
-or whatever the handler asks for instead.
+action. A ``NotAuthenticated`` (no cookie, a revoked or expired session) empties the tab
+(``SessionState._empty_tab``: every substate's data, its place in the live registry) and
+sends it to the login page; a ``DomainError`` (not friends, too long, throttled ...) becomes
+an error toast, or whatever the handler asks for instead.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def guarded(fn: F | None = None, *, refused: Callable[[Any, str], Any] = toast) 
                 result = handler(self, *args, **kwargs)
                 return await result if inspect.isawaitable(result) else result
             except NotAuthenticated:
+                # Not just sent away: whatever the tab holds of the old session goes too.
+                if (empty := getattr(self, "_empty_tab", None)) is not None:
+                    await empty()
                 return rx.redirect(LOGIN_ROUTE)
             except DomainError as exc:
                 return refused(self, exc.message)

@@ -125,9 +125,11 @@ class SessionState(rx.State):
         self.signed_in = False
 
     async def _empty_tab(self) -> None:
-        """On sign-out: this tab stops receiving the user's pushes and shows nothing."""
-        if self._user_id is not None:
-            await get_registry().remove(self._user_id, self._token())
+        """On sign-out: this tab stops receiving the user's pushes and shows nothing (called
+        from any of its states: each substate clears its own fields, then the base)."""
+        base = await self.get_state(SessionState)
+        if base._user_id is not None:
+            await get_registry().remove(base._user_id, self._token())
         pending = list(SessionState.get_substates())
         while pending:
             cls = pending.pop()
@@ -135,7 +137,7 @@ class SessionState(rx.State):
             substate = await self.get_state(cls)
             if isinstance(substate, SessionState):
                 substate._clear()
-        self._clear()
+        SessionState._clear(base)
 
     @rx.event
     async def require_user(self):

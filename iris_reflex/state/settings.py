@@ -78,6 +78,14 @@ class SettingsState(rx.State):
     def _token(self) -> str:
         return self.router.session.client_token
 
+    async def _empty_tab(self) -> None:
+        """The session is gone: this page's profile fields go with the home page's states."""
+        await (await self._session())._empty_tab()
+        self.display_name = self.status_message = self.avatar = ""
+        self.profile_error = self.change_error = self.delete_error = ""
+        self.custom_timer = ""
+        self.delete_open = self.loaded = False
+
     def _show(self, preferences: accounts.Preferences) -> None:
         self.theme = preferences.theme
         self.read_receipts = preferences.read_receipts
@@ -200,8 +208,10 @@ class SettingsState(rx.State):
         return rx.toast.success(saved)
 
     @rx.event
-    def set_custom_timer(self, text: str) -> None:
+    @guarded
+    async def set_custom_timer(self, text: str) -> None:
         """The custom period as it is typed (e.g. "90s", "2h")."""
+        await self._signed_in()
         self.custom_timer = str(text)[:16]
 
     @rx.event
@@ -259,8 +269,10 @@ class SettingsState(rx.State):
     # ---------------------------------------------------------------------- delete account
 
     @rx.event
-    def set_delete_open(self, open_: bool) -> None:
+    @guarded
+    async def set_delete_open(self, open_: bool) -> None:
         """The confirmation dialog opens or closes; a stale error goes with it."""
+        await self._signed_in()
         self.delete_open = bool(open_)
         self.delete_error = ""
 

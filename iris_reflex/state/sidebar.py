@@ -49,14 +49,18 @@ class SidebarState(SessionState):
         await self._refresh(with_friends=True)
 
     @rx.event
-    def set_chat_filter(self, text: str) -> None:
+    @guarded
+    async def set_chat_filter(self, text: str) -> None:
         """Typing in the Chats tab's search box."""
+        await self._signed_in()
         self.chat_filter = str(text)[:FILTER_MAX]
         self._show()
 
     @rx.event
-    def set_sidebar_tab(self, tab: str | list[str]) -> None:
+    @guarded
+    async def set_sidebar_tab(self, tab: str | list[str]) -> None:
         """Chats or Friends."""
+        await self._signed_in()
         if isinstance(tab, str) and tab in ("chats", "friends"):
             self.sidebar_tab = tab
 

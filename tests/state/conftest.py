@@ -105,7 +105,7 @@ class Tab:
         if result is not None:
             return result
         await self._states["friends"].load()
-        return self._states["conversation"].detect_timezone()
+        return await self._states["conversation"].detect_timezone()
 
     async def apush(self, kind: str, username: str = "", message_ids: tuple[int, ...] = ()) -> None:
         """What a live push of ``kind`` runs on this tab."""

@@ -200,6 +200,49 @@ def test_session_revoked_after_opening_conversation_cannot_send(app_db, session)
     assert _message_count(session) == 0
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        lambda tab: tab.set_chat_filter("b"),
+        lambda tab: tab.set_sidebar_tab("friends"),
+        lambda tab: tab.set_timer_choice("300"),
+        lambda tab: tab.set_custom_timer("2h"),
+        lambda tab: tab.set_timer_after_read(True),
+        lambda tab: tab.conversation.detect_timezone(),
+        lambda tab: tab.set_timezone("Europe/Paris"),
+        lambda tab: tab.close_conversation(),
+    ],
+    ids=[
+        "set_chat_filter",
+        "set_sidebar_tab",
+        "set_timer_choice",
+        "set_custom_timer",
+        "set_timer_after_read",
+        "detect_timezone",
+        "set_timezone",
+        "close_conversation",
+    ],
+)
+def test_any_event_of_a_revoked_session_empties_the_tab(app_db, session, event):
+    """Even events that only change what is shown check the session, and a tab whose
+    session ended keeps nothing of it: no messages, no conversations, no live updates."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    _sent_events(session, bob, "Ada", "private words")
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+    assert _bodies(chat) == ["private words"] and chat.conversations
+    token = chat.router.session.client_token
+
+    auth.revoke_sessions(session, user_id=ada.id)  # "sign out everywhere"
+
+    assert _redirects_to_login(run(event(chat)))
+    assert _bodies(chat) == []
+    assert chat.conversations == [] and chat.chat_rows == []
+    assert (chat.active_username, chat.username, chat.signed_in) == ("", "", False)
+    assert token not in run(get_registry().tokens(ada.id))
+
+
 # ------------------------------------------------------------------------------- loading
 
 
@@ -326,8 +369,8 @@ def test_a_receipt_for_an_after_read_timer_shows_its_countdown(app_db, session):
     _befriend(session, ada, bob)
     ada_tab, bob_tab = _loaded_tab(ada), _loaded_tab(bob)
     run(ada_tab.open_conversation("Bob"))
-    ada_tab.set_timer_choice("300")
-    ada_tab.set_timer_after_read(True)
+    run(ada_tab.set_timer_choice("300"))
+    run(ada_tab.set_timer_after_read(True))
     run(ada_tab.send_message({"body": "read me"}))
     [sent] = ada_tab.messages
     assert sent.waiting_for_read is True  # (an unread one still has its far, unread limit)
@@ -981,11 +1024,11 @@ def test_chats_search_finds_conversations_and_friends_as_you_type(app_db, sessio
     run(chat.open_conversation("Bob"))
     run(chat.send_message({"body": "hello"}))
     assert [r.username for r in chat.chat_rows] == ["Bob"]
-    chat.set_chat_filter("c")
+    run(chat.set_chat_filter("c"))
     assert [(r.username, r.preview) for r in chat.chat_rows] == [("Cyd", "Start a conversation")]
-    chat.set_chat_filter("B")
+    run(chat.set_chat_filter("B"))
     assert [(r.username, r.preview) for r in chat.chat_rows] == [("Bob", "You: hello")]
-    chat.set_chat_filter("zz")
+    run(chat.set_chat_filter("zz"))
     assert chat.chat_rows == []
 
 
@@ -1013,7 +1056,7 @@ def test_the_picker_off_overrides_the_chat_default(app_db, session, choice, time
     sending.set_conversation_timer(session, actor_id=ada.id, username="Bob", seconds=3600)
     chat = _loaded_tab(ada)
     run(chat.open_conversation("Bob"))
-    chat.set_timer_choice(choice)
+    run(chat.set_timer_choice(choice))
     assert action_name(run(chat.send_message({"body": "which timer?"}))) == "_call_script"
     [sent] = [m for m in chat.messages if m.body == "which timer?"]
     assert (sent.expires_ms > 0) is timed

@@ -323,13 +323,13 @@ def test_custom_default_timer_waits_for_a_readable_period(app_db, session):
     assert tab.timer_choice == "custom"
     assert _user(session, ada.id).default_timer_seconds == 3600  # nothing saved yet
 
-    tab.set_custom_timer("soon")
+    run(tab.set_custom_timer("soon"))
     assert "like 90s" in _toast(run(tab.save_custom_timer({})))
-    tab.set_custom_timer("3s")
+    run(tab.set_custom_timer("3s"))
     assert "5 seconds to 365 days" in _toast(run(tab.save_custom_timer({})))
     assert _user(session, ada.id).default_timer_seconds == 3600
 
-    tab.set_custom_timer("2h")
+    run(tab.set_custom_timer("2h"))
     assert "2h" in _toast(run(tab.save_custom_timer({})))
     assert _user(session, ada.id).default_timer_seconds == 7200
 
@@ -448,7 +448,7 @@ def test_sign_out_everywhere_ends_this_tab_too(app_db, session, monkeypatch, spa
 def test_wrong_password_in_the_dialog_deletes_nothing(app_db, session, spawned):
     ada = _person(session, "Ada")
     tab = _settings_tab(ada)
-    tab.set_delete_open(True)
+    run(tab.set_delete_open(True))
 
     assert run(tab.delete_account({"delete_password": "not it"})) is None
 
@@ -456,7 +456,7 @@ def test_wrong_password_in_the_dialog_deletes_nothing(app_db, session, spawned):
     assert tab.delete_open is True
     assert _user(session, ada.id) is not None
     assert spawned == []
-    tab.set_delete_open(False)
+    run(tab.set_delete_open(False))
     assert tab.delete_error == ""
 
 
