@@ -8,6 +8,7 @@ from iris_reflex.models.tables import (
     Friendship,
     LoginFailure,
     Message,
+    RateCounter,
     User,
     UserSession,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "LoginFailure",
     "Message",
     "MessageKind",
+    "RateCounter",
     "Theme",
     "TimerMode",
     "User",

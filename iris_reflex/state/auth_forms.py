@@ -14,7 +14,7 @@ HANDOFF_FAILED = "Could not finish signing in. Check your connection and try aga
 
 
 def _register(db: Session, username: str, password: str, ip: str) -> auth.SignedIn:
-    user = users.check_register(db, username=username, password=password)
+    user = users.check_register(db, username=username, password=password, ip=ip)
     return auth.login(db, username=user.username, password=password, ip=ip)
 
 

@@ -354,3 +354,28 @@ def test_lone_surrogates_are_not_text_and_are_refused(client, path, raw):
     assert response.status_code == 422
     assert "valid Unicode" in response.json()["detail"][0]["msg"]
 
+
+def test_registrations_over_the_limit_answer_429_with_retry_after(client, monkeypatch):
+    monkeypatch.setattr(get_settings(), "registrations_per_hour", 2)
+    assert _register(client, "ada").status_code == 201
+    assert _register(client, "bob").status_code == 201
+
+    response = _register(client, "cyd")
+
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "3600"
+    assert response.json()["detail"].startswith("Too many accounts were created")
+    with TestClient(client.app, client=("203.0.113.60", 4321)) as elsewhere:
+        assert _register(elsewhere, "cyd").status_code == 201
+
+
+def test_looking_people_up_is_limited_like_search(client, monkeypatch):
+    ada, _bob = ada_and_bob(client)
+    monkeypatch.setattr(get_settings(), "searches_per_minute", 2)
+    for _ in range(2):
+        assert client.get("/api/users/bob", headers=ada).status_code == 200
+
+    response = client.get("/api/users/bob", headers=ada)
+
+    assert response.status_code == 429
+    assert 0 < int(response.headers["retry-after"]) <= 60

@@ -144,3 +144,16 @@ def test_the_tab_address_believes_forwarded_for_only_from_a_trusted_proxy(monkey
     monkeypatch.setattr(get_settings(), "trusted_proxies", "10.0.0.0/8")
     assert tab_address(router) == "192.0.2.7"
 
+
+def test_the_register_form_shows_the_registration_limit(app_db, session, monkeypatch):
+    monkeypatch.setattr(get_settings(), "registrations_per_hour", 1)
+    form = make_state(AuthFormState)
+    fields = {"password": PASSWORD, "confirm": PASSWORD}
+    assert action_name(asyncio.run(form.register({"username": "Grace", **fields}))) == (
+        "_call_script"
+    )
+
+    second = make_state(AuthFormState)
+    assert asyncio.run(second.register({"username": "Alan", **fields})) is None
+    assert second.error.startswith("Too many accounts were created from your network")
+    assert users.get_by_username(session, "alan") is None
