@@ -131,7 +131,7 @@ def _check_password(session: Session, user: User, password: str, *, ip: str) -> 
     now = clock.now()
     ip = ip[:64] or UNKNOWN_IP
     key = user.username_key[:64]
-    auth.check_throttle(session, key=key, ip=ip, now=now)
+    auth.reserve_attempt(session, key=key, ip=ip, now=now)
     if len(password) > users.PASSWORD_MAX:
         # Stored passwords are never longer: same work as a wrong one, then refused.
         passwords.verify(password[: users.PASSWORD_MAX], passwords.DUMMY_HASH)
@@ -139,8 +139,7 @@ def _check_password(session: Session, user: User, password: str, *, ip: str) -> 
     else:
         ok, new_hash = passwords.verify(password, user.password_hash)
     if not ok:
-        auth.record_failure(session, key=key, ip=ip, now=now)
-        raise Invalid(WRONG_PASSWORD)
+        raise Invalid(WRONG_PASSWORD)  # the reserved attempt stays as the failure
     auth.clear_failures(session, key=key, ip=ip)
     return new_hash
 

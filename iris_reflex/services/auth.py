@@ -13,8 +13,11 @@ Why it is built this way:
   ``login_free_attempts`` failures, the pair must wait ``login_base_delay_seconds``, doubling
   with every further failure up to ``login_max_delay_seconds``. An attempt that comes early
   is refused with ``Throttled`` ("try again in N seconds") *before* the password is checked,
-  and is not counted, so waiting is always enough. Others behind the same address (a
-  proxy, a campus NAT) and the same username from elsewhere are not slowed by that pair.
+  and is not counted, so waiting is always enough. Each allowed attempt is counted (and
+  committed) before its password is checked, one pair at a time, so guesses sent in
+  parallel get no more free attempts than guesses sent one after another. Others behind the
+  same address (a proxy, a campus NAT) and the same username from elsewhere are not slowed
+  by that pair.
 - Two wider counts only take away the free attempts, never the first one: when a username
   has ``login_max_failures`` failures from anywhere (a guesser spread over many addresses),
   or an address has ``login_max_failures_per_ip`` over any usernames (one address spraying
@@ -29,6 +32,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets
 from dataclasses import dataclass
@@ -137,39 +141,55 @@ def username_is_guarded(session: Session, *, key: str, now: datetime) -> bool:
     return count >= get_settings().login_max_failures
 
 
-def check_throttle(session: Session, *, key: str, ip: str, now: datetime) -> None:
-    """Refuse an attempt that comes before this (address, username) pair may try again.
+def _lock_pair(session: Session, *, key: str, ip: str) -> None:
+    """Serialise the attempts of one pair until the caller's transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on the pair. SQLite: the caller's first
+    write takes the database's write lock, which serialises every attempt anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.blake2b(f"{key}\x00{ip}".encode(), digest_size=8).digest()
+        session.exec(select(func.pg_advisory_xact_lock(int.from_bytes(digest, signed=True))))
+
+
+def reserve_attempt(session: Session, *, key: str, ip: str, now: datetime) -> None:
+    """Count this attempt of the (address, username) pair as a failure *before* the password
+    is checked, or refuse it if it comes before the pair may try again.
+
+    The reservation is committed at once, so parallel attempts of one pair see each other:
+    a burst of guesses sent together gets no more free attempts than guesses sent one by
+    one. A correct password then clears the pair (``clear_failures``).
 
     Raises:
-        Throttled: too early; ``retry_after`` is exactly the wait left.
+        Throttled: too early; ``retry_after`` is exactly the wait left. Nothing is counted.
     """
     settings = get_settings()
     since = now - timedelta(minutes=settings.login_window_minutes)
     recent = col(LoginFailure.failed_at) > since
-    pair, latest = _failures(
-        session, col(LoginFailure.username_key) == key, col(LoginFailure.ip) == ip, recent
-    )
-    if pair == 0 or latest is None:
-        return  # the first attempt of a pair is never refused
-    address, _ = _failures(session, col(LoginFailure.ip) == ip, recent)
-    crowded = address >= settings.login_max_failures_per_ip
-    # Over a wider limit only the first attempt is free: the pair waits after every failure.
-    guarded = crowded or username_is_guarded(session, key=key, now=now)
-    wait = _delay_seconds(pair, 1 if guarded else settings.login_free_attempts)
-    left = (latest + timedelta(seconds=wait) - now).total_seconds()
-    if left > 0:
-        retry_after = max(1, math.ceil(left))
-        raise Throttled(
-            f"Too many failed sign-in attempts. Try again in {retry_after} second"
-            f"{'s' if retry_after != 1 else ''}.",
-            retry_after=retry_after,
-        )
-
-
-def record_failure(session: Session, *, key: str, ip: str, now: datetime) -> None:
-    """Remember a wrong password for this pair, in its own committed transaction."""
     session.rollback()
-    session.add(LoginFailure(username_key=key, ip=ip, failed_at=now))
+    _lock_pair(session, key=key, ip=ip)
+    row = LoginFailure(username_key=key, ip=ip, failed_at=now)
+    session.add(row)
+    session.flush()
+    others = col(LoginFailure.id) != row.id
+    pair, latest = _failures(
+        session, col(LoginFailure.username_key) == key, col(LoginFailure.ip) == ip, recent, others
+    )
+    if pair > 0 and latest is not None:  # the first attempt of a pair is never refused
+        address, _ = _failures(session, col(LoginFailure.ip) == ip, recent, others)
+        crowded = address >= settings.login_max_failures_per_ip
+        # Over a wider limit only the first attempt is free: the pair waits after each failure.
+        guarded = crowded or username_is_guarded(session, key=key, now=now)
+        wait = _delay_seconds(pair, 1 if guarded else settings.login_free_attempts)
+        left = (latest + timedelta(seconds=wait) - now).total_seconds()
+        if left > 0:
+            session.rollback()
+            retry_after = max(1, math.ceil(left))
+            raise Throttled(
+                f"Too many failed sign-in attempts. Try again in {retry_after} second"
+                f"{'s' if retry_after != 1 else ''}.",
+                retry_after=retry_after,
+            )
     session.commit()
 
 
@@ -195,7 +215,7 @@ def login(session: Session, *, username: str, password: str, ip: str) -> SignedI
     now = clock.now()
     key = users.username_key(username)[:64]
     ip = ip[:64] or UNKNOWN_ADDRESS
-    check_throttle(session, key=key, ip=ip, now=now)
+    reserve_attempt(session, key=key, ip=ip, now=now)
     user = users.get_by_username(session, username) if key else None
     # No stored password is longer than the registration limit; checking a longer one would
     # only burn CPU (and passlib refuses over 4096 characters), so it is simply wrong.
@@ -207,8 +227,7 @@ def login(session: Session, *, username: str, password: str, ip: str) -> SignedI
     else:
         ok, new_hash = passwords.verify(password, user.password_hash)
     if not ok or user is None:
-        record_failure(session, key=key, ip=ip, now=now)
-        raise NotAuthenticated(WRONG_CREDENTIALS)
+        raise NotAuthenticated(WRONG_CREDENTIALS)  # the reservation stays as the failure
     if new_hash:
         user.password_hash = new_hash
     clear_failures(session, key=key, ip=ip)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 from sqlmodel import Session, func, select
 
+from iris_reflex.db import engine_for
 from iris_reflex.errors import NotAuthenticated, Throttled
 from iris_reflex.models import LoginFailure, User, UserSession
 from iris_reflex.services import auth, passwords
@@ -263,6 +265,37 @@ def test_the_wait_doubles_with_each_failure_and_waiting_it_is_enough(session, no
     assert waits == [2, 4, 8, 16]
     now.advance(seconds=throttled(session, "ada").retry_after)
     assert signs_in(session, "ada")
+
+
+def test_guesses_sent_in_parallel_get_no_more_free_attempts(
+    database_url, session, now, monkeypatch
+):
+    """Each attempt is counted before its password is checked, one pair at a time: a burst
+    of ten wrong guesses at once reaches the password check only ``free`` times."""
+    settings_for_throttling(monkeypatch)
+    make_user(session, "ada")
+    engine = engine_for(database_url)
+    start = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        with Session(engine, expire_on_commit=False) as own:
+            start.wait()
+            try:
+                auth.login(own, username="ada", password=WRONG, ip=IP)
+            except NotAuthenticated:
+                outcomes.append("checked")
+            except Throttled:
+                outcomes.append("throttled")
+
+    workers = [threading.Thread(target=guess) for _ in range(10)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert sorted(outcomes) == ["checked"] * 3 + ["throttled"] * 7
+    assert count(session, LoginFailure) == 3
 
 
 def test_the_wait_never_passes_the_configured_maximum(session, now, monkeypatch):
