@@ -23,7 +23,7 @@ from iris_reflex.services import auth, users  # noqa: E402
 
 def run(kind: str, logins: int, verifications: int) -> None:
     with scratch_database(kind) as url, Session(engine_for(url)) as db:
-        users.check_register(db, username="bench", password="correct horse battery")
+        users.check_register(db, username="bench", password="correct horse battery", ip="bench")
         login_ms = [
             timed(
                 lambda: auth.login(

@@ -119,6 +119,14 @@ def iris_process(
                 process.wait(timeout=10)
 
 
+# Benches sign many people up from one address and befriend them all: the rate limits (which
+# have tests of their own) would only stop them.
+UNLIMITED = {
+    f"IRIS_{name}": "1000000"
+    for name in ("FRIEND_REQUESTS_PER_HOUR", "REGISTRATIONS_PER_HOUR", "SEARCHES_PER_MINUTE")
+}
+
+
 def app_env(tmp: Path, database_url: str) -> dict[str, str]:
     """Settings for a benched app: its own database, secret and upload folder."""
     return {
@@ -127,6 +135,7 @@ def app_env(tmp: Path, database_url: str) -> dict[str, str]:
         "IRIS_JWT_SECRET": "",
         "IRIS_UPLOAD_DIR": str(tmp / "uploads"),
         "REFLEX_UPLOADED_FILES_DIR": str(tmp / "uploads"),
+        **UNLIMITED,
     }
 
 

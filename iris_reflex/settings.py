@@ -53,9 +53,25 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=50, ge=1)
     max_files_per_message: int = Field(default=10, ge=1)
     user_quota_mb: int = Field(default=1024, ge=1)
-    login_max_failures: int = Field(default=5, ge=1)
-    login_max_failures_per_ip: int = Field(default=30, ge=1)
+    # Sign-in throttling (services/auth.py): a pair (address, username) slows down first.
+    login_free_attempts: int = Field(default=3, ge=1)
+    login_base_delay_seconds: int = Field(default=2, ge=1)
+    login_max_delay_seconds: int = Field(default=300, ge=1)
+    login_max_failures: int = Field(default=10, ge=1)
+    login_max_failures_per_ip: int = Field(default=100, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
+    # Comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For
+    # is believed; empty: the peer address is the client, whatever the headers say.
+    trusted_proxies: str = ""
+    # Rate limits (services/limits.py): how many per window, per sender / address / user.
+    friend_requests_per_hour: int = Field(default=30, ge=1)
+    registrations_per_hour: int = Field(default=20, ge=1)
+    searches_per_minute: int = Field(default=60, ge=1)
+    # Pictures (services/images.py): the memory one decode may use, and how many decodes
+    # one worker runs at once (others wait up to image_wait_seconds, then are refused).
+    image_memory_mb: int = Field(default=192, ge=16)
+    image_workers: int = Field(default=2, ge=1)
+    image_wait_seconds: int = Field(default=30, ge=0)
     redis_url: str = ""
     metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
     # The address the backend listens on: loopback unless a deployment says otherwise.

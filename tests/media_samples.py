@@ -11,6 +11,7 @@ import struct
 import subprocess
 import tempfile
 import wave
+import zlib
 from pathlib import Path
 
 from PIL import Image
@@ -37,6 +38,34 @@ def jpeg_with_gps(width: int = 800, height: int = 600, *, rotate_tag: int = 1) -
 def png(width: int = 64, height: int = 48) -> bytes:
     out = io.BytesIO()
     Image.new("RGBA", (width, height), (30, 120, 200, 180)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A valid RGBA PNG of ``width`` x ``height`` transparent pixels, written row by row so
+    the test never holds the pixels: 7,700 x 7,700 compresses to about 230 KB and would take
+    over 230 MB decoded (the "decompression bomb" of a small upload)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA
+    compressor = zlib.compressobj(9)
+    row = b"\x00" + b"\x00" * (4 * width)  # filter byte, then the pixels
+    parts = [compressor.compress(row) for _ in range(height)]
+    data = b"".join(parts) + compressor.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+def photo_jpeg(width: int, height: int) -> bytes:
+    """A camera-like JPEG: a colour gradient, so it compresses like a photo would not."""
+    gradient = Image.linear_gradient("L").resize((width, height))
+    image = Image.merge("RGB", (gradient, gradient.transpose(Image.Transpose.ROTATE_180), gradient))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85)
     return out.getvalue()
 
 

@@ -27,11 +27,17 @@ signed_in = APIRouter(tags=["accounts"], dependencies=[Depends(bearer)], route_c
 
 
 @router.post(
-    "/auth/register", status_code=201, response_model=UserOut, responses=errors(400, 409, 422)
+    "/auth/register",
+    status_code=201,
+    response_model=UserOut,
+    responses=errors(400, 409, 422, 429),
 )
-def register(body: Credentials, session: DB) -> UserOut:
-    """Create an account (3 to 32 letters, digits, ``_`` or ``.``; a password of 8 to 128)."""
-    user = users.check_register(session, username=body.username, password=body.password)
+def register(body: Credentials, request: Request, session: DB) -> UserOut:
+    """Create an account (3 to 32 letters, digits, ``_`` or ``.``; a password of 8 to 128).
+    Attempts per address are limited (429 with Retry-After)."""
+    user = users.check_register(
+        session, username=body.username, password=body.password, ip=client_ip(request)
+    )
     return UserOut.of(PublicUser.of(user))
 
 
@@ -70,7 +76,7 @@ def update_me(body: ProfileIn, caller: CurrentCaller, session: DB) -> MeOut:
     return MeOut.of(updated)
 
 
-@signed_in.get("/users/{username}", response_model=UserOut, responses=errors(401, 404))
+@signed_in.get("/users/{username}", response_model=UserOut, responses=errors(401, 404, 429))
 def user(username: str, caller: CurrentCaller, session: DB) -> UserOut:
     """Someone's public profile, found as search finds people (so a user who blocked the
     caller is not found)."""

@@ -154,7 +154,7 @@ async def _send_form(session: Session, caller: Caller, username: str, request: R
     "/conversations/{username}/messages",
     status_code=201,
     response_model=MessageOut,
-    responses=errors(400, 401, 403, 404, 413, 415, 422),
+    responses=errors(400, 401, 403, 404, 413, 415, 422, 429),
     openapi_extra=send_message_openapi(),
 )
 async def send_message(

@@ -25,7 +25,7 @@ from iris_reflex.db import session_scope
 from iris_reflex.errors import Forbidden, NotAuthenticated
 from iris_reflex.models import User
 from iris_reflex.paths import SESSION_COOKIE
-from iris_reflex.services import auth
+from iris_reflex.services import addresses, auth
 from iris_reflex.settings import get_settings
 
 
@@ -47,8 +47,11 @@ def request_token(request: Request) -> str | None:
 
 
 def client_ip(request: Request) -> str:
-    """The peer address, for login throttling (no proxy headers are trusted)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address, for throttling and rate limits: the peer, or what a trusted
+    proxy (``IRIS_TRUSTED_PROXIES``) says in ``X-Forwarded-For`` (``addresses``)."""
+    peer = request.client.host if request.client else None
+    forwarded = ", ".join(request.headers.getlist("x-forwarded-for")) or None
+    return addresses.client_address(peer, forwarded)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def list_requests(caller: CurrentCaller, session: DB) -> RequestsOut:
     response_model=RequestOutcomeOut,
     responses={
         200: {"model": RequestOutcomeOut, "description": "They had asked you: now friends."},
-        **errors(400, 401, 403, 404, 409, 422),
+        **errors(400, 401, 403, 404, 409, 422, 429),
     },
 )
 def send_request(

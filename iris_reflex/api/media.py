@@ -71,7 +71,7 @@ def _store(actor_id: int, path: Path, name: str) -> AttachmentView:
 
 
 @router.post(
-    "/uploads", status_code=201, response_model=AttachmentOut, responses=errors(401, 413, 422)
+    "/uploads", status_code=201, response_model=AttachmentOut, responses=errors(401, 413, 422, 429)
 )
 async def upload(
     request: Request,
@@ -184,7 +184,7 @@ def _set_avatar(actor_id: int, path: Path) -> str:
         return account_actions.set_avatar(session, actor_id=actor_id, source=path)
 
 
-@router.put("/me/avatar", response_model=AvatarOut, responses=errors(401, 413, 422))
+@router.put("/me/avatar", response_model=AvatarOut, responses=errors(401, 413, 422, 429))
 async def put_avatar(request: Request, caller: CurrentCaller) -> AvatarOut:
     """Upload a new profile picture (the raw image as the body): it is cropped to a centred
     square, re-encoded without metadata, and shown to friends at once."""

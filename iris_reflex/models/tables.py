@@ -92,6 +92,18 @@ class LoginFailure(SQLModel, table=True):
     )
 
 
+class RateCounter(SQLModel, table=True):
+    """How often ``key`` did ``bucket`` (a friend request, a registration, a search) in the
+    window that started at ``window_start``: one row per key, updated in one statement."""
+
+    __tablename__ = "rate_counters"
+
+    bucket: str = Field(primary_key=True, max_length=32)
+    key: str = Field(primary_key=True, max_length=128)
+    window_start: datetime = Field(sa_column=_ts(index=True))
+    hits: int = Field(default=0)
+
+
 class Friendship(SQLModel, table=True):
     """A friend request (pending) or a friendship (accepted) between two users."""
 

@@ -44,11 +44,12 @@ from iris_reflex.models import (
     UserSession,
 )
 from iris_reflex.services import auth, expiry, pairs, passwords, storage, timers, users
+from iris_reflex.services.addresses import UNKNOWN_ADDRESS
 
 WRONG_PASSWORD = "That password is not correct."  # noqa: S105 (a message)
 SAME_PASSWORD = "The new password is the same as the current one."  # noqa: S105
 # The ``ip`` recorded for a wrong password typed in the settings when the caller has none.
-UNKNOWN_IP = "unknown"
+UNKNOWN_IP = UNKNOWN_ADDRESS
 # Messages purged per transaction while deleting an account.
 _PURGE_BATCH = 500
 # Rounds of "purge what appeared meanwhile" before the final step gives up.
@@ -124,13 +125,13 @@ def _check_password(session: Session, user: User, password: str, *, ip: str) -> 
     """Verify the actor's password as a login would; returns a rehash when one is due.
 
     Raises:
-        Throttled: too many recent wrong passwords (logins included) for this account.
+        Throttled: this address tried too early after wrong passwords (logins included).
         Invalid: the password is wrong; the failure is recorded and committed.
     """
     now = clock.now()
     ip = ip[:64] or UNKNOWN_IP
     key = user.username_key[:64]
-    auth._throttle(session, key=key, ip=ip, now=now)
+    auth.reserve_attempt(session, key=key, ip=ip, now=now)
     if len(password) > users.PASSWORD_MAX:
         # Stored passwords are never longer: same work as a wrong one, then refused.
         passwords.verify(password[: users.PASSWORD_MAX], passwords.DUMMY_HASH)
@@ -138,11 +139,8 @@ def _check_password(session: Session, user: User, password: str, *, ip: str) -> 
     else:
         ok, new_hash = passwords.verify(password, user.password_hash)
     if not ok:
-        session.rollback()
-        session.add(LoginFailure(username_key=key, ip=ip, failed_at=now))
-        session.commit()
-        raise Invalid(WRONG_PASSWORD)
-    session.exec(delete(LoginFailure).where(col(LoginFailure.username_key) == key))
+        raise Invalid(WRONG_PASSWORD)  # the reserved attempt stays as the failure
+    auth.clear_failures(session, key=key, ip=ip)
     return new_hash
 
 

@@ -11,16 +11,36 @@ Why it is built this way:
   ``used_handoffs`` (primary key), so of any number of redemptions, concurrent ones included,
   exactly one commits and every other is refused. API clients get the session token itself,
   as a bearer token.
-- Failed logins are counted per username and per address in the database (so several
-  workers share the count); past the limit, logins are refused with ``Throttled`` before the
-  password is even checked. A missing user costs the same argon2 work as a wrong password.
+- Failed logins are kept in the database (so several workers share them) and slow the
+  guesser down without locking anyone out. The unit is the pair (address, username): after
+  ``login_free_attempts`` failures, the pair must wait ``login_base_delay_seconds``, doubling
+  with every further failure up to ``login_max_delay_seconds``. An attempt that comes early
+  is refused with ``Throttled`` ("try again in N seconds") *before* the password is checked,
+  and is not counted, so waiting is always enough. Each allowed attempt is counted (and
+  committed) before its password is checked, one pair at a time, so guesses sent in
+  parallel get no more free attempts than guesses sent one after another. Others behind the
+  same address (a proxy, a campus NAT) and the same username from elsewhere are not slowed
+  by that pair.
+- Two wider counts only take away the free attempts, never the first one: when a username
+  has ``login_max_failures`` failures from anywhere (a guesser spread over many addresses),
+  or an address has ``login_max_failures_per_ip`` over any usernames (one address spraying
+  many accounts), every pair involved is paced from its first failure. No limit refuses the
+  first attempt of a pair, so an attacker cannot lock a chosen account or a shared address
+  out; a correct password in an allowed attempt always signs in. The per-username count is
+  where a second factor or passkey will plug in (``username_is_guarded``): once a username
+  is guarded, a sign-in could also require it, and pass the limit with it.
+- Addresses come from ``addresses.client_address``: ``X-Forwarded-For`` only from a
+  configured proxy. A missing user costs the same argon2 work as a wrong password.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +50,7 @@ from iris_reflex import clock
 from iris_reflex.errors import NotAuthenticated, Throttled
 from iris_reflex.models import LoginFailure, UsedHandoff, User, UserSession
 from iris_reflex.services import passwords, users
+from iris_reflex.services.addresses import UNKNOWN_ADDRESS
 from iris_reflex.settings import get_settings
 
 ALGORITHM = "HS256"
@@ -105,40 +126,106 @@ def _decode(token: str, audience: str) -> tuple[int, str]:
     return int(str(claims["sub"])), str(claims["sid"])
 
 
-def _throttle(session: Session, *, key: str, ip: str, now: datetime) -> None:
+def _delay_seconds(failures: int, free: int) -> int:
+    """How long a pair waits after its latest failure, having ``failures`` in the window."""
+    if failures < free:
+        return 0
     settings = get_settings()
-    window = timedelta(minutes=settings.login_window_minutes)
-    since = now - window
-    for column, value, limit in (
-        (LoginFailure.username_key, key, settings.login_max_failures),
-        (LoginFailure.ip, ip, settings.login_max_failures_per_ip),
-    ):
-        count, oldest = session.exec(
-            select(func.count(), func.min(LoginFailure.failed_at)).where(
-                column == value, LoginFailure.failed_at > since
-            )
-        ).one()
-        if count >= limit:
-            retry_after = max(1, int((oldest + window - now).total_seconds()) + 1)
-            minutes = -(-retry_after // 60)
+    doublings = min(failures - free, 30)
+    return min(settings.login_base_delay_seconds * 2**doublings, settings.login_max_delay_seconds)
+
+
+def _failures(session: Session, *where: Any) -> tuple[int, datetime | None]:
+    count, latest = session.exec(
+        select(func.count(), func.max(LoginFailure.failed_at)).where(*where)
+    ).one()
+    return int(count), latest
+
+
+def username_is_guarded(session: Session, *, key: str, now: datetime) -> bool:
+    """Whether a username has as many recent failures (from any address) as its limit."""
+    since = now - timedelta(minutes=get_settings().login_window_minutes)
+    count, _ = _failures(
+        session, col(LoginFailure.username_key) == key, col(LoginFailure.failed_at) > since
+    )
+    return count >= get_settings().login_max_failures
+
+
+def _lock_pair(session: Session, *, key: str, ip: str) -> None:
+    """Serialise the attempts of one pair until the caller's transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on the pair. SQLite: the caller's first
+    write takes the database's write lock, which serialises every attempt anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.blake2b(f"{key}\x00{ip}".encode(), digest_size=8).digest()
+        session.exec(select(func.pg_advisory_xact_lock(int.from_bytes(digest, signed=True))))
+
+
+def reserve_attempt(session: Session, *, key: str, ip: str, now: datetime) -> None:
+    """Count this attempt of the (address, username) pair as a failure *before* the password
+    is checked, or refuse it if it comes before the pair may try again.
+
+    The reservation is committed at once, so parallel attempts of one pair see each other:
+    a burst of guesses sent together gets no more free attempts than guesses sent one by
+    one. A correct password then clears the pair (``clear_failures``).
+
+    Raises:
+        Throttled: too early; ``retry_after`` is exactly the wait left. Nothing is counted.
+    """
+    settings = get_settings()
+    since = now - timedelta(minutes=settings.login_window_minutes)
+    recent = col(LoginFailure.failed_at) > since
+    session.rollback()
+    _lock_pair(session, key=key, ip=ip)
+    row = LoginFailure(username_key=key, ip=ip, failed_at=now)
+    session.add(row)
+    session.flush()
+    others = col(LoginFailure.id) != row.id
+    pair, latest = _failures(
+        session, col(LoginFailure.username_key) == key, col(LoginFailure.ip) == ip, recent, others
+    )
+    if pair > 0 and latest is not None:  # the first attempt of a pair is never refused
+        address, _ = _failures(session, col(LoginFailure.ip) == ip, recent, others)
+        crowded = address >= settings.login_max_failures_per_ip
+        # Over a wider limit only the first attempt is free: the pair waits after each failure.
+        guarded = crowded or username_is_guarded(session, key=key, now=now)
+        wait = _delay_seconds(pair, 1 if guarded else settings.login_free_attempts)
+        left = (latest + timedelta(seconds=wait) - now).total_seconds()
+        if left > 0:
+            session.rollback()
+            retry_after = max(1, math.ceil(left))
             raise Throttled(
-                f"Too many failed sign-in attempts. Try again in {minutes} minute"
-                f"{'s' if minutes != 1 else ''}.",
+                f"Too many failed sign-in attempts. Try again in {retry_after} second"
+                f"{'s' if retry_after != 1 else ''}.",
                 retry_after=retry_after,
             )
+    session.commit()
+
+
+def clear_failures(session: Session, *, key: str, ip: str) -> None:
+    """Forget this pair's failures after a correct password (in the caller's transaction).
+
+    Failures from other addresses stay: they still count towards the username's limit.
+    """
+    session.exec(
+        delete(LoginFailure).where(
+            col(LoginFailure.username_key) == key, col(LoginFailure.ip) == ip
+        )
+    )
 
 
 def login(session: Session, *, username: str, password: str, ip: str) -> SignedIn:
     """Check a username and password and open a new session.
 
     Raises:
-        Throttled: too many recent failures for this username or address.
+        Throttled: this address tried this username again too early (see the module).
         NotAuthenticated: wrong username or password (one message for both).
     """
     now = clock.now()
     key = users.username_key(username)[:64]
-    ip = ip[:64] or "unknown"
-    _throttle(session, key=key, ip=ip, now=now)
+    ip = ip[:64] or UNKNOWN_ADDRESS
+    reserve_attempt(session, key=key, ip=ip, now=now)
     user = users.get_by_username(session, username) if key else None
     # No stored password is longer than the registration limit; checking a longer one would
     # only burn CPU (and passlib refuses over 4096 characters), so it is simply wrong.
@@ -150,12 +237,10 @@ def login(session: Session, *, username: str, password: str, ip: str) -> SignedI
     else:
         ok, new_hash = passwords.verify(password, user.password_hash)
     if not ok or user is None:
-        session.add(LoginFailure(username_key=key, ip=ip, failed_at=now))
-        session.commit()
-        raise NotAuthenticated(WRONG_CREDENTIALS)
+        raise NotAuthenticated(WRONG_CREDENTIALS)  # the reservation stays as the failure
     if new_hash:
         user.password_hash = new_hash
-    session.exec(delete(LoginFailure).where(col(LoginFailure.username_key) == key))
+    clear_failures(session, key=key, ip=ip)
     signed_in = _open_session(session, user, now=now)
     session.commit()
     return signed_in

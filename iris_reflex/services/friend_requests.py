@@ -27,7 +27,7 @@ from sqlmodel import Session, col, delete, select, update
 from iris_reflex import clock
 from iris_reflex.errors import Conflict, Forbidden, Invalid, NotFound
 from iris_reflex.models import Block, Friendship, FriendshipStatus, User
-from iris_reflex.services import blocks, friends, pairs, users
+from iris_reflex.services import blocks, friends, limits, pairs, users
 from iris_reflex.services.users import PublicUser
 
 PENDING = FriendshipStatus.PENDING.value
@@ -174,7 +174,10 @@ def send_request(session: Session, *, actor_id: int, username: str) -> RequestOu
         Invalid: the actor asked themselves.
         Forbidden: the actor blocked the target.
         Conflict: already friends, or a request from the actor is already pending.
+        Throttled: the actor sent more than ``limits.friend_requests`` recently (every
+            attempt counts, so sending and cancelling cannot push to someone at any rate).
     """
+    limits.hit(session, limits.friend_requests(), str(actor_id))
     target_id = users.require_id(session, username)
     if target_id == actor_id:
         raise Invalid("You cannot send a friend request to yourself.")

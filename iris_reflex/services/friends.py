@@ -20,7 +20,7 @@ from sqlmodel import Session, col, delete, select
 
 from iris_reflex.errors import NotFound
 from iris_reflex.models import Block, Friendship, FriendshipStatus, User
-from iris_reflex.services import pairs, users
+from iris_reflex.services import limits, pairs, users
 from iris_reflex.services.users import PublicUser
 
 SEARCH_LIMIT_MAX = 20
@@ -104,10 +104,15 @@ def search_users(
     """Users whose username starts with ``query`` (any case), the exact match first.
 
     The actor and anyone who blocked the actor are left out; ``limit`` is clamped to 1..20.
+
+    Raises:
+        Throttled: the actor searched more than ``limits.searches`` allows (usernames are
+            not to be listed by brute force).
     """
     key = users.username_key(query)
     if not key:
         return []
+    limits.hit(session, limits.searches(), str(actor_id))
     limit = max(1, min(limit, SEARCH_LIMIT_MAX))
     # '_' is legal in usernames and '%' and '\' would be wildcards or escapes: match literally.
     pattern = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -7,7 +7,9 @@ Why it is built this way:
 - The type comes from the content (``media_types.sniff``); pictures are stored rebuilt from
   their pixels (``images.clean_image``) with a thumbnail, and the raw upload is deleted.
 - The quota counts every stored byte the user uploaded, pending uploads included, and is
-  checked again on what is stored, with the uploader's row locked.
+  checked again on what is stored under a per-user lock held until the insert commits
+  (``_lock_uploader``: a row lock on PostgreSQL, the write lock on SQLite), so parallel
+  uploads are counted one after the other on both databases.
 - Claiming and discarding are single conditional statements, so a send and a discard racing
   for the same upload cannot both win.
 """
@@ -51,6 +53,24 @@ def _check_quota(session: Session, *, user_id: int, adding: int) -> None:
         )
 
 
+def _lock_uploader(session: Session, user_id: int) -> None:
+    """Serialise the quota check of one user's uploads until the caller commits.
+
+    PostgreSQL: the uploader's row is locked (``FOR UPDATE``); a parallel upload waits, then
+    its check (a new statement under READ COMMITTED) sees this one's row. SQLite has no row
+    locks, and a plain ``SELECT`` does not even open a transaction there, so two checks
+    could both read the old total: a no-op ``UPDATE`` takes the database's write lock
+    first (what ``BEGIN IMMEDIATE`` would), and the check that follows reads inside that
+    transaction, after every earlier upload was committed.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.exec(
+            update(User).where(col(User.id) == user_id).values(last_seen_at=User.last_seen_at)
+        )
+    else:
+        session.exec(select(User.id).where(User.id == user_id).with_for_update()).one()
+
+
 def store_upload(session: Session, *, actor_id: int, source: Path, name: str) -> AttachmentView:
     """Keep a received file as a pending upload of the actor; returns it.
 
@@ -86,10 +106,9 @@ def store_upload(session: Session, *, actor_id: int, source: Path, name: str) ->
         final_size = storage.size_of(storage.path_for(key))
         if final_size > storage.limit_bytes():
             raise TooLarge(storage.too_large_message(storage.limit_bytes()))
-        # Re-checked on what is stored (re-encoding can grow a picture), with the uploader's
-        # row locked so parallel uploads cannot all pass the check (PostgreSQL; SQLite
-        # serialises writers anyway).
-        session.exec(select(User).where(User.id == actor_id).with_for_update()).one()
+        # Re-checked on what is stored (re-encoding can grow a picture), under a lock that
+        # holds until the row is committed, so parallel uploads cannot all pass the check.
+        _lock_uploader(session, actor_id)
         _check_quota(session, user_id=actor_id, adding=final_size)
         row = Attachment(
             message_id=None,

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from iris_reflex import clock
 from iris_reflex.errors import Conflict, Invalid, NotFound
 from iris_reflex.models import User
-from iris_reflex.services import passwords
+from iris_reflex.services import limits, passwords
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.]{3,32}$")
 PASSWORD_MIN = 8
@@ -128,13 +128,18 @@ def validate_password(password: str) -> str:
     return password
 
 
-def check_register(session: Session, *, username: str, password: str) -> User:
+def check_register(session: Session, *, username: str, password: str, ip: str) -> User:
     """Create an account after checking every rule; nothing is written when one fails.
 
+    ``ip`` is the client's address (``addresses.client_address``); registrations are
+    limited per address (an empty one counts as ``unknown``, one bucket for all).
+
     Raises:
+        Throttled: more registration attempts from this address than ``limits.registrations``.
         Invalid: bad username or password.
         Conflict: the username is taken, in any letter case.
     """
+    limits.hit(session, limits.registrations(), ip)
     username = validate_username(username)
     validate_password(password)
     key = username_key(username)

@@ -8,13 +8,13 @@ from sqlmodel import Session
 from iris_reflex.db import in_session
 from iris_reflex.errors import DomainError
 from iris_reflex.services import auth, users
-from iris_reflex.state.session import handoff_script
+from iris_reflex.state.session import handoff_script, tab_address
 
 HANDOFF_FAILED = "Could not finish signing in. Check your connection and try again."
 
 
 def _register(db: Session, username: str, password: str, ip: str) -> auth.SignedIn:
-    user = users.check_register(db, username=username, password=password)
+    user = users.check_register(db, username=username, password=password, ip=ip)
     return auth.login(db, username=user.username, password=password, ip=ip)
 
 
@@ -25,7 +25,7 @@ class AuthFormState(rx.State):
     busy: bool = False
 
     def _client_ip(self) -> str:
-        return self.router.session.client_ip or "unknown"
+        return tab_address(self.router)
 
     def _signed_in(self, signed: auth.SignedIn):
         handoff = auth.issue_handoff(

@@ -15,13 +15,14 @@ from http.cookies import CookieError, SimpleCookie
 
 import reflex as rx
 from reflex.config import get_config
+from reflex.istate.data import RouterData
 from sqlmodel import Session
 
 from iris_reflex.db import in_session, session_scope
 from iris_reflex.errors import NotAuthenticated
 from iris_reflex.live.registry import get_registry
 from iris_reflex.paths import HOME_ROUTE, LOGIN_ROUTE, SESSION_COOKIE
-from iris_reflex.services import auth, users
+from iris_reflex.services import addresses, auth, users
 from iris_reflex.state import rows
 
 
@@ -50,6 +51,18 @@ def handoff_script(handoff: str) -> str:
         ".then(r => { if (r.ok) { window.location.assign('" + HOME_ROUTE + "'); }"
         " return r.ok; }).catch(() => false)"
     )
+
+
+def tab_address(router: RouterData) -> str:
+    """The client address of this tab's websocket, for throttling and rate limits.
+
+    The peer is the socket's own (Reflex's ``client_ip`` would follow ``X-Forwarded-For``
+    blindly when ``trusted_proxy_hops`` is set); ``addresses`` decides whether to believe
+    the header, exactly as for the JSON API.
+    """
+    headers = router.headers.raw_headers
+    peer = headers.get("asgi-scope-client") or router.session.client_ip
+    return addresses.client_address(peer, headers.get("x-forwarded-for"))
 
 
 def logout_script() -> str:

@@ -27,7 +27,7 @@ from iris_reflex.services import accounts, users
 from iris_reflex.services.timers import DEFAULT_TIMER_CHOICES, parse_period, period_text
 from iris_reflex.state import rows
 from iris_reflex.state.guard import guarded
-from iris_reflex.state.session import SessionState
+from iris_reflex.state.session import SessionState, tab_address
 
 _PRESETS = {v for v, _ in DEFAULT_TIMER_CHOICES} - {"custom"}
 THEMES: list[tuple[str, str]] = [("light", "Light"), ("dark", "Dark"), ("system", "System")]
@@ -245,7 +245,7 @@ class SettingsState(rx.State):
             session_id=session._session_id,
             current_password=current,
             new_password=new,
-            ip=self.router.session.client_ip or accounts.UNKNOWN_IP,
+            ip=tab_address(self.router),
             skip_token=self._token(),
         )
         others = "No other device was signed in."
@@ -286,7 +286,7 @@ class SettingsState(rx.State):
             account_actions.delete_account,
             actor_id=user_id,
             password=str(form.get(DELETE_FIELD, "")),
-            ip=self.router.session.client_ip or accounts.UNKNOWN_IP,
+            ip=tab_address(self.router),
             skip_token=self._token(),
         )
         self.delete_open = False

@@ -96,15 +96,48 @@ def test_login_refuses_wrong_password_and_unknown_user_alike(client, username, p
 
 
 def test_login_is_throttled_with_retry_after(client, monkeypatch):
-    monkeypatch.setattr(get_settings(), "login_max_failures", 2)
+    monkeypatch.setattr(get_settings(), "login_free_attempts", 2)
     _register(client, "ada")
     for _ in range(2):
         wrong = client.post("/api/auth/login", json={"username": "ada", "password": "nope"})
         assert wrong.status_code == 401
     response = client.post("/api/auth/login", json={"username": "ada", "password": PASSWORD})
     assert response.status_code == 429
-    assert int(response.headers["retry-after"]) > 0
+    assert response.headers["retry-after"] == str(get_settings().login_base_delay_seconds)
     assert "Too many failed sign-in attempts" in response.json()["detail"]
+
+
+def _wrong_login(client: TestClient, forwarded_for: str):
+    return client.post(
+        "/api/auth/login",
+        json={"username": "ada", "password": "nope"},
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+
+
+@pytest.mark.parametrize("trusted", ["", "192.0.2.1", "198.51.100.0/24"])
+def test_a_forwarded_address_is_ignored_unless_a_trusted_proxy_sent_it(
+    client, monkeypatch, trusted
+):
+    """A guesser cannot pick a fresh address per attempt by writing X-Forwarded-For."""
+    monkeypatch.setattr(get_settings(), "login_free_attempts", 1)
+    monkeypatch.setattr(get_settings(), "trusted_proxies", trusted)
+    _register(client, "ada")
+    with TestClient(client.app, client=("203.0.113.50", 4321)) as direct:
+        assert _wrong_login(direct, "192.0.2.10").status_code == 401
+        assert _wrong_login(direct, "192.0.2.11").status_code == 429
+
+
+def test_a_trusted_proxy_names_the_client(client, monkeypatch):
+    monkeypatch.setattr(get_settings(), "login_free_attempts", 1)
+    monkeypatch.setattr(get_settings(), "trusted_proxies", "10.0.0.0/8, 192.0.2.1")
+    _register(client, "ada")
+    with TestClient(client.app, client=("10.1.2.3", 4321)) as proxied:
+        assert _wrong_login(proxied, "198.51.100.20").status_code == 401
+        # Another client behind the same proxy is another pair: not slowed down.
+        assert _wrong_login(proxied, "198.51.100.21").status_code == 401
+        # Hops the client wrote itself (left of what our proxies added) are not believed.
+        assert _wrong_login(proxied, "192.0.2.99, 198.51.100.20, 192.0.2.1").status_code == 429
 
 
 def test_login_refuses_malformed_body(client):
@@ -320,3 +353,29 @@ def test_lone_surrogates_are_not_text_and_are_refused(client, path, raw):
     response = client.post(path, content=raw.encode(), headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert "valid Unicode" in response.json()["detail"][0]["msg"]
+
+
+def test_registrations_over_the_limit_answer_429_with_retry_after(client, monkeypatch):
+    monkeypatch.setattr(get_settings(), "registrations_per_hour", 2)
+    assert _register(client, "ada").status_code == 201
+    assert _register(client, "bob").status_code == 201
+
+    response = _register(client, "cyd")
+
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "3600"
+    assert response.json()["detail"].startswith("Too many accounts were created")
+    with TestClient(client.app, client=("203.0.113.60", 4321)) as elsewhere:
+        assert _register(elsewhere, "cyd").status_code == 201
+
+
+def test_looking_people_up_is_limited_like_search(client, monkeypatch):
+    ada, _bob = ada_and_bob(client)
+    monkeypatch.setattr(get_settings(), "searches_per_minute", 2)
+    for _ in range(2):
+        assert client.get("/api/users/bob", headers=ada).status_code == 200
+
+    response = client.get("/api/users/bob", headers=ada)
+
+    assert response.status_code == 429
+    assert 0 < int(response.headers["retry-after"]) <= 60

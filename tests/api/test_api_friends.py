@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from iris_reflex.settings import get_settings
 from tests.api.test_api_openapi import (
     Headers,
     ada_and_bob,
@@ -213,3 +214,20 @@ def test_nul_or_surrogate_in_a_username_finds_nobody(client):
         headers={**ada, "content-type": "application/json"},
     )
     assert surrogate.status_code == 422
+
+
+def test_friend_requests_over_the_limit_answer_429_with_retry_after(client, monkeypatch):
+    monkeypatch.setattr(get_settings(), "friend_requests_per_hour", 2)
+    eve, ada = sign_up(client, "eve"), sign_up(client, "ada")
+    for _ in range(2):
+        sent = _ask(client, eve, "ada")
+        assert sent.status_code == 201
+        cancel = client.delete(f"/api/friends/requests/{sent.json()['id']}", headers=eve)
+        assert cancel.status_code == 204
+
+    response = _ask(client, eve, "ada")
+
+    assert response.status_code == 429
+    assert 0 < int(response.headers["retry-after"]) <= 3600
+    assert response.json()["detail"].startswith("You have sent many friend requests")
+    assert client.get("/api/friends/requests", headers=ada).json()["incoming"] == []

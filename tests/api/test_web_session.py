@@ -32,7 +32,7 @@ def client(database_url: str, session, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def _handoff(session) -> tuple[str, auth.SignedIn]:
-    users.check_register(session, username="Ada", password=PASSWORD)
+    users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
     signed = auth.login(session, username="Ada", password=PASSWORD, ip="198.51.100.1")
     identity = auth.Identity(user_id=signed.user.id, session_id=signed.session_id)
     return auth.issue_handoff(identity), signed

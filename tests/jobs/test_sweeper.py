@@ -29,8 +29,8 @@ def _app_database(database_url, session, monkeypatch, tmp_path):
 
 
 def _friends(session) -> tuple[int, int]:
-    ada = users.check_register(session, username="Ada", password="correct horse")
-    bob = users.check_register(session, username="Bob", password="correct horse")
+    ada = users.check_register(session, username="Ada", password="correct horse", ip="192.0.2.1")
+    bob = users.check_register(session, username="Bob", password="correct horse", ip="192.0.2.1")
     sent = friend_requests.send_request(session, actor_id=ada.id, username="Bob")
     friend_requests.accept_request(session, actor_id=bob.id, request_id=sent.request_id)
     return ada.id, bob.id
@@ -161,7 +161,7 @@ def test_the_catch_up_sweep_clears_crashed_and_abandoned_uploads(session, frozen
 def test_the_catch_up_run_prunes_old_login_failures_and_ended_sessions(session, frozen_clock):
     """``auth.prune`` is scheduled: the catch-up job (every CATCH_UP_SECONDS) runs it, so
     login failures and expired sessions do not pile up for ever."""
-    ada = users.check_register(session, username="Ada", password="correct horse")
+    ada = users.check_register(session, username="Ada", password="correct horse", ip="192.0.2.1")
     now = frozen_clock()
     session.add(LoginFailure(username_key="ada", ip="198.51.100.1", failed_at=now))
     session.add(

@@ -49,7 +49,9 @@ def sockets(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sock
 
 
 def _person(session: Session, name: str) -> int:
-    user = users.check_register(session, username=name, password="correct horse battery")
+    user = users.check_register(
+        session, username=name, password="correct horse battery", ip="198.51.100.1"
+    )
     assert user.id is not None
     return user.id
 

@@ -14,7 +14,7 @@ def register(session: Session, *names: str) -> list[int]:
     """Register these users; their ids in the same order."""
     ids = []
     for name in names:
-        user = users.check_register(session, username=name, password=PASSWORD)
+        user = users.check_register(session, username=name, password=PASSWORD, ip="192.0.2.1")
         assert user.id is not None
         ids.append(user.id)
     return ids

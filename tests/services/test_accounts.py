@@ -62,8 +62,11 @@ def uploads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 # --- helpers --------------------------------------------------------------------------------
 
 
+SIGN_IN_IP = "198.51.100.9"
+
+
 def sign_in(session: Session, username: str, password: str = PASSWORD) -> auth.SignedIn:
-    return auth.login(session, username=username, password=password, ip="198.51.100.9")
+    return auth.login(session, username=username, password=password, ip=SIGN_IN_IP)
 
 
 def stored_file(content: bytes) -> tuple[str, Path]:
@@ -242,14 +245,15 @@ def test_refused_password_change_changes_nothing(session, current, new, message)
 
 
 def test_wrong_passwords_in_settings_count_as_failed_logins(session, monkeypatch):
-    monkeypatch.setattr(get_settings(), "login_max_failures", 3)
+    monkeypatch.setattr(get_settings(), "login_free_attempts", 3)
     (ada,) = register(session, "ada")
     here = sign_in(session, "ada")
     for _ in range(3):
         with pytest.raises(Invalid):
-            accounts.delete_account(session, actor_id=ada, password="guess", ip="203.0.113.5")
+            accounts.delete_account(session, actor_id=ada, password="guess", ip=SIGN_IN_IP)
 
-    # Even the right password is not checked now, in the settings or at the login page.
+    # From that address even the right password is not checked now, in the settings or at
+    # the login page, until the wait is over.
     with pytest.raises(Throttled):
         accounts.change_password(
             session,
@@ -257,11 +261,12 @@ def test_wrong_passwords_in_settings_count_as_failed_logins(session, monkeypatch
             session_id=here.session_id,
             current_password=PASSWORD,
             new_password=NEW_PASSWORD,
+            ip=SIGN_IN_IP,
         )
     with pytest.raises(Throttled):
         sign_in(session, "ada")
     assert count(session, User) == 1
-    assert count(session, LoginFailure, LoginFailure.ip == "203.0.113.5") == 3
+    assert count(session, LoginFailure, LoginFailure.ip == SIGN_IN_IP) == 3
 
 
 def test_sign_out_everywhere_ends_every_session_including_this_one(session):

@@ -21,6 +21,7 @@ import jwt
 import pytest
 from sqlmodel import Session, func, select
 
+from iris_reflex.db import engine_for
 from iris_reflex.errors import NotAuthenticated, Throttled
 from iris_reflex.models import LoginFailure, UsedHandoff, User, UserSession
 from iris_reflex.services import auth, passwords
@@ -212,22 +213,6 @@ def test_a_failure_from_an_empty_address_is_counted_as_unknown(session, now):
     assert failures(session) == [("ada", "unknown")]
 
 
-def test_successful_login_clears_only_that_usernames_failures(session, now):
-    make_user(session, "ada")
-    limit = get_settings().login_max_failures
-    fail(session, "ADA", IP)
-    fail(session, "bob", IP)
-
-    auth.login(session, username="ada", password=PASSWORD, ip=OTHER_IP)
-
-    assert failures(session) == [("bob", IP)]
-    # Had the earlier failure been kept, these would reach the limit and throttle the login.
-    for _ in range(limit - 1):
-        fail(session, "ada")
-    assert auth.login(session, username="ada", password=PASSWORD, ip=IP).user.username == "ada"
-    assert failures(session) == [("bob", IP)]
-
-
 def test_an_overlong_password_at_login_is_a_wrong_password(session, now):
     make_user(session, "ada")
 
@@ -240,97 +225,199 @@ def test_an_overlong_password_at_login_is_a_wrong_password(session, now):
 
 
 # --- throttling -------------------------------------------------------------------------------
+# The pair (address, username) slows down first; wider counts only take away the free
+# attempts. Nothing refuses the first attempt of a pair, so nobody can be locked out.
 
 
-def test_after_max_failures_even_the_right_password_is_throttled(session, now):
+def settings_for_throttling(monkeypatch: pytest.MonkeyPatch, **values: int) -> None:
+    defaults = {
+        "login_free_attempts": 3,
+        "login_base_delay_seconds": 2,
+        "login_max_delay_seconds": 300,
+        "login_max_failures": 10,
+        "login_max_failures_per_ip": 100,
+    }
+    for name, value in {**defaults, **values}.items():
+        monkeypatch.setattr(get_settings(), name, value)
+
+
+def signs_in(session: Session, username: str = "ada", ip: str = IP) -> bool:
+    return auth.login(session, username=username, password=PASSWORD, ip=ip).user.username == (
+        username
+    )
+
+
+def test_the_free_attempts_are_not_slowed_then_the_pair_must_wait(session, now, monkeypatch):
+    settings_for_throttling(monkeypatch)
     make_user(session, "ada")
-    limit = get_settings().login_max_failures
-    for _ in range(limit):
+    for _ in range(3):
         fail(session, "ada")
 
     refused = throttled(session, "ada")
 
-    assert 0 < refused.retry_after <= window().total_seconds() + 1
-    assert refused.message.startswith("Too many failed sign-in attempts.")
+    assert refused.retry_after == 2
+    assert refused.message == "Too many failed sign-in attempts. Try again in 2 seconds."
     assert count(session, UserSession) == 0
-    # A throttled attempt is not a new failure: the wait does not grow.
-    assert count(session, LoginFailure) == limit
+    # An early attempt is refused before the password is checked and is not counted.
+    assert count(session, LoginFailure) == 3
 
 
-def test_the_username_throttle_ignores_letter_case_and_address(session, now):
+def test_the_wait_doubles_with_each_failure_and_waiting_it_is_enough(session, now, monkeypatch):
+    settings_for_throttling(monkeypatch)
     make_user(session, "ada")
-    limit = get_settings().login_max_failures
-    for i in range(limit):
-        fail(session, "ada" if i % 2 else "ADA", ip=f"192.0.2.{i}")
-
-    throttled(session, " Ada ", ip=OTHER_IP)
-
-    assert count(session, UserSession) == 0
-    assert count(session, LoginFailure) == limit
-
-
-def test_the_throttle_lifts_when_the_oldest_failure_leaves_the_window(session, now):
-    make_user(session, "ada")
-    limit = get_settings().login_max_failures
-    start = now.advance(minutes=-30)  # so the token issued at the end is not from the future
-    for _ in range(limit):  # one failure a minute
+    for _ in range(3):
         fail(session, "ada")
-        now.advance(minutes=1)
-    now.current -= timedelta(minutes=1)  # back to the moment of the last failure
-
-    first = throttled(session, "ada")
-    wait = (start + window() - now.current).total_seconds()
-    assert wait <= first.retry_after <= wait + 1
-    minutes = -(-first.retry_after // 60)
-    assert f"Try again in {minutes} minutes." in first.message
-
-    now.current = start + window() - timedelta(seconds=1)
-    later = throttled(session, "ada")
-    assert 0 < later.retry_after < first.retry_after
-    assert count(session, UserSession) == 0
-
-    now.current = start + window()
-    signed = auth.login(session, username="ada", password=PASSWORD, ip=IP)
-    assert auth.authenticate(session, signed.token).user_id == signed.user.id
-
-
-def test_waiting_retry_after_seconds_is_enough(session, now):
-    make_user(session, "ada")
-    for _ in range(get_settings().login_max_failures):
+    waits = []
+    for _ in range(4):
+        waits.append(throttled(session, "ada").retry_after)
+        now.advance(seconds=waits[-1] - 1)
+        assert throttled(session, "ada").retry_after == 1
+        now.advance(seconds=1)
         fail(session, "ada")
 
+    assert waits == [2, 4, 8, 16]
     now.advance(seconds=throttled(session, "ada").retry_after)
+    assert signs_in(session, "ada")
 
-    assert auth.login(session, username="ada", password=PASSWORD, ip=IP).user.username == "ada"
 
-
-def test_the_address_limit_spans_different_usernames(session, now):
-    """Failures for many names from one address throttle that address, right password or not.
-
-    To keep the test fast, all but the last two failures are written straight into the table
-    the service counts (one row per name, as a failed login writes them); the last two go
-    through ``login``.
-    """
+def test_guesses_sent_in_parallel_get_no_more_free_attempts(
+    database_url, session, now, monkeypatch
+):
+    """Each attempt is counted before its password is checked, one pair at a time: a burst
+    of ten wrong guesses at once reaches the password check only ``free`` times."""
+    settings_for_throttling(monkeypatch)
     make_user(session, "ada")
-    limit = get_settings().login_max_failures_per_ip
-    for i in range(limit - 2):
-        session.add(LoginFailure(username_key=f"guess{i}", ip=IP, failed_at=now.current))
-    session.commit()
-    fail(session, "nobody", IP)
+    engine = engine_for(database_url)
+    start = threading.Barrier(10)
+    outcomes: list[str] = []
 
-    # One below the limit: the address may still sign in.
-    auth.login(session, username="ada", password=PASSWORD, ip=IP)
-    fail(session, "someone", IP)
+    def guess() -> None:
+        with Session(engine, expire_on_commit=False) as own:
+            start.wait()
+            try:
+                auth.login(own, username="ada", password=WRONG, ip=IP)
+            except NotAuthenticated:
+                outcomes.append("checked")
+            except Throttled:
+                outcomes.append("throttled")
 
-    refused = throttled(session, "ada", IP)
-    assert refused.retry_after > 0
-    assert count(session, LoginFailure, LoginFailure.ip == IP) == limit
-    assert count(session, UserSession) == 1
-    # Another address is not affected, and neither is this one once the window has passed.
-    auth.login(session, username="ada", password=PASSWORD, ip=OTHER_IP)
+    workers = [threading.Thread(target=guess) for _ in range(10)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert sorted(outcomes) == ["checked"] * 3 + ["throttled"] * 7
+    assert count(session, LoginFailure) == 3
+
+
+def test_the_wait_never_passes_the_configured_maximum(session, now, monkeypatch):
+    settings_for_throttling(monkeypatch, login_free_attempts=1, login_max_delay_seconds=5)
+    make_user(session, "ada")
+    fail(session, "ada")
+    for _ in range(4):
+        now.advance(seconds=throttled(session, "ada").retry_after)
+        fail(session, "ada")
+
+    assert throttled(session, "ada").retry_after == 5
+
+
+def test_the_username_is_checked_in_any_letter_case_and_spacing(session, now, monkeypatch):
+    settings_for_throttling(monkeypatch, login_free_attempts=2)
+    make_user(session, "ada")
+    fail(session, "ADA")
+    fail(session, " Ada ")
+
+    assert throttled(session, "ada").retry_after == 2
+
+
+def test_many_failures_from_one_address_do_not_lock_out_others_behind_it(session, now, monkeypatch):
+    """A campus NAT: one person guesses a lot; everyone else there still signs in at once."""
+    settings_for_throttling(monkeypatch, login_max_failures_per_ip=30)
+    make_user(session, "ada")
+    make_user(session, "bob")
+    for i in range(40):
+        fail(session, f"guess{i}", IP)
+
+    assert signs_in(session, "bob", IP)
+    # Someone there who mistypes is slowed down (that address is over its limit), not shut out.
+    fail(session, "ada", IP)
+    now.advance(seconds=throttled(session, "ada", IP).retry_after)
+    assert signs_in(session, "ada", IP)
+
+
+def test_many_failures_for_one_username_do_not_lock_its_owner_out(session, now, monkeypatch):
+    """Anyone can type a chosen username: failures from elsewhere do not stop its owner."""
+    settings_for_throttling(monkeypatch, login_max_failures=5)
+    make_user(session, "ada")
+    for i in range(20):
+        fail(session, "ada", ip=f"192.0.2.{i}")
+
+    assert signs_in(session, "ada", OTHER_IP)
+
+
+def test_a_username_over_its_limit_paces_every_address_from_the_first_failure(
+    session, now, monkeypatch
+):
+    settings_for_throttling(monkeypatch, login_max_failures=4)
+    make_user(session, "ada")
+    assert not auth.username_is_guarded(session, key="ada", now=now.current)
+    for i in range(4):
+        fail(session, "ada", ip=f"192.0.2.{i}")
+    assert auth.username_is_guarded(session, key="ada", now=now.current)
+
+    # A new address still gets its first attempt, but no free ones after a failure.
+    fail(session, "ada", OTHER_IP)
+    assert throttled(session, "ada", OTHER_IP).retry_after == 2
+    # Another username from the same address is not paced: it is not over its limit.
+    make_user(session, "bob")
+    fail(session, "bob", OTHER_IP)
+    assert signs_in(session, "bob", OTHER_IP)
+    # The right password in an allowed attempt passes the username's limit.
+    assert signs_in(session, "ada", "192.0.2.200")
+
+
+def test_an_address_over_its_limit_paces_its_pairs_from_the_first_failure(
+    session, now, monkeypatch
+):
+    """One address spraying many accounts loses its free attempts on each of them."""
+    settings_for_throttling(monkeypatch, login_max_failures_per_ip=5)
+    make_user(session, "ada")
+    for i in range(5):
+        fail(session, f"guess{i}", IP)
+
+    fail(session, "ada", IP)
+    assert throttled(session, "ada", IP).retry_after == 2
+    # Elsewhere ada keeps her free attempts.
+    fail(session, "ada", OTHER_IP)
+    fail(session, "ada", OTHER_IP)
+    assert signs_in(session, "ada", OTHER_IP)
+
+
+def test_a_success_clears_only_that_pairs_failures(session, now, monkeypatch):
+    settings_for_throttling(monkeypatch)
+    make_user(session, "ada")
+    fail(session, "ada", IP)
+    fail(session, "ada", OTHER_IP)
+    fail(session, "bob", IP)
+
+    assert signs_in(session, "ada", IP)
+
+    assert failures(session) == [("ada", OTHER_IP), ("bob", IP)]
+
+
+def test_failures_that_left_the_window_no_longer_slow_the_pair(session, now, monkeypatch):
+    settings_for_throttling(monkeypatch, login_free_attempts=1, login_max_delay_seconds=3600)
+    make_user(session, "ada")
+    fail(session, "ada")
+    for _ in range(8):
+        now.advance(seconds=throttled(session, "ada").retry_after)
+        fail(session, "ada")
+    assert throttled(session, "ada").retry_after > 60
+
     now.advance(seconds=window().total_seconds())
-    auth.login(session, username="ada", password=PASSWORD, ip=IP)
-    assert count(session, UserSession) == 3
+
+    assert signs_in(session, "ada")
 
 
 # --- tokens -----------------------------------------------------------------------------------

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import io
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlmodel import select
 
+from iris_reflex.errors import Throttled
+from iris_reflex.models import Attachment
 from iris_reflex.services import images, storage
+from iris_reflex.settings import PROJECT_ROOT, get_settings
 from tests import media_samples
 from tests.services.builders import friends_ada_and_bob
-from tests.services.files import exif_of, row, upload
+from tests.services.files import exif_of, row, stored_files, upload
 
 pytestmark = pytest.mark.usefixtures("cheap_hash", "uploads")
 
@@ -75,3 +84,104 @@ def test_an_animation_too_big_to_decode_is_kept_as_a_plain_file(session, monkeyp
     ada, _ = friends_ada_and_bob(session)
     view = upload(session, ada, media_samples.animated_gif(3), "huge.gif")
     assert (view.mime_type, view.kind, view.has_thumbnail) == ("image/gif", "file", False)
+
+
+# --- the decode budget and the decoding slots -----------------------------------------------
+
+# Runs one decode in a fresh interpreter and prints whether it was refused and by how much it
+# raised the process's peak memory (ru_maxrss, KB on Linux): the test process's own peak,
+# from whatever ran before, would hide the figure.
+_MEASURE = """
+import resource, sys
+from pathlib import Path
+from iris_reflex.services import images
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = images.clean_image(Path(sys.argv[1]), "image/png")
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(result is None, (after - before) // 1024)
+"""
+
+
+def test_a_small_png_declaring_huge_dimensions_is_not_decoded(tmp_path):
+    """168 KB declaring 7,700 x 7,700 once raised the worker's peak by about 630 MB."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(media_samples.png_declaring(7700, 7700))
+    assert bomb.stat().st_size < 300_000
+
+    env = {**os.environ, "IRIS_UPLOAD_DIR": str(tmp_path / "uploads")}
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(bomb)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    refused, peak_mb = done.stdout.split()
+    assert refused == "True"
+    assert int(peak_mb) < 32, f"decoding raised peak memory by {peak_mb} MB"
+
+
+def test_the_bomb_upload_is_kept_as_a_plain_file_without_a_preview(session):
+    ada, _ = friends_ada_and_bob(session)
+    view = upload(session, ada, media_samples.png_declaring(7700, 7700), "bomb.png")
+    assert (view.mime_type, view.kind, view.has_thumbnail) == ("image/png", "file", False)
+
+
+def test_a_png_just_within_the_budget_is_still_previewed(session, monkeypatch):
+    monkeypatch.setattr(get_settings(), "image_memory_mb", 16)
+    side = math.isqrt(images.pixel_budget())
+    ada, _ = friends_ada_and_bob(session)
+    view = upload(session, ada, media_samples.png_declaring(side, side), "edge.png")
+    assert (view.kind, view.width, view.height, view.has_thumbnail) == ("image", side, side, True)
+    over = upload(session, ada, media_samples.png_declaring(side + 1, side + 1), "over.png")
+    assert (over.kind, over.has_thumbnail) == ("file", False)
+
+
+def test_a_phone_photo_is_stored_at_full_size(session):
+    ada, _ = friends_ada_and_bob(session)
+    view = upload(session, ada, media_samples.photo_jpeg(4032, 3024), "IMG_2001.jpg")
+    assert (view.kind, view.width, view.height, view.has_thumbnail) == (
+        "image",
+        4032,
+        3024,
+        True,
+    )
+
+
+def test_a_jpeg_over_the_budget_is_reduced_while_it_is_decoded(session, monkeypatch):
+    monkeypatch.setattr(get_settings(), "image_memory_mb", 16)  # about 1.4 million pixels
+    ada, _ = friends_ada_and_bob(session)
+
+    view = upload(session, ada, media_samples.photo_jpeg(2000, 1400), "big.jpg")
+
+    # Halved in each direction: 700,000 pixels, where the full 2.8 million would not fit.
+    assert (view.kind, view.width, view.height, view.has_thumbnail) == ("image", 1000, 700, True)
+    with Image.open(storage.path_for(row(session, view.id).storage_key)) as stored:
+        assert stored.size == (1000, 700)
+        assert stored.size[0] * stored.size[1] <= images.pixel_budget()
+
+
+def test_a_worker_decodes_only_so_many_pictures_at_once(session, monkeypatch, uploads):
+    monkeypatch.setattr(get_settings(), "image_workers", 1)
+    monkeypatch.setattr(get_settings(), "image_wait_seconds", 0)
+    ada, _ = friends_ada_and_bob(session)
+
+    with images.image_slot():  # another upload is decoding on this worker
+        with pytest.raises(Throttled) as busy:
+            upload(session, ada, media_samples.png(), "wait.png")
+        with pytest.raises(Throttled):
+            images.square_picture(_written(media_samples.png()), 64)
+
+    assert busy.value.message == images.BUSY
+    assert [p for p in stored_files(uploads) if ".incoming" not in p.parts] == []
+    assert session.exec(select(Attachment)).all() == []
+    # Once the slot is free again, the same picture goes through.
+    assert upload(session, ada, media_samples.png(), "wait.png").has_thumbnail
+
+
+def _written(data: bytes) -> Path:
+    path = storage.incoming_path()
+    path.write_bytes(data)
+    return path

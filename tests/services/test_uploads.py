@@ -7,13 +7,22 @@ PostgreSQL). Refusals must leave nothing behind: no row and no file.
 
 from __future__ import annotations
 
-import pytest
-from sqlmodel import select
+import threading
 
+import pytest
+from sqlmodel import Session, select
+
+from iris_reflex.db import engine_for
 from iris_reflex.errors import Invalid, TooLarge
 from iris_reflex.models import Attachment, Message
 from iris_reflex.services import media_types, storage
-from iris_reflex.services.uploads import PENDING_LIFETIME, delete_abandoned_uploads, discard_uploads
+from iris_reflex.services.uploads import (
+    PENDING_LIFETIME,
+    delete_abandoned_uploads,
+    discard_uploads,
+    store_upload,
+    used_bytes,
+)
 from iris_reflex.settings import get_settings
 from tests import media_samples
 from tests.services.builders import friends_ada_and_bob, send
@@ -167,3 +176,44 @@ def test_abandoned_pending_uploads_are_deleted_after_a_day(session, frozen_clock
     left = {a.id for a in session.exec(select(Attachment)).all()}
     assert left == {sent.id, young.id}
     assert len(stored_files(uploads)) == 2
+
+
+def test_parallel_uploads_never_exceed_the_quota(database_url, session, monkeypatch):
+    """Uploads racing from several threads (as from several workers or tabs): the quota
+    check and the insert are one step, so what is stored never passes the quota.
+
+    Repeated: on SQLite the check used to pass for two uploads at once about once in a
+    dozen rounds.
+    """
+    ada, _ = friends_ada_and_bob(session)
+    monkeypatch.setattr(get_settings(), "user_quota_mb", 1)
+    quota, size, threads = 1024 * 1024, 300_000, 6
+    engine = engine_for(database_url)
+
+    def attempt(index: int, start: threading.Barrier, outcomes: list[str]) -> None:
+        with Session(engine, expire_on_commit=False) as own:
+            path = storage.incoming_path()
+            path.write_bytes(bytes([index]) * size)
+            start.wait()
+            try:
+                store_upload(own, actor_id=ada, source=path, name=f"{index}.bin")
+                outcomes.append("stored")
+            except TooLarge:
+                outcomes.append("refused")
+
+    for round_number in range(40):
+        start = threading.Barrier(threads)
+        outcomes: list[str] = []
+        workers = [
+            threading.Thread(target=attempt, args=(i, start, outcomes)) for i in range(threads)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+        stored = used_bytes(session, user_id=ada)
+        assert stored <= quota, f"round {round_number}: {stored} bytes stored against {quota}"
+        assert outcomes.count("stored") == quota // size, outcomes
+        ids = [a.id for a in session.exec(select(Attachment)).all()]
+        discard_uploads(session, actor_id=ada, attachment_ids=ids)

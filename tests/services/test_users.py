@@ -34,7 +34,9 @@ def stored_users(session: Session) -> list[User]:
 
 
 def test_register_creates_one_account_with_the_username_as_typed(session, frozen_clock):
-    user = users.check_register(session, username="Ada.Lovelace_1", password=PASSWORD)
+    user = users.check_register(
+        session, username="Ada.Lovelace_1", password=PASSWORD, ip="192.0.2.1"
+    )
 
     assert user.id is not None
     [row] = stored_users(session)
@@ -48,7 +50,7 @@ def test_register_creates_one_account_with_the_username_as_typed(session, frozen
 
 
 def test_register_stores_an_argon2_hash_that_verifies_and_is_not_the_password(session):
-    users.check_register(session, username="ada", password=PASSWORD)
+    users.check_register(session, username="ada", password=PASSWORD, ip="192.0.2.1")
 
     [row] = stored_users(session)
     assert row.password_hash.startswith("$argon2")
@@ -59,7 +61,7 @@ def test_register_stores_an_argon2_hash_that_verifies_and_is_not_the_password(se
 
 
 def test_register_removes_surrounding_spaces_from_the_username(session):
-    user = users.check_register(session, username="  Ada \t", password=PASSWORD)
+    user = users.check_register(session, username="  Ada \t", password=PASSWORD, ip="192.0.2.1")
 
     assert user.username == "Ada"
     assert [row.username for row in stored_users(session)] == ["Ada"]
@@ -67,7 +69,7 @@ def test_register_removes_surrounding_spaces_from_the_username(session):
 
 def test_register_keeps_the_password_exactly_including_spaces(session):
     password = "  spaced password  "
-    users.check_register(session, username="ada", password=password)
+    users.check_register(session, username="ada", password=password, ip="192.0.2.1")
 
     [row] = stored_users(session)
     assert passwords.verify(password, row.password_hash)[0] is True
@@ -78,11 +80,13 @@ def test_register_keeps_the_password_exactly_including_spaces(session):
 
 
 def test_username_is_unique_regardless_of_case(session):
-    first = users.check_register(session, username="Ada", password=PASSWORD)
+    first = users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
 
     for second in ("ADA", "ada", "aDa", " Ada "):
         with pytest.raises(Conflict) as caught:
-            users.check_register(session, username=second, password="another password")
+            users.check_register(
+                session, username=second, password="another password", ip="192.0.2.1"
+            )
         assert caught.value.message == "That username is taken."
 
     rows = stored_users(session)
@@ -91,11 +95,11 @@ def test_username_is_unique_regardless_of_case(session):
 
 
 def test_a_refused_duplicate_leaves_the_session_usable_for_the_next_registration(session):
-    users.check_register(session, username="Ada", password=PASSWORD)
+    users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
     with pytest.raises(Conflict):
-        users.check_register(session, username="ADA", password=PASSWORD)
+        users.check_register(session, username="ADA", password=PASSWORD, ip="192.0.2.1")
 
-    users.check_register(session, username="Grace", password=PASSWORD)
+    users.check_register(session, username="Grace", password=PASSWORD, ip="192.0.2.1")
 
     assert [row.username for row in stored_users(session)] == ["Ada", "Grace"]
 
@@ -121,10 +125,10 @@ def test_a_registration_that_loses_a_race_is_a_conflict_not_a_crash(session):
     event.listen(session, "before_flush", register_elsewhere, once=True)
 
     with pytest.raises(Conflict):
-        users.check_register(session, username="Ada", password=PASSWORD)
+        users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
 
     assert [row.username for row in stored_users(session)] == ["ADA"]
-    users.check_register(session, username="Grace", password=PASSWORD)
+    users.check_register(session, username="Grace", password=PASSWORD, ip="192.0.2.1")
     assert user_count(session) == 2
 
 
@@ -135,7 +139,7 @@ def test_a_registration_that_loses_a_race_is_a_conflict_not_a_crash(session):
 def test_username_of_3_and_32_characters_is_accepted(session, length):
     username = ("Ab1_." * 7)[:length]
 
-    user = users.check_register(session, username=username, password=PASSWORD)
+    user = users.check_register(session, username=username, password=PASSWORD, ip="192.0.2.1")
 
     assert user.username == username
     assert user_count(session) == 1
@@ -168,7 +172,7 @@ def test_username_of_3_and_32_characters_is_accepted(session, length):
 )
 def test_username_outside_the_rules_is_invalid_and_nothing_is_written(session, username):
     with pytest.raises(Invalid) as caught:
-        users.check_register(session, username=username, password=PASSWORD)
+        users.check_register(session, username=username, password=PASSWORD, ip="192.0.2.1")
 
     assert "3 to 32 characters" in caught.value.message
     assert user_count(session) == 0
@@ -177,7 +181,7 @@ def test_username_outside_the_rules_is_invalid_and_nothing_is_written(session, u
 def test_username_rules_are_checked_before_anything_is_hashed(session):
     """A bad username with a bad password reports the username (the first rule)."""
     with pytest.raises(Invalid) as caught:
-        users.check_register(session, username="a", password="short")
+        users.check_register(session, username="a", password="short", ip="192.0.2.1")
 
     assert "username" in caught.value.message
     assert user_count(session) == 0
@@ -191,7 +195,7 @@ def test_password_of_8_and_128_characters_is_accepted(session, length):
     password = ("pässwörd" * 16)[:length]
     assert len(password) == length
 
-    users.check_register(session, username="ada", password=password)
+    users.check_register(session, username="ada", password=password, ip="192.0.2.1")
 
     [row] = stored_users(session)
     assert passwords.verify(password, row.password_hash)[0] is True
@@ -210,7 +214,7 @@ def test_password_outside_8_to_128_characters_is_invalid_and_nothing_is_written(
     session, password, fragment
 ):
     with pytest.raises(Invalid) as caught:
-        users.check_register(session, username="ada", password=password)
+        users.check_register(session, username="ada", password=password, ip="192.0.2.1")
 
     assert fragment in caught.value.message
     assert user_count(session) == 0
@@ -220,7 +224,7 @@ def test_password_outside_8_to_128_characters_is_invalid_and_nothing_is_written(
 
 
 def test_get_by_username_finds_the_user_in_any_case(session):
-    ada = users.check_register(session, username="Ada", password=PASSWORD)
+    ada = users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
 
     for typed in ("Ada", "ada", "ADA", "  aDA "):
         found = users.get_by_username(session, typed)
@@ -229,7 +233,7 @@ def test_get_by_username_finds_the_user_in_any_case(session):
 
 
 def test_get_by_username_is_none_for_an_unknown_or_similar_name(session):
-    users.check_register(session, username="Ada", password=PASSWORD)
+    users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
 
     assert users.get_by_username(session, "Adam") is None
     assert users.get_by_username(session, "Ad") is None
@@ -237,14 +241,14 @@ def test_get_by_username_is_none_for_an_unknown_or_similar_name(session):
 
 
 def test_access_user_returns_the_user_with_that_id(session):
-    ada = users.check_register(session, username="Ada", password=PASSWORD)
+    ada = users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
     assert ada.id is not None
 
     assert users.access_user(session, ada.id).username == "Ada"
 
 
 def test_access_user_with_an_unknown_id_is_not_found(session):
-    ada = users.check_register(session, username="Ada", password=PASSWORD)
+    ada = users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
     assert ada.id is not None
 
     with pytest.raises(NotFound):
@@ -252,7 +256,7 @@ def test_access_user_with_an_unknown_id_is_not_found(session):
 
 
 def test_public_user_shows_no_hash_and_no_settings(session):
-    ada = users.check_register(session, username="Ada", password=PASSWORD)
+    ada = users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
 
     public = users.PublicUser.of(ada)
 
@@ -266,7 +270,7 @@ def test_public_user_shows_no_hash_and_no_settings(session):
 
 
 def test_me_shows_the_own_settings_but_not_the_hash(session, frozen_clock):
-    ada = users.check_register(session, username="Ada", password=PASSWORD)
+    ada = users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
 
     me = dataclasses.asdict(users.Me.of(ada))
 
@@ -287,7 +291,7 @@ def test_a_password_with_a_lone_surrogate_is_refused_not_crashed(session):
     from iris_reflex.services import auth
 
     with pytest.raises(Invalid, match="must be text"):
-        users.check_register(session, username="Ada", password="abc\ud800defgh")
-    users.check_register(session, username="Ada", password=PASSWORD)
+        users.check_register(session, username="Ada", password="abc\ud800defgh", ip="192.0.2.1")
+    users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
     with pytest.raises(NotAuthenticated):
         auth.login(session, username="Ada", password="abc\ud800defgh", ip="192.0.2.9")

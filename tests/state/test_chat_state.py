@@ -32,6 +32,7 @@ from iris_reflex.live.registry import get_registry
 from iris_reflex.models import Friendship, Message, User
 from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth, conversations, friend_requests, friends, sending, users
+from iris_reflex.settings import get_settings
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.tabs import ReflexTabs
 from tests.state.conftest import Tab, action_args, action_name
@@ -55,7 +56,7 @@ class Person:
 
 
 def _person(session: Session, username: str) -> Person:
-    user = users.check_register(session, username=username, password=PASSWORD)
+    user = users.check_register(session, username=username, password=PASSWORD, ip="192.0.2.1")
     signed = auth.login(session, username=username, password=PASSWORD, ip="198.51.100.1")
     assert user.id is not None
     return Person(user.id, user.username, f"{SESSION_COOKIE}={signed.token}; theme=dark")
@@ -652,6 +653,32 @@ def test_remove_friend_closes_open_conversation(app_db, session):
     assert _error_text(run(chat.remove_friend("Bob"))) == friends.NOT_A_FRIEND
 
 
+def test_friend_requests_over_the_limit_show_a_toast_and_send_nothing(app_db, session, monkeypatch):
+    monkeypatch.setattr(get_settings(), "friend_requests_per_hour", 1)
+    ada, _bob, _cat = _person(session, "Ada"), _person(session, "Bob"), _person(session, "Cat")
+    ada_tab = _loaded_tab(ada)
+    assert _toast(run(ada_tab.send_request("bob"))) == ("success", "Friend request sent to bob.")
+
+    kind, text = _toast(run(ada_tab.send_request("cat")))
+
+    assert kind == "error"
+    assert text.startswith("You have sent many friend requests recently. Try again in")
+    assert [r.username for r in ada_tab.outgoing] == ["Bob"]
+
+
+def test_searching_over_the_limit_shows_a_toast(app_db, session, monkeypatch):
+    monkeypatch.setattr(get_settings(), "searches_per_minute", 2)
+    ada, _bob = _person(session, "Ada"), _person(session, "Bob")
+    ada_tab = _loaded_tab(ada)
+    run(ada_tab.search("b"))
+    run(ada_tab.search("bo"))
+
+    kind, text = _toast(run(ada_tab.search("bob")))
+
+    assert kind == "error"
+    assert text.startswith("You are searching very fast. Try again in")
+
+
 # ---------------------------------------------------------------------- settings, search
 
 
@@ -690,7 +717,7 @@ def test_turning_read_receipts_off_persists_and_hides_friends_receipts(app_db, s
 def test_search_returns_public_rows_only(app_db, session):
     ada = _person(session, "Ada")
     for name in ("Bob", "bonnie", "Carl"):
-        users.check_register(session, username=name, password=PASSWORD)
+        users.check_register(session, username=name, password=PASSWORD, ip="192.0.2.1")
     chat = _loaded_tab(ada)
 
     assert run(chat.search("bo")) is None

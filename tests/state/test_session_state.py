@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from reflex.istate.data import RouterData
 from sqlmodel import func, select
 
 from iris_reflex.errors import NotAuthenticated
 from iris_reflex.models import User
 from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth, users
+from iris_reflex.settings import get_settings
 from iris_reflex.state.auth_forms import AuthFormState
-from iris_reflex.state.session import SessionState
+from iris_reflex.state.session import SessionState, tab_address
 from tests.state.conftest import action_args, action_name, make_state
 
 PASSWORD = "correct horse battery"
 
 
 def _signed_in_cookie(session, username: str = "Ada") -> tuple[str, auth.SignedIn]:
-    users.check_register(session, username=username, password=PASSWORD)
+    users.check_register(session, username=username, password=PASSWORD, ip="192.0.2.1")
     signed = auth.login(session, username=username, password=PASSWORD, ip="198.51.100.1")
     return f"{SESSION_COOKIE}={signed.token}; theme=dark", signed
 
@@ -74,7 +76,7 @@ def test_login_page_sends_signed_in_user_home(app_db, session):
 
 
 def test_login_with_wrong_password_shows_error_and_opens_no_session(app_db, session):
-    users.check_register(session, username="Ada", password=PASSWORD)
+    users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
     form = make_state(AuthFormState)
     result = asyncio.run(form.log_in({"username": "ada", "password": "wrong password"}))
     assert result is None
@@ -83,7 +85,7 @@ def test_login_with_wrong_password_shows_error_and_opens_no_session(app_db, sess
 
 
 def test_login_hands_off_to_cookie_without_exposing_session_token(app_db, session):
-    users.check_register(session, username="Ada", password=PASSWORD)
+    users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
     form = make_state(AuthFormState)
     result = asyncio.run(form.log_in({"username": "ADA", "password": PASSWORD}))
     assert action_name(result) == "_call_script"
@@ -99,7 +101,7 @@ def test_login_hands_off_to_cookie_without_exposing_session_token(app_db, sessio
 
 
 def test_register_refuses_taken_username_in_other_case(app_db, session):
-    users.check_register(session, username="Ada", password=PASSWORD)
+    users.check_register(session, username="Ada", password=PASSWORD, ip="192.0.2.1")
     form = make_state(AuthFormState)
     result = asyncio.run(
         form.register({"username": "aDA", "password": PASSWORD, "confirm": PASSWORD})
@@ -132,3 +134,26 @@ def test_register_signs_the_new_user_in(app_db, session):
     )
     assert action_name(result) == "_call_script"
     assert users.get_by_username(session, "grace.h").username == "Grace.H"
+
+
+def test_the_tab_address_believes_forwarded_for_only_from_a_trusted_proxy(monkeypatch):
+    router = RouterData.from_router_data(
+        {"headers": {"asgi-scope-client": "10.0.0.1", "x-forwarded-for": "192.0.2.7"}}
+    )
+    assert tab_address(router) == "10.0.0.1"
+    monkeypatch.setattr(get_settings(), "trusted_proxies", "10.0.0.0/8")
+    assert tab_address(router) == "192.0.2.7"
+
+
+def test_the_register_form_shows_the_registration_limit(app_db, session, monkeypatch):
+    monkeypatch.setattr(get_settings(), "registrations_per_hour", 1)
+    form = make_state(AuthFormState)
+    fields = {"password": PASSWORD, "confirm": PASSWORD}
+    assert action_name(asyncio.run(form.register({"username": "Grace", **fields}))) == (
+        "_call_script"
+    )
+
+    second = make_state(AuthFormState)
+    assert asyncio.run(second.register({"username": "Alan", **fields})) is None
+    assert second.error.startswith("Too many accounts were created from your network")
+    assert users.get_by_username(session, "alan") is None

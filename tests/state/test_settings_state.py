@@ -58,7 +58,7 @@ def _cookie_for(session: Session, username: str) -> tuple[str, str]:
 
 
 def _person(session: Session, username: str) -> Person:
-    user = users.check_register(session, username=username, password=PASSWORD)
+    user = users.check_register(session, username=username, password=PASSWORD, ip="192.0.2.1")
     assert user.id is not None
     cookie, session_id = _cookie_for(session, username)
     return Person(user.id, user.username, cookie, session_id)
@@ -482,7 +482,10 @@ def test_deleting_the_account_tells_ex_friends_open_screens(app_db, session, mon
     assert bob_chat.active_username == ""  # the open conversation closed
     assert [r.username for r in bob_chat.outgoing] == ["Cat"]  # the rest is untouched
     # The username is free again.
-    assert users.check_register(session, username="ada", password=PASSWORD).id != ada.id
+    assert (
+        users.check_register(session, username="ada", password=PASSWORD, ip="192.0.2.1").id
+        != ada.id
+    )
 
 
 # --------------------------------------------------------------------------------- profile
