@@ -60,10 +60,32 @@ def engine_for(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # A deleted message's text is overwritten with zeros in the file, not just
+            # unlinked from the b-tree (``forget_deleted`` then clears the WAL's old copies).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def forget_deleted(*, vacuum: bool = False) -> None:
+    """After deleting messages: leave no older copy of them in the database's files.
+
+    SQLite (``secure_delete`` zeroes the pages themselves): the write-ahead log still holds
+    the pages as they were before the delete until a checkpoint, so it is checkpointed and
+    truncated to nothing (a reader still open may hold the truncation off until next time).
+    PostgreSQL keeps dead rows in table pages until VACUUM and old pages in its WAL until
+    the segment is recycled; with ``vacuum`` the message tables are vacuumed (the sweep does
+    it at most hourly: README, "Timed deletion").
+    """
+    engine = get_engine()
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    elif vacuum:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM messages, attachments")
 
 
 def get_engine() -> Engine:

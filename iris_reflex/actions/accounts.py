@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from iris_reflex.db import forget_deleted
 from iris_reflex.live import outbox
 from iris_reflex.live.events import FriendsChanged, ProfileChanged, ReceiptsChanged, SessionsEnded
 from iris_reflex.services import accounts, avatars, users
@@ -84,6 +85,7 @@ def delete_account(
 ) -> None:
     """Delete the account; screens that showed it update, and its own tabs are signed out."""
     others = accounts.delete_account(db, actor_id=actor_id, password=password, ip=ip)
+    forget_deleted()  # its messages, profile and sessions: no copy left in the files
     if others:
         outbox.publish(FriendsChanged(tuple(others)))
     outbox.publish(SessionsEnded(actor_id), skip_token=skip_token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from iris_reflex.db import forget_deleted
 from iris_reflex.jobs import sweeper
 from iris_reflex.live import outbox
 from iris_reflex.live.events import ConversationsChanged, MessageSent, MessagesRead
@@ -69,8 +70,9 @@ def set_conversation_timer(
 def delete_for_everyone(
     db: Session, *, actor_id: int, message_id: int, skip_token: str | None = None
 ) -> MessageView:
-    """The message leaves both people's screens."""
+    """The message leaves both people's screens, and the database's files."""
     view = conversations.delete_for_everyone(db, actor_id=actor_id, message_id=message_id)
+    forget_deleted()
     outbox.publish(ConversationsChanged((view.recipient_id, view.sender_id)), skip_token=skip_token)
     return view
 

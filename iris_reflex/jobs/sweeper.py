@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 
 from iris_reflex import clock, metrics
-from iris_reflex.db import get_engine, session_scope
+from iris_reflex.db import forget_deleted, get_engine, session_scope
 from iris_reflex.services import auth, expiry, limits, storage, uploads
 
 log = logging.getLogger("iris.sweeper")
@@ -85,6 +86,13 @@ def sweeper_lock() -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# PostgreSQL keeps deleted rows in its pages until VACUUM: the catch-up run vacuums the
+# message tables when something was deleted, at most this often (autovacuum may come first).
+VACUUM_EVERY = 3600.0
+_unvacuumed = False
+_last_vacuum = float("-inf")
+
+
 def sweep_once(*, with_orphans: bool = False) -> tuple[list[expiry.Vanished], datetime | None]:
     """Delete what is due (under the lock); returns what vanished and the next deadline."""
     with sweeper_lock() as mine:
@@ -112,6 +120,13 @@ def sweep_once(*, with_orphans: bool = False) -> tuple[list[expiry.Vanished], da
                         removed,
                     )
             upcoming = expiry.next_deadline(db)
+    global _unvacuumed, _last_vacuum
+    _unvacuumed = _unvacuumed or bool(vanished)
+    vacuum = with_orphans and _unvacuumed and time.monotonic() - _last_vacuum >= VACUUM_EVERY
+    if vanished or vacuum:
+        forget_deleted(vacuum=vacuum)
+        if vacuum:
+            _unvacuumed, _last_vacuum = False, time.monotonic()
     if vanished:
         log.info("swept %d message(s)", len(vanished))
         metrics.SWEPT.inc(len(vanished))

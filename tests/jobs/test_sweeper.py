@@ -217,3 +217,33 @@ def test_a_sweep_counts_what_it_deleted_and_how_late(session, frozen_clock):
     assert sample("iris_sweep_lag_seconds_count") == before["lags"] + 1
     assert sample("iris_sweep_lag_seconds_bucket", le="1.0") == before["le1"]
     assert sample("iris_sweep_lag_seconds_bucket", le="2.5") == before["le2.5"] + 1
+
+
+def test_a_swept_message_leaves_no_copy_in_the_database_files(session, database_url, frozen_clock):
+    """SQLite: the text is zeroed in the file (secure_delete) and the write-ahead log, which
+    held the page as it was when the message was sent, is checkpointed away. PostgreSQL: the
+    catch-up run vacuums the message tables (dead rows stay in pages until then)."""
+    ada, _ = _friends(session)
+    secret = "sealed-words-" + os.urandom(6).hex()
+    sending.check_send_message(session, actor_id=ada, username="Bob", body=secret, timer_seconds=5)
+    frozen_clock.advance(seconds=6)
+    monkey_last = sweeper._last_vacuum
+    sweeper._last_vacuum = float("-inf")
+    try:
+        vanished, _ = sweeper.sweep_once(with_orphans=True)
+    finally:
+        sweeper._last_vacuum = max(sweeper._last_vacuum, monkey_last)
+    assert len(vanished) == 1
+    engine = engine_for(database_url)
+    if engine.dialect.name == "sqlite":
+        session.close()
+        files = [Path(engine.url.database or ""), Path(f"{engine.url.database}-wal")]
+        seen = [f.name for f in files if f.exists() and secret.encode() in f.read_bytes()]
+        assert seen == []
+    else:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+            vacuumed = connection.execute(
+                sa.text("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'messages'")
+            ).scalar()
+        assert vacuumed is not None
