@@ -19,6 +19,7 @@ from iris_reflex.pages.home import home_page
 from iris_reflex.pages.login import login_page
 from iris_reflex.pages.register import register_page
 from iris_reflex.pages.settings import settings_page
+from iris_reflex.state import connections
 from iris_reflex.state.auth_forms import AuthFormState
 from iris_reflex.state.conversation import ConversationState
 from iris_reflex.state.friends import FriendsState
@@ -43,25 +44,36 @@ app = rx.App(
 )
 
 
-def _report_closed_tabs() -> None:
-    """Tell presence when a websocket closes. Reflex 0.10 has no hook for it, so the
-    namespace's own ``on_disconnect`` (python-socketio looks it up on the instance) is
-    wrapped: Reflex's work runs first and unchanged, then ours as a task of its own."""
+def _wrap_socket_namespace() -> None:
+    """Two hooks Reflex 0.10 does not offer, added around its socket namespace's own methods
+    (python-socketio and Reflex look them up on the instance); Reflex's work runs unchanged.
+
+    - The session cookie is taken out of the handshake headers Reflex copies into every
+      tab's state (and, with several workers, pickles into Redis): ``state.connections``
+      holds it for the life of the socket.
+    - A closing socket tells presence (a user's last tab going means "last seen").
+    """
     namespace = app.event_namespace
     if namespace is None:
         return
+    reflex_router_data = namespace._build_static_router_data
     reflex_on_disconnect = namespace.on_disconnect
+
+    def build_static_router_data(sid: str, environ: dict[str, Any]) -> dict[str, Any]:
+        return connections.without_session_cookie(sid, reflex_router_data(sid, environ))
 
     def on_disconnect(sid: str) -> asyncio.Task[Any] | None:
         token = namespace.sid_to_token.get(sid)
         result = reflex_on_disconnect(sid)
+        connections.forget(sid)
         if token is not None:
             task = asyncio.get_running_loop().create_task(presence.tab_closed(token))
             _closing.add(task)
             task.add_done_callback(_closing.discard)
         return result
 
-    namespace.on_disconnect = on_disconnect  # type: ignore[method-assign]  # see docstring
+    namespace._build_static_router_data = build_static_router_data  # type: ignore[method-assign]
+    namespace.on_disconnect = on_disconnect  # type: ignore[method-assign]
 
 
 _closing: set[asyncio.Task[None]] = set()
@@ -72,7 +84,7 @@ async def connect_live() -> None:
     tabs through this app, closed tabs reach presence, and the sweep's deletions reach
     screens."""
     push.install(ReflexTabs(app))
-    _report_closed_tabs()
+    _wrap_socket_namespace()
     outbox.bind(fanout.deliver)
     sweeper.on_vanished(message_actions.messages_vanished)
     try:

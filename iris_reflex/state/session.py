@@ -11,7 +11,6 @@ sign-out empties all of them (each substate's ``_clear``).
 from __future__ import annotations
 
 import json
-from http.cookies import CookieError, SimpleCookie
 
 import reflex as rx
 from reflex.config import get_config
@@ -21,9 +20,9 @@ from sqlmodel import Session
 from iris_reflex.db import in_session, session_scope
 from iris_reflex.errors import NotAuthenticated
 from iris_reflex.live.registry import get_registry
-from iris_reflex.paths import HOME_ROUTE, LOGIN_ROUTE, SESSION_COOKIE
+from iris_reflex.paths import HOME_ROUTE, LOGIN_ROUTE
 from iris_reflex.services import addresses, auth, users
-from iris_reflex.state import rows
+from iris_reflex.state import connections, rows
 
 
 def backend_base_js() -> str:
@@ -89,15 +88,11 @@ class SessionState(rx.State):
     signed_in: bool = False
 
     def _cookie_token(self) -> str | None:
-        raw = self.router.headers.cookie
-        if not raw:
-            return None
-        try:
-            jar = SimpleCookie(raw)
-        except CookieError:
-            return None
-        morsel = jar.get(SESSION_COOKIE)
-        return morsel.value if morsel else None
+        """The session cookie of this tab's socket: held by this process, never in the
+        state (``state.connections``); a tab built without a socket (tests) reads its
+        headers."""
+        held = connections.session_token(self.router.session.session_id)
+        return held or connections.parse_session_cookie(self.router.headers.cookie)
 
     def _verified_identity(self) -> auth.Identity:
         """Verify the cookie's token now; raises ``NotAuthenticated`` when it is not valid."""
