@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(default=30, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
     redis_url: str = ""
+    # Iris's own Redis keys (the user -> tabs registry, the workers' roll) start with this,
+    # so two installations, or test runs, can share one Redis database.
+    redis_prefix: str = "iris:"
     metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
 
     @property
