@@ -1,0 +1,472 @@
+"""Several backends behind nginx (``./iris cluster``), and one of them killed under load.
+
+The cluster is started as the README starts it: three single-worker backends, Debian's nginx
+in front, Redis for tab state and the tab registry, a scratch PostgreSQL database. Tabs are
+simulated in Reflex's own websocket protocol (the client of ``bench/load_tabs.py``), each one
+signed-in user with one friend; each connects first straight to one backend's port, so the
+spread is known: four tabs per backend, and every pair of friends split over two backends.
+
+What counts as *acknowledged*: a message whose row is in the database. The database is the
+ground truth of what the app accepted, whoever sent it and whichever worker stored it; a send
+the dying worker never stored was never accepted (the page's own event is lost with the
+socket, as in a browser). At the end, every acknowledged message must be in the page of both
+its sender's and its recipient's tab, once, and no tab may hold anything of another pair.
+
+Nothing sleeps to win a race: waits poll a condition with a deadline. The only pauses are the
+offered send rate and a reconnecting tab's back-off, which is what the page does too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import secrets
+import signal
+import subprocess
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+import socketio
+import sqlalchemy as sa
+from reflex_base import constants
+
+from bench.load_tabs import BOOT_EVENT, NAMESPACE, ROUTER_DATA, SESSION_COOKIE, _pair, handlers
+from iris_reflex.db import engine_for
+from tests.conftest import create_database
+from tests.e2e.conftest import Server, answers, app_env, free_port, start_iris, wait_for
+
+REDIS_URL = os.environ.get("IRIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BACKENDS = 3
+PAIRS = 6  # 12 tabs: 4 on each backend, each pair split over two backends
+SEND_RATE = 8.0  # messages per second, round-robin over the pairs, alternating direction
+SENDS_BEFORE_KILL = 24
+SENDS_AFTER_KILL = 40
+DEADLINE = 90.0  # for any one condition (a dead worker's Redis lock may hold a tab ~10 s)
+
+
+def _redis_or_skip() -> None:
+    import redis
+
+    try:
+        redis.from_url(REDIS_URL).ping()
+    except redis.exceptions.ConnectionError as exc:
+        message = f"Redis is not reachable at {REDIS_URL}: {exc}"
+        if os.environ.get("IRIS_REQUIRE_REDIS") == "1":
+            pytest.fail(message + " (IRIS_REQUIRE_REDIS=1 forbids skipping)")
+        pytest.skip(message)
+
+
+@dataclass
+class Cluster:
+    url: str  # the balancer: pages and backend on one origin
+    backends: dict[int, int]  # port -> pid of the backend process (its process group)
+    database_url: str
+    run_dir: Path
+    server: Server
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    _redis_or_skip()
+    tmp = tmp_path_factory.mktemp("iris-cluster")
+    database_url, drop = create_database("postgresql", tmp)
+    port = free_port()
+    run_dir = tmp / "run"
+    env = app_env(tmp, database_url) | {
+        "IRIS_REDIS_URL": REDIS_URL,
+        # Other runs may share this Redis database: Iris's own keys get a prefix of their own.
+        "IRIS_REDIS_PREFIX": f"iris-test-{secrets.token_hex(4)}:",
+        "REFLEX_FRONTEND_PORT": str(port),
+        "IRIS_CLUSTER_DIR": str(run_dir),
+    }
+    url = f"http://127.0.0.1:{port}"
+    server = start_iris(
+        ["cluster", "--backends", str(BACKENDS)],
+        env=env,
+        log=tmp / "cluster.log",
+        ready_url=url + "/ping",
+    )
+    try:
+        wait_for(
+            lambda: "Iris cluster on" in server.log.read_text(errors="replace"),
+            deadline=120,
+            what=f"every backend answering ({server.log})",
+        )
+        backends = {}
+        for line in (run_dir / "backends").read_text().split("\n"):
+            if line.strip():
+                backend_port, pid = line.split()
+                backends[int(backend_port)] = int(pid)
+        assert len(backends) == BACKENDS
+        assert answers(url + "/login/"), "the balancer does not serve the exported pages"
+        yield Cluster(url, backends, database_url, run_dir, server)
+    finally:
+        server.stop()
+        drop()
+
+
+def test_refuses_to_start_without_redis(tmp_path: Path):
+    """Several backends without Redis would each keep their own tabs: refused, with why."""
+    env = {k: v for k, v in os.environ.items() if k != "IRIS_REDIS_URL"}
+    env["IRIS_CLUSTER_DIR"] = str(tmp_path / "run")
+    done = subprocess.run(
+        ["./iris", "cluster"],
+        cwd=Path(__file__).parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "IRIS_REDIS_URL" in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+# ---- a simulated tab that reconnects as the page does ----------------------------------
+
+
+def _pair_of(body: str) -> str:
+    """Bodies are ``c<run>p<pair>n<seq>``: the pair they belong to."""
+    return body.split("n", 1)[0]
+
+
+@dataclass
+class ClusterTab:
+    """One signed-in user's tab. Keeps what the page would show (the open conversation's
+    bubbles, the sidebar rows, who is signed in) from the deltas it receives, and reconnects
+    through the balancer when its socket drops, with the same client token, as the page does
+    (its boot event is the same hydrate-and-load, so on_load runs again)."""
+
+    username: str
+    friend: str
+    session_token: str
+    pair: str
+    client_token: str
+    sio: socketio.AsyncClient | None = None
+    backend: str = ""  # where it is connected now (a backend's URL, or the balancer's)
+    connected: bool = False
+    hydrated: asyncio.Event = field(default_factory=asyncio.Event)
+    shown: list[str] = field(default_factory=list)  # bodies of the open conversation
+    active: str = ""
+    echoes: set[str] = field(default_factory=set)  # own bodies seen in own deltas
+    leaks: list[str] = field(default_factory=list)
+    redirects: list[Any] = field(default_factory=list)
+    new_tokens: int = 0
+    reconnects: int = 0
+    queued: list[dict[str, Any]] = field(default_factory=list)  # sent while offline
+    reconnecting: asyncio.Task[None] | None = None
+    closing: bool = False
+    lb_url: str = ""  # the balancer, where a dropped tab reconnects
+
+    def _check(self, substate: dict[str, Any]) -> None:
+        for key, value in substate.items():
+            if key == "messages_rx_state_" and isinstance(value, list):
+                bodies = [str(row.get("body", "")) for row in value if isinstance(row, dict)]
+                self.leaks += [f"bubble {b!r}" for b in bodies if _pair_of(b) != self.pair]
+                self.shown = bodies
+                self.echoes.update(bodies)
+            elif key == "username_rx_state_" and value not in ("", self.username):
+                self.leaks.append(f"signed in as {value!r}")
+            elif key == "active_username_rx_state_":
+                if value not in ("", self.friend):
+                    self.leaks.append(f"conversation with {value!r}")
+                self.active = str(value)
+            elif key == "chat_rows_rx_state_" and isinstance(value, list):
+                names = {str(row.get("username")) for row in value if isinstance(row, dict)}
+                self.leaks += [f"sidebar row {n!r}" for n in names - {self.friend}]
+            elif key == "is_hydrated_rx_state_" and value is True:
+                self.hydrated.set()
+
+    async def on_update(self, update: dict[str, Any]) -> None:
+        for substate in (update.get("delta") or {}).values():
+            if isinstance(substate, dict):
+                self._check(substate)
+        for event in update.get("events") or []:
+            name = str(event.get("name", ""))
+            payload = event.get("payload") or {}
+            if not name.startswith("_"):
+                await self.emit(name, payload)
+            elif name == "_call_script" and "set_timezone" in str(payload.get("callback")):
+                callback = str(payload["callback"])
+                handler = callback.split('ReflexEvent("', 1)[1].split('"', 1)[0]
+                await self.emit(handler, {"zone": "UTC"})
+            elif name == "_redirect":
+                self.redirects.append(payload)
+
+    async def on_new_token(self, token: str) -> None:
+        """The server refused this tab's token as in use elsewhere and gave it a new one (and
+        a new, empty state): what the page does, it keeps the new one."""
+        self.new_tokens += 1
+        self.client_token = token
+
+    async def emit(self, name: str, payload: dict[str, Any]) -> None:
+        event = {"name": name, "payload": payload, "router_data": ROUTER_DATA}
+        if not self.connected or self.sio is None:
+            self.queued.append(event)  # the page queues events until its socket is back
+            return
+        try:
+            await self.sio.emit("event", event, namespace=NAMESPACE)
+        except socketio.exceptions.SocketIOError:
+            self.queued.append(event)
+
+    async def connect(self, base: str) -> None:
+        self.hydrated.clear()
+        sio = socketio.AsyncClient(
+            reconnection=False,
+            websocket_extra_options={
+                "headers": {"Cookie": f"{SESSION_COOKIE}={self.session_token}"}
+            },
+        )
+        sio.on("event", self.on_update, namespace=NAMESPACE)
+        sio.on("new_token", self.on_new_token, namespace=NAMESPACE)
+        sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
+        boot = {"name": BOOT_EVENT, "payload": {}, "router_data": ROUTER_DATA}
+        query = urllib.parse.urlencode({"token": self.client_token})
+        await sio.connect(
+            f"{base}?{query}",
+            socketio_path=NAMESPACE,
+            namespaces=[NAMESPACE],
+            transports=["websocket"],
+            auth={constants.CompileVars.CONNECT_AUTH_EVENT: boot},
+            wait_timeout=DEADLINE,
+        )
+        self.sio, self.backend, self.connected = sio, base, True
+        queued, self.queued = self.queued, []
+        for event in queued:
+            await self.emit(event["name"], event["payload"])
+
+    async def _on_disconnect(self, *_reason: object) -> None:
+        self.connected = False
+        if not self.closing and self.reconnecting is None:
+            self.reconnecting = asyncio.create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        """Back through the balancer, with the page's back-off (200 ms per failed try)."""
+        assert self.lb_url
+        attempt = 0
+        end = time.monotonic() + DEADLINE
+        try:
+            while not self.closing and time.monotonic() < end:
+                try:
+                    await self.connect(self.lb_url)
+                except (socketio.exceptions.ConnectionError, TimeoutError, OSError):
+                    attempt = min(attempt + 1, 10)
+                    await asyncio.sleep(0.2 * attempt)
+                    continue
+                self.reconnects += 1
+                return
+        finally:
+            self.reconnecting = None
+
+    async def close(self) -> None:
+        self.closing = True
+        if self.sio is not None and self.sio.connected:
+            await self.sio.disconnect()
+
+
+async def _until(condition: Callable[[], Awaitable[bool] | bool], what: str) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``DEADLINE``."""
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        result = condition()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {DEADLINE:.0f}s waiting for {what}")
+
+
+def _stored(database_url: str, run: str) -> dict[str, set[str]]:
+    """Every message of this run in the database (the acknowledged ones), by pair."""
+    with engine_for(database_url).connect() as conn:
+        bodies = conn.execute(
+            sa.text("SELECT body FROM messages WHERE body LIKE :p"), {"p": f"c{run}p%"}
+        ).scalars()
+        stored: dict[str, set[str]] = {}
+        for body in bodies:
+            stored.setdefault(_pair_of(body), set()).add(body)
+        return stored
+
+
+def _worker_holding(port: int, root_pid: int) -> psutil.Process:
+    """The process of backend ``root_pid``'s tree that holds its tabs' sockets: the one
+    with established connections on ``port`` (Granian's worker, not its supervisor)."""
+    root = psutil.Process(root_pid)
+    for proc in [root, *root.children(recursive=True)]:
+        conns = proc.net_connections(kind="tcp")
+        if any(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port for c in conns):
+            return proc
+    raise AssertionError(f"no process of backend {root_pid} holds a connection on {port}")
+
+
+@dataclass
+class Outcome:
+    tabs: list[ClusterTab]
+    victim_port: int
+    victim_pid: int
+    victim_tabs: list[str]
+    first_message_seen: bool
+    offered: int
+    stored: dict[str, set[str]]
+    sent_by_victim_tabs: int
+
+
+async def _scenario(cluster: Cluster) -> Outcome:
+    names = handlers()
+    run = secrets.token_hex(3)
+    ports = sorted(cluster.backends)
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=60) as api:
+        gate = asyncio.Semaphore(4)
+        made = await asyncio.gather(
+            *(_pair(api, gate, f"cl{run}a{i}", f"cl{run}b{i}") for i in range(PAIRS))
+        )
+    tabs: list[ClusterTab] = []
+    for i, (a, b) in enumerate(made):
+        for j, tab in enumerate((a, b)):
+            tabs.append(
+                ClusterTab(
+                    tab.username,
+                    tab.friend,
+                    tab.session_token,
+                    f"c{run}p{i}",
+                    tab.client_token,
+                    lb_url=cluster.url,
+                )
+            )
+            # Pair i: its first tab on backend i, its second on the next one.
+            tabs[-1].backend = f"http://127.0.0.1:{ports[(i + j) % BACKENDS]}"
+    await asyncio.gather(*(tab.connect(tab.backend) for tab in tabs))
+    for tab in tabs:
+        await tab.emit(names.open_conversation, {"username": tab.friend})
+    await _until(
+        lambda: all(t.hydrated.is_set() and t.active == t.friend for t in tabs),
+        "every tab loaded with its conversation open",
+    )
+    per_backend = Counter(tab.backend for tab in tabs)
+    assert sorted(per_backend.values()) == [4] * BACKENDS, per_backend
+
+    def send(n: int) -> tuple[ClusterTab, str]:
+        pair = n % PAIRS
+        sender = tabs[2 * pair + (n // PAIRS) % 2]
+        return sender, f"c{run}p{pair}n{n}"
+
+    # (a) A message from a tab on one backend reaches its friend's tab on another.
+    first, first_body = send(0)
+    partner = tabs[tabs.index(first) + 1]
+    assert first.backend != partner.backend
+    await first.emit(names.send_message, {"form": {"body": first_body, "attachment_ids": ""}})
+    await _until(lambda: first_body in partner.shown, "the first message at the friend's tab")
+    first_message_seen = first_body in partner.shown
+
+    # (b) A steady send load, and the backend holding tabs killed in the middle of it.
+    victim_port = ports[0]
+    victim = _worker_holding(victim_port, cluster.backends[victim_port])
+    victim_tabs = [t for t in tabs if t.backend.endswith(f":{victim_port}")]
+    sent_by_victim_tabs = 0
+    begin = time.monotonic()
+    for n in range(1, 1 + SENDS_BEFORE_KILL + SENDS_AFTER_KILL):
+        if n == 1 + SENDS_BEFORE_KILL:
+            os.kill(victim.pid, signal.SIGKILL)
+        await asyncio.sleep(max(0.0, begin + n / SEND_RATE - time.monotonic()))
+        sender, body = send(n)
+        sent_by_victim_tabs += sender in victim_tabs
+        await sender.emit(names.send_message, {"form": {"body": body, "attachment_ids": ""}})
+    offered = SENDS_BEFORE_KILL + SENDS_AFTER_KILL + 1
+
+    # Every tab back, rehydrated with its conversation open, through the balancer.
+    await _until(lambda: not psutil.pid_exists(victim.pid), "the killed worker to be gone")
+    try:
+        await _until(
+            lambda: all(t.connected and not t.queued and t.active == t.friend for t in tabs),
+            "every tab connected again with its conversation open",
+        )
+    except AssertionError:
+        pass  # the asserts below say which tab is not back as it was
+
+    # Every stored message in both tabs of its pair: poll the database and the tabs.
+    stored: dict[str, set[str]] = {}
+
+    async def all_shown() -> bool:
+        nonlocal stored
+        stored = await asyncio.to_thread(_stored, cluster.database_url, run)
+        return all(set(t.shown) == stored.get(t.pair, set()) for t in tabs)
+
+    try:
+        await _until(all_shown, "every stored message in both tabs of its pair")
+    except AssertionError:
+        pass  # the asserts below say what is missing or extra
+    for tab in tabs:
+        tab.closing = True
+    await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
+    return Outcome(
+        tabs,
+        victim_port,
+        victim.pid,
+        [t.username for t in victim_tabs],
+        first_message_seen,
+        offered,
+        stored,
+        sent_by_victim_tabs,
+    )
+
+
+def test_tabs_survive_a_killed_backend_and_every_stored_message_shows_once(cluster: Cluster):
+    # Playwright's sync API may hold this thread's event loop: run the tabs in another thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        outcome = pool.submit(asyncio.run, _scenario(cluster)).result()
+    tabs = outcome.tabs
+    stored_total = sum(len(bodies) for bodies in outcome.stored.values())
+    print(
+        f"\ncluster: {outcome.offered} sends offered, {stored_total} stored; killed worker "
+        f"pid {outcome.victim_pid} of backend :{outcome.victim_port} holding "
+        f"{len(outcome.victim_tabs)} tabs ({outcome.sent_by_victim_tabs} sends from them); "
+        f"reconnects {sum(t.reconnects for t in tabs)}, new tokens "
+        f"{sum(t.new_tokens for t in tabs)}"
+    )
+
+    assert outcome.first_message_seen
+    assert len(outcome.victim_tabs) == 4
+    # The load went on across the kill (the database holds most of what was offered).
+    assert stored_total > SENDS_BEFORE_KILL
+    problems = []
+    # The killed worker's tabs came back through the balancer, keeping their token (and so
+    # their state: the conversation they had open); nobody else had to reconnect.
+    for tab in tabs:
+        on_victim = tab.username in outcome.victim_tabs
+        if tab.reconnects != (1 if on_victim else 0):
+            problems.append(f"{tab.username} reconnected {tab.reconnects} times")
+        if on_victim and tab.backend != tab.lb_url:
+            problems.append(f"{tab.username} is not back through the balancer")
+        if tab.new_tokens:
+            problems.append(f"{tab.username} was given a new token (and an empty state)")
+        if tab.active != tab.friend:
+            problems.append(f"{tab.username} has {tab.active!r} open, not {tab.friend!r}")
+    # Exactly once, in both tabs of the pair; nothing of anyone else.
+    for tab in tabs:
+        want = outcome.stored.get(tab.pair, set())
+        counts = Counter(tab.shown)
+        if missing := want - set(tab.shown):
+            problems.append(f"{tab.username} misses {sorted(missing)}")
+        if extra := set(tab.shown) - want:
+            problems.append(f"{tab.username} shows unstored {sorted(extra)}")
+        if twice := [b for b, c in counts.items() if c > 1]:
+            problems.append(f"{tab.username} shows twice {twice}")
+        if tab.leaks:
+            problems.append(f"{tab.username} shows another user's data: {tab.leaks[:5]}")
+        if tab.redirects:
+            problems.append(f"{tab.username} was redirected: {tab.redirects[:2]}")
+        # Whatever a sender's own tab ever showed was stored (nothing shown then lost).
+        if phantom := {b for b in tab.echoes if _pair_of(b) == tab.pair} - want:
+            problems.append(f"{tab.username} once showed unstored {sorted(phantom)}")
+    assert not problems, "\n".join(problems)
