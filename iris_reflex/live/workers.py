@@ -62,6 +62,9 @@ class WorkerRoll:
         if self._me != worker_id or self._pubsub is None:
             if self._pubsub is not None:
                 await self._pubsub.aclose()
+            if self._me is not None and self._me != worker_id:
+                # Reflex renamed this worker (it does at start-up): the old name never died.
+                await redis_result(self._redis.zrem(self._roll, self._me))
             self._pubsub = self._redis.pubsub()
             await self._pubsub.subscribe(self._channel + worker_id)
             self._me = worker_id
