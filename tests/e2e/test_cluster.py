@@ -299,6 +299,19 @@ def _stored(database_url: str, run: str) -> dict[str, set[str]]:
         return stored
 
 
+def _kill_once_stored(database_url: str, body: str, pid: int) -> None:
+    """SIGKILL ``pid`` the moment the message ``body`` is committed (polling the database
+    without pause, on one connection, so the kill follows the commit within milliseconds)."""
+    end = time.monotonic() + DEADLINE
+    query = sa.text("SELECT 1 FROM messages WHERE body = :b")
+    with engine_for(database_url).connect() as conn:
+        while conn.execute(query, {"b": body}).first() is None:
+            conn.rollback()  # a fresh snapshot for the next look
+            if time.monotonic() > end:
+                raise AssertionError(f"{body!r} was never stored")
+    os.kill(pid, signal.SIGKILL)
+
+
 def _worker_holding(port: int, root_pid: int) -> psutil.Process:
     """The process of backend ``root_pid``'s tree that holds its tabs' sockets: the one
     with established connections on ``port`` (Granian's worker, not its supervisor)."""
@@ -320,6 +333,8 @@ class Outcome:
     offered: int
     stored: dict[str, set[str]]
     sent_by_victim_tabs: int
+    last_body: str
+    partner_had_it_at_kill: bool
 
 
 async def _scenario(cluster: Cluster) -> Outcome:
@@ -356,9 +371,10 @@ async def _scenario(cluster: Cluster) -> Outcome:
     per_backend = Counter(tab.backend for tab in tabs)
     assert sorted(per_backend.values()) == [4] * BACKENDS, per_backend
 
-    def send(n: int) -> tuple[ClusterTab, str]:
-        pair = n % PAIRS
-        sender = tabs[2 * pair + (n // PAIRS) % 2]
+    def send(n: int, pairs: range = range(PAIRS)) -> tuple[ClusterTab, str]:
+        """Round-robin over ``pairs``, each pair's direction alternating per round."""
+        pair = pairs[n % len(pairs)]
+        sender = tabs[2 * pair + (n // len(pairs)) % 2]
         return sender, f"c{run}p{pair}n{n}"
 
     # (a) A message from a tab on one backend reaches its friend's tab on another.
@@ -369,20 +385,35 @@ async def _scenario(cluster: Cluster) -> Outcome:
     await _until(lambda: first_body in partner.shown, "the first message at the friend's tab")
     first_message_seen = first_body in partner.shown
 
-    # (b) A steady send load, and the backend holding tabs killed in the middle of it.
+    # (b) A steady send load, and the backend holding tabs killed in the middle of it: the
+    # moment the database holds a message that a tab on it (pair 0's first) just sent to a
+    # friend on another backend, before the dying worker's fan-out can have pushed it there.
+    # Pair 0 then sends nothing more: only recovery can still bring that message to the
+    # friend's tab, never a later message's push.
     victim_port = ports[0]
     victim = _worker_holding(victim_port, cluster.backends[victim_port])
     victim_tabs = [t for t in tabs if t.backend.endswith(f":{victim_port}")]
     sent_by_victim_tabs = 0
     begin = time.monotonic()
-    for n in range(1, 1 + SENDS_BEFORE_KILL + SENDS_AFTER_KILL):
-        if n == 1 + SENDS_BEFORE_KILL:
-            os.kill(victim.pid, signal.SIGKILL)
+    for n in range(1, 1 + SENDS_BEFORE_KILL):
         await asyncio.sleep(max(0.0, begin + n / SEND_RATE - time.monotonic()))
         sender, body = send(n)
         sent_by_victim_tabs += sender in victim_tabs
         await sender.emit(names.send_message, {"form": {"body": body, "attachment_ids": ""}})
-    offered = SENDS_BEFORE_KILL + SENDS_AFTER_KILL + 1
+    kill_n = SENDS_BEFORE_KILL + 1
+    last_sender, last_body = tabs[0], f"c{run}p0n{kill_n}"
+    last_partner = tabs[1]
+    assert last_sender in victim_tabs and last_partner not in victim_tabs
+    await last_sender.emit(names.send_message, {"form": {"body": last_body, "attachment_ids": ""}})
+    await asyncio.to_thread(_kill_once_stored, cluster.database_url, last_body, victim.pid)
+    partner_had_it_at_kill = last_body in last_partner.shown
+    begin = time.monotonic()
+    for n in range(kill_n + 1, kill_n + 1 + SENDS_AFTER_KILL):
+        await asyncio.sleep(max(0.0, begin + (n - kill_n) / SEND_RATE - time.monotonic()))
+        sender, body = send(n, range(1, PAIRS))
+        sent_by_victim_tabs += sender in victim_tabs
+        await sender.emit(names.send_message, {"form": {"body": body, "attachment_ids": ""}})
+    offered = 1 + SENDS_BEFORE_KILL + 1 + SENDS_AFTER_KILL
 
     # Every tab back, rehydrated with its conversation open, through the balancer.
     await _until(lambda: not psutil.pid_exists(victim.pid), "the killed worker to be gone")
@@ -418,6 +449,8 @@ async def _scenario(cluster: Cluster) -> Outcome:
         offered,
         stored,
         sent_by_victim_tabs,
+        last_body,
+        partner_had_it_at_kill,
     )
 
 
@@ -432,13 +465,15 @@ def test_tabs_survive_a_killed_backend_and_every_stored_message_shows_once(clust
         f"pid {outcome.victim_pid} of backend :{outcome.victim_port} holding "
         f"{len(outcome.victim_tabs)} tabs ({outcome.sent_by_victim_tabs} sends from them); "
         f"reconnects {sum(t.reconnects for t in tabs)}, new tokens "
-        f"{sum(t.new_tokens for t in tabs)}"
+        f"{sum(t.new_tokens for t in tabs)}; the message stored as the worker was killed "
+        f"was {'already' if outcome.partner_had_it_at_kill else 'not yet'} at the friend's tab"
     )
 
     assert outcome.first_message_seen
     assert len(outcome.victim_tabs) == 4
     # The load went on across the kill (the database holds most of what was offered).
     assert stored_total > SENDS_BEFORE_KILL
+    assert outcome.last_body in outcome.stored.get(_pair_of(outcome.last_body), set())
     problems = []
     # The killed worker's tabs came back through the balancer, keeping their token (and so
     # their state: the conversation they had open); nobody else had to reconnect.
