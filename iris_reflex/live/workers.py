@@ -69,9 +69,13 @@ class WorkerRoll:
             await self._pubsub.subscribe(self._channel + worker_id)
             self._me = worker_id
         else:
-            # A subscription lost with its connection (Redis restarted) is made again.
+            # A subscription lost with its connection (Redis restarted) is made again. The
+            # PONGs come back on the subscription: read them, or Redis's output buffer for
+            # this client would grow until Redis cut it (and the worker looked dead).
             try:
                 await self._pubsub.ping()
+                while await self._pubsub.get_message(timeout=0.0) is not None:
+                    pass
             except (redis.ConnectionError, redis.TimeoutError):
                 self._pubsub = None
                 await self.join(worker_id)

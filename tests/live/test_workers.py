@@ -63,6 +63,8 @@ def test_a_killed_worker_is_dead_at_once_and_reported_once(prefix: str):
             await survivor.join("worker-b")
             await other.join("worker-c")
             assert not await survivor.is_dead("worker-a")  # alive, subscribed
+            await survivor.join("worker-b")  # every tick joins again: still one subscription
+            assert not await other.is_dead("worker-b")
             assert not await survivor.is_dead("worker-never-seen")  # not on the roll
             assert await survivor.newly_dead() == []
 
