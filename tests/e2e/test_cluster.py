@@ -43,12 +43,14 @@ import psutil
 import pytest
 import socketio
 import sqlalchemy as sa
+from playwright.sync_api import Browser
 from reflex_base import constants
 
 from bench.load_tabs import BOOT_EVENT, NAMESPACE, ROUTER_DATA, SESSION_COOKIE, _pair, handlers
 from iris_reflex.db import engine_for
 from tests.conftest import create_database
 from tests.e2e.conftest import Server, answers, app_env, free_port, start_iris, wait_for
+from tests.e2e.test_chat import signed_up
 
 REDIS_URL = os.environ.get("IRIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 BACKENDS = 3
@@ -137,6 +139,14 @@ def test_refuses_to_start_without_redis(tmp_path: Path):
     assert done.returncode != 0
     assert "IRIS_REDIS_URL" in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_person_signs_up_in_the_browser_through_the_balancer(browser: Browser, cluster: Cluster):
+    """The exported pages, the cookie handoff under /api and the websocket, all through nginx
+    on one origin."""
+    page = signed_up(browser, cluster.url, "Cluster.Ada")
+    assert page.url.startswith(cluster.url)
+    page.context.close()
 
 
 # ---- a simulated tab that reconnects as the page does ----------------------------------
