@@ -550,3 +550,9 @@ def test_tabs_survive_a_killed_backend_and_every_stored_message_shows_once(clust
         if phantom := {b for b in tab.echoes if _pair_of(b) == tab.pair} - want:
             problems.append(f"{tab.username} once showed unstored {sorted(phantom)}")
     assert not problems, "\n".join(problems)
+    # ./iris cluster starts the dead backend again on its port.
+    wait_for(
+        lambda: answers(f"http://127.0.0.1:{outcome.victim_port}/ping"),
+        deadline=DEADLINE,
+        what="the killed backend started again",
+    )
