@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -60,6 +61,7 @@ SENDS_BEFORE_KILL = 24
 SENDS_AFTER_KILL = 40
 AFTER_KILL_PAIRS = (1, 2, 4, 5)  # pair 0's last message and pair 3's closed tab are watched
 DEADLINE = 90.0  # for any one condition (a dead worker's Redis lock may hold a tab ~10 s)
+ATTEMPT_SECONDS = 20.0  # one reconnection attempt (longer than that lock's 10 s expiry)
 
 
 def _redis_or_skip() -> None:
@@ -186,6 +188,8 @@ class ClusterTab:
     reconnecting: asyncio.Task[None] | None = None
     closing: bool = False
     lb_url: str = ""  # the balancer, where a dropped tab reconnects
+    errors: list[str] = field(default_factory=list)  # failed reconnection attempts
+    connected_at_end: bool = False  # before the test closed it
 
     def _check(self, substate: dict[str, Any]) -> None:
         for key, value in substate.items():
@@ -240,7 +244,7 @@ class ClusterTab:
         except socketio.exceptions.SocketIOError:
             self.queued.append(event)
 
-    async def connect(self, base: str) -> None:
+    async def connect(self, base: str, timeout: float = DEADLINE) -> None:
         self.hydrated.clear()
         sio = socketio.AsyncClient(
             reconnection=False,
@@ -253,14 +257,19 @@ class ClusterTab:
         sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
         boot = {"name": BOOT_EVENT, "payload": {}, "router_data": ROUTER_DATA}
         query = urllib.parse.urlencode({"token": self.client_token})
-        await sio.connect(
-            f"{base}?{query}",
-            socketio_path=NAMESPACE,
-            namespaces=[NAMESPACE],
-            transports=["websocket"],
-            auth={constants.CompileVars.CONNECT_AUTH_EVENT: boot},
-            wait_timeout=DEADLINE,
-        )
+        try:
+            await sio.connect(
+                f"{base}?{query}",
+                socketio_path=NAMESPACE,
+                namespaces=[NAMESPACE],
+                transports=["websocket"],
+                auth={constants.CompileVars.CONNECT_AUTH_EVENT: boot},
+                wait_timeout=timeout,
+            )
+        except BaseException:
+            # A half-open attempt must not keep the token linked on the server.
+            await sio.disconnect()
+            raise
         self.sio, self.backend, self.connected = sio, base, True
         queued, self.queued = self.queued, []
         for event in queued:
@@ -279,8 +288,9 @@ class ClusterTab:
         try:
             while not self.closing and time.monotonic() < end:
                 try:
-                    await self.connect(self.lb_url)
-                except (socketio.exceptions.ConnectionError, TimeoutError, OSError):
+                    await self.connect(self.lb_url, timeout=ATTEMPT_SECONDS)
+                except Exception as exc:  # noqa: BLE001 - kept for the report; try again
+                    self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
                     attempt = min(attempt + 1, 10)
                     await asyncio.sleep(0.2 * attempt)
                     continue
@@ -475,6 +485,7 @@ async def _scenario(cluster: Cluster) -> Outcome:
     except AssertionError:
         pass  # the asserts below say what is missing or extra
     for tab in tabs:
+        tab.connected_at_end = tab.connected
         tab.closing = True
     await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
     return Outcome(
@@ -526,6 +537,10 @@ def test_tabs_survive_a_killed_backend_and_every_stored_message_shows_once(clust
             problems.append(f"{tab.username} reconnected {tab.reconnects} times")
         if on_victim and tab.backend != tab.lb_url:
             problems.append(f"{tab.username} is not back through the balancer")
+        if not tab.connected_at_end:
+            problems.append(f"{tab.username} is not connected; tries failed: {tab.errors[-3:]}")
+        if tab.queued:
+            problems.append(f"{tab.username} still has {len(tab.queued)} events to send")
         if tab.new_tokens:
             problems.append(f"{tab.username} was given a new token (and an empty state)")
         if tab.active != tab.friend:
@@ -549,6 +564,11 @@ def test_tabs_survive_a_killed_backend_and_every_stored_message_shows_once(clust
         # Whatever a sender's own tab ever showed was stored (nothing shown then lost).
         if phantom := {b for b in tab.echoes if _pair_of(b) == tab.pair} - want:
             problems.append(f"{tab.username} once showed unstored {sorted(phantom)}")
+    if problems:  # what the servers said, for whoever reads the failure
+        for log in sorted(cluster.run_dir.glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()
+            flagged = [line for line in lines if re.search(r"ERROR|WARN|gone|Traceback", line)]
+            problems += [f"--- {log.name}: {len(lines)} lines", *flagged[-8:]]
     assert not problems, "\n".join(problems)
     # ./iris cluster starts the dead backend again on its port.
     wait_for(
