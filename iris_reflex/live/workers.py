@@ -80,7 +80,10 @@ class WorkerRoll:
                 self._pubsub = None
                 await self.join(worker_id)
                 return
-        await redis_result(self._redis.zadd(self._roll, {worker_id: time.time()}))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self._roll, {worker_id: time.time()})
+            pipe.expire(self._roll, FORGET_AFTER_SECONDS)  # a roll nobody keeps goes away
+            await pipe.execute()
 
     async def is_dead(self, worker_id: str) -> bool:
         """True only for a worker on the roll whose subscription is gone (it has exited)."""

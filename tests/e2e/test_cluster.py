@@ -123,6 +123,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         server.stop()
         drop()
+        _forget_redis_keys(env["IRIS_REDIS_PREFIX"])
+
+
+def _forget_redis_keys(prefix: str) -> None:
+    """This run's Iris keys (the registry, the roll of workers) leave the shared Redis."""
+    import redis
+
+    client = redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
 
 
 def test_refuses_to_start_without_redis(tmp_path: Path):

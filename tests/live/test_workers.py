@@ -87,6 +87,13 @@ def test_a_killed_worker_is_dead_at_once_and_reported_once(prefix: str):
             ]
             await survivor.close()
             await other.close()
+            import redis.asyncio as aioredis
+
+            client = aioredis.from_url(REDIS_URL)
+            keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+            assert keys  # the roll and the claim were written under this prefix
+            await client.delete(*keys)
+            await client.aclose()
 
         asyncio.run(scenario())
     finally:
