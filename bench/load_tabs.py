@@ -603,6 +603,12 @@ def main() -> None:
         help="sign users up through /api (always with --url) instead of writing them to the "
         "bench's own database",
     )
+    parser.add_argument(
+        "--pid",
+        type=int,
+        help="with --url: the process tree to measure (e.g. ./iris cluster's, which holds "
+        "nginx and every backend) instead of the one listening on the URL's port",
+    )
     args = parser.parse_args()
     if args.tabs < 2 or args.tabs % 2:
         parser.error("--tabs must be an even number, at least 2")
@@ -611,7 +617,7 @@ def main() -> None:
     if soft < hard != resource.RLIM_INFINITY:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.url:
-        pid = _listening_pid(args.url)
+        pid = args.pid or _listening_pid(args.url)
         if pid is None:
             print("(no process found listening on that port: no server CPU or RSS figures)")
         asyncio.run(run(args, args.url.rstrip("/"), pid))

@@ -14,7 +14,7 @@ from iris_reflex.actions import messages as message_actions
 from iris_reflex.api.app import create_api
 from iris_reflex.components.brand import CONTRAST_CSS
 from iris_reflex.jobs import sweeper
-from iris_reflex.live import fanout, outbox, presence, push
+from iris_reflex.live import fanout, outbox, presence, push, workers
 from iris_reflex.pages.home import home_page
 from iris_reflex.pages.login import login_page
 from iris_reflex.pages.register import register_page
@@ -83,7 +83,9 @@ async def connect_live() -> None:
     """Lifespan task: events published by actions are fanned out on this loop, pushes reach
     tabs through this app, closed tabs reach presence, and the sweep's deletions reach
     screens."""
-    push.install(ReflexTabs(app))
+    tabs = ReflexTabs(app)
+    tabs.keep_tokens_of_dead_workers(workers.is_dead)
+    push.install(tabs)
     _wrap_socket_namespace()
     outbox.bind(fanout.deliver)
     sweeper.on_vanished(message_actions.messages_vanished)
@@ -98,6 +100,7 @@ async def connect_live() -> None:
 app.register_lifespan_task(startup.check_database)
 app.register_lifespan_task(connect_live)
 app.register_lifespan_task(presence.watch)
+app.register_lifespan_task(workers.watch)
 app.register_lifespan_task(sweeper.run)
 
 app.add_page(

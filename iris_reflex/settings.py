@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     image_workers: int = Field(default=2, ge=1)
     image_wait_seconds: int = Field(default=30, ge=0)
     redis_url: str = ""
+    # Iris's own Redis keys (the user -> tabs registry, the workers' roll) start with this,
+    # so two installations, or test runs, can share one Redis database.
+    redis_prefix: str = "iris:"
     metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
     # The address the backend listens on: loopback unless a deployment says otherwise.
     host: str = "127.0.0.1"

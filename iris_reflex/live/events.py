@@ -27,6 +27,7 @@ class TabChange(enum.StrEnum):
     PRESENCE = "presence"  # a friend came or went
     TYPING = "typing"  # the open conversation's friend is typing
     RECEIPTS = "receipts"  # the friend read these of the tab's own messages
+    RESYNC = "resync"  # everything: pushes may have been lost (a backend worker died)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ Coming online is announced by the tab's own load (``SidebarState.load``). Going 
 announced when a websocket closes: Reflex 0.10 has no hook for that, so the app wraps its
 event namespace's ``on_disconnect`` (``iris_reflex.py``) and calls ``tab_closed``, which
 looks only at that user's other tabs. Nothing runs per connected tab while nobody comes or
-goes. A slow sweep (``watch``) catches what no disconnect reports: a worker killed with its
-tabs, whose disconnects nobody saw.
+goes. A sweep catches what no disconnect reports: a worker killed with its tabs, whose
+disconnects nobody saw (run every ``SWEEP_SECONDS``, and at once when a worker is known dead:
+``live.workers``).
 """
 
 from __future__ import annotations
@@ -61,14 +62,17 @@ async def _went_offline(user_id: int) -> None:
 
 
 async def sweep() -> None:
-    """Everyone this worker announced online who has no connected tab any more."""
-    for token, user_id in list(_here.items()):
-        if not await push.is_online(user_id):
+    """Everyone registered (by any worker) whose tabs are all gone without a close being
+    reported (a worker killed with them) is offline: friends are told once, and the dead
+    tabs leave the registry (a tab that comes back registers again when it loads)."""
+    registry = get_registry()
+    for user_id in await registry.users() | _online:
+        if await push.is_online(user_id):
+            continue
+        for token in await registry.tokens(user_id):
+            await registry.remove(user_id, token)
             _here.pop(token, None)
-    registered = await get_registry().users()
-    for user_id in list(_online):
-        if user_id not in registered or not await push.is_online(user_id):
-            await _went_offline(user_id)
+        await _went_offline(user_id)
     metrics.CONNECTED_TABS.set(len(_here))
 
 

@@ -39,6 +39,18 @@ class TabDriver(Protocol):
         """Empty the tab and send it to the login page if its session has ended."""
         ...
 
+    def worker_id(self) -> str | None:
+        """This worker's name among several (None with one worker)."""
+        ...
+
+    def is_local(self, token: str) -> bool:
+        """Whether the tab's websocket is connected to this worker."""
+        ...
+
+    async def forget_worker(self, worker_id: str) -> int:
+        """Drop the records of tabs connected to a dead worker; returns how many."""
+        ...
+
 
 _driver: TabDriver | None = None
 
@@ -148,3 +160,39 @@ async def sign_out_ended_sessions(user_id: int, *, skip_token: str | None = None
         except Exception:  # noqa: BLE001 - one broken tab must not stop the others
             log.warning("could not sign out tab %s… of user %s", token[:8], user_id)
     return sent
+
+
+def worker_id() -> str | None:
+    """This worker's name among several, as the installed driver knows it."""
+    driver = _driver
+    return driver.worker_id() if driver is not None else None
+
+
+async def resync_local_tabs() -> int:
+    """Re-read everything each tab connected to this worker shows (after another worker
+    died, pushes it owed may never have been sent); returns tabs reached."""
+    driver = _driver
+    if driver is None:
+        return 0
+    registry = get_registry()
+    jobs = [
+        (user_id, token)
+        for user_id in await registry.users()
+        for token in await registry.tokens(user_id)
+        if driver.is_local(token)
+    ]
+    change = Change(TabChange.RESYNC)
+    results = await asyncio.gather(
+        *(_push_one(driver, user_id, token, change) for user_id, token in jobs),
+        return_exceptions=True,
+    )
+    for (user_id, token), result in zip(jobs, results, strict=True):
+        if isinstance(result, BaseException):
+            log.warning("resync of tab %s… of user %s failed: %r", token[:8], user_id, result)
+    return sum(1 for r in results if not isinstance(r, BaseException))
+
+
+async def forget_worker(dead_worker_id: str) -> int:
+    """Drop a dead worker's socket records, so its tabs no longer count as connected."""
+    driver = _driver
+    return await driver.forget_worker(dead_worker_id) if driver is not None else 0

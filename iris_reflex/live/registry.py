@@ -24,7 +24,7 @@ REDIS_TTL_SECONDS = 24 * 3600
 T = TypeVar("T")
 
 
-async def _done(result: Awaitable[T] | T) -> T:
+async def redis_result(result: Awaitable[T] | T) -> T:
     """redis-py types its commands for its sync and async clients at once; this one is
     async, so every command returns an awaitable."""
     return await result if inspect.isawaitable(result) else result
@@ -88,10 +88,10 @@ class RedisRegistry:
             await pipe.execute()
 
     async def remove(self, user_id: int, token: str) -> None:
-        await _done(self._redis.srem(self._key(user_id), token))
+        await redis_result(self._redis.srem(self._key(user_id), token))
 
     async def tokens(self, user_id: int) -> set[str]:
-        return set(await _done(self._redis.smembers(self._key(user_id))))
+        return set(await redis_result(self._redis.smembers(self._key(user_id))))
 
     async def users(self) -> set[int]:
         found: set[int] = set()
@@ -108,5 +108,7 @@ class RedisRegistry:
 @functools.cache
 def get_registry() -> TabRegistry:
     """The registry for this process: Redis when configured, else memory."""
-    url = get_settings().redis_url
-    return RedisRegistry(url) if url else MemoryRegistry()
+    settings = get_settings()
+    if not settings.redis_url:
+        return MemoryRegistry()
+    return RedisRegistry(settings.redis_url, prefix=f"{settings.redis_prefix}tabs:")

@@ -59,7 +59,12 @@ class ConversationState(SessionState):
     @rx.event
     @guarded
     async def set_timezone(self, zone: str) -> None:
-        """The browser's time zone, so times and day separators read as local time."""
+        """The browser's time zone, so times and day separators read as local time.
+
+        It is the page load's last step, after this tab registered for pushes: the open
+        conversation's presence is read again here, since a friend who came online while the
+        tab was (re)connecting was announced before this tab could hear of it.
+        """
         await self._signed_in()
         if isinstance(zone, str) and len(zone) < TZ_MAX:
             self._tz = zone
@@ -67,6 +72,7 @@ class ConversationState(SessionState):
             await sidebar._refresh()
             messages = await self.get_state(MessagesState)
             await messages._reload()
+            await self._refresh_presence()
 
     @rx.event
     @guarded

@@ -11,15 +11,20 @@ else keeps its client token, and a session ended on another device must stop rec
 
 from __future__ import annotations
 
+import logging
+import pickle
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import reflex as rx
 from reflex.state import StateUpdate
+from reflex.utils.token_manager import RedisTokenManager, TokenManager
 from reflex_base.event import Event
 from sqlmodel import Session
 
 from iris_reflex.db import in_session
 from iris_reflex.live.events import Change, TabChange
+from iris_reflex.live.registry import redis_result
 from iris_reflex.paths import LOGIN_ROUTE
 from iris_reflex.services import auth, conversations
 from iris_reflex.services.message_views import MessageView
@@ -27,6 +32,8 @@ from iris_reflex.state.conversation import ConversationState, MessagesState
 from iris_reflex.state.friends import FriendsState
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.sidebar import SidebarState
+
+log = logging.getLogger("iris.live")
 
 # The state a change needs first; Reflex loads it (and its parents) for the push.
 _ENTRY: dict[TabChange, type[rx.State]] = {
@@ -36,6 +43,7 @@ _ENTRY: dict[TabChange, type[rx.State]] = {
     TabChange.PRESENCE: ConversationState,
     TabChange.TYPING: ConversationState,
     TabChange.RECEIPTS: MessagesState,
+    TabChange.RESYNC: MessagesState,
 }
 
 
@@ -58,11 +66,17 @@ async def apply_change(state: rx.State, change: Change) -> None:
     if kind is TabChange.MESSAGE_ARRIVED and change.message is not None:
         await _show_new_message(state, sidebar, change.message)
         return
-    if kind is TabChange.FRIENDS:
+    if kind in (TabChange.FRIENDS, TabChange.RESYNC):
         friends = await state.get_state(FriendsState)
         await friends._refresh()
         await friends._refresh_me()
         await sidebar._refresh(with_friends=True)
+        if kind is TabChange.FRIENDS:
+            return
+        conversation = await state.get_state(ConversationState)
+        await conversation._refresh_presence()
+        messages = await state.get_state(MessagesState)
+        await messages._reload()
         return
     messages = await state.get_state(MessagesState)
     if kind is TabChange.MESSAGE_ARRIVED:
@@ -101,11 +115,82 @@ def _still_signed_in(db: Session, user_id: int, session_id: str | None) -> bool:
     return auth.session_is_live(db, auth.Identity(user_id=user_id, session_id=session_id))
 
 
+# Delete a socket record only if it still names the dead worker (a tab may have just linked
+# it to a live one).
+_DELETE_IF_SAME = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def _record_owner(raw: bytes | None) -> str | None:
+    """The worker named by one of Reflex's socket records (Reflex pickles them itself)."""
+    if not raw:
+        return None
+    record = pickle.loads(raw)  # noqa: S301 - Reflex's own record, in Reflex's own Redis
+    owner = getattr(record, "instance_id", None)
+    return owner if isinstance(owner, str) else None
+
+
 class ReflexTabs:
     """The live layer's way into open tabs of this Reflex app."""
 
     def __init__(self, app: Any) -> None:
         self._app = app
+
+    def _tokens(self) -> TokenManager | None:
+        namespace = self._app.event_namespace
+        return None if namespace is None else namespace._token_manager
+
+    def worker_id(self) -> str | None:
+        manager = self._tokens()
+        return manager.instance_id if isinstance(manager, RedisTokenManager) else None
+
+    def is_local(self, token: str) -> bool:
+        manager = self._tokens()
+        if manager is None:
+            return False
+        record = manager.token_to_socket.get(token)
+        return record is not None and record.instance_id == manager.instance_id
+
+    async def forget_worker(self, worker_id: str) -> int:
+        manager = self._tokens()
+        if not isinstance(manager, RedisTokenManager):
+            return 0
+        dropped = 0
+        async for token in manager.enumerate_tokens():
+            key = manager._get_redis_key(token)
+            raw = await manager.redis.get(key)
+            if _record_owner(raw) == worker_id:
+                dropped += int(await redis_result(manager.redis.eval(_DELETE_IF_SAME, 1, key, raw)))
+        return dropped
+
+    def keep_tokens_of_dead_workers(self, is_dead: Callable[[str], Awaitable[bool]]) -> None:
+        """A tab reconnecting after its worker died keeps its token, and so its state.
+
+        Reflex takes a token whose socket record exists for a duplicate tab and hands the
+        connection a new token with an empty state. After ``kill -9`` the dead worker's
+        records stay for an hour, so every one of its tabs would come back empty (its open
+        conversation closed). Before Reflex looks, a record naming a worker that ``is_dead``
+        is deleted (only if it still names that worker), and the tab links as itself.
+        """
+        manager = self._tokens()
+        if not isinstance(manager, RedisTokenManager):
+            return
+        link = manager.link_token_to_sid
+
+        async def link_token_to_sid(token: str, sid: str) -> str | None:
+            key = manager._get_redis_key(token)
+            try:
+                raw = await manager.redis.get(key)
+                owner = _record_owner(raw)
+                if owner is not None and owner != manager.instance_id and await is_dead(owner):
+                    await redis_result(manager.redis.eval(_DELETE_IF_SAME, 1, key, raw))
+            except Exception:  # noqa: BLE001 - at worst Reflex hands out a new token
+                log.warning("could not check the worker of tab %s…", token[:8], exc_info=True)
+            return await link(token, sid)
+
+        manager.link_token_to_sid = link_token_to_sid  # type: ignore[method-assign]
 
     async def is_connected(self, token: str) -> bool:
         namespace = self._app.event_namespace

@@ -107,9 +107,13 @@ def test_the_sweep_finds_tabs_whose_close_was_never_reported(session, sockets):
     _open(sockets, bob, "tab-b")
     sockets.open.discard("tab-b")  # its worker died: no disconnect was seen anywhere
 
+    carol = _person(session, "carol")
+    asyncio.run(get_registry().add(carol, "tab-c"))  # loaded on a worker that was killed
     with outbox.record() as published:
         asyncio.run(presence.sweep())
         asyncio.run(presence.sweep())  # once is enough
-    assert published == [(PresenceChanged(bob), None)]
-    assert _last_seen(session, bob) is not None
+    assert {event for event, _skip in published} == {PresenceChanged(bob), PresenceChanged(carol)}
+    assert len(published) == 2
+    assert _last_seen(session, bob) is not None and _last_seen(session, carol) is not None
     assert _last_seen(session, ada) is None
+    assert asyncio.run(get_registry().tokens(carol)) == set()
