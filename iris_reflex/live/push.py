@@ -61,8 +61,20 @@ def install(driver: TabDriver | None) -> None:
     _driver = driver
 
 
+# A tab whose socket is gone still has its state (in memory, or in Redis with several
+# workers) until Reflex expires it. A change that makes it re-read is still applied there,
+# so a message that expired or was deleted leaves that copy too; a change that would add
+# content to it (a new message, typing) is not.
+_REREAD_OFFLINE = frozenset({TabChange.CONVERSATIONS, TabChange.FRIENDS})
+
+
 async def _push_one(driver: TabDriver, user_id: int, token: str, change: Change) -> None:
-    if not await driver.is_connected(token) or not await driver.apply(token, user_id, change):
+    if not await driver.is_connected(token):
+        if change.kind in _REREAD_OFFLINE:
+            await driver.apply(token, user_id, change)
+        await get_registry().remove(user_id, token)
+        return
+    if not await driver.apply(token, user_id, change):
         await get_registry().remove(user_id, token)
         return
     metrics.PUSHES.labels(kind=change.kind.value).inc()
@@ -141,9 +153,10 @@ async def is_online(user_id: int, *, ignoring: str | None = None) -> bool:
 
 
 async def sign_out_ended_sessions(user_id: int, *, skip_token: str | None = None) -> int:
-    """Every open tab of ``user_id`` whose session has ended (password change, sign out
-    everywhere, account deletion) is emptied and sent to the login page at once; returns
-    how many. ``skip_token`` (the asking tab) is left alone."""
+    """Every registered tab of ``user_id`` whose session has ended (password change, sign
+    out everywhere, account deletion) is emptied, connected or not, and a connected one is
+    sent to the login page at once; returns how many were connected. ``skip_token`` (the
+    asking tab) is left alone."""
     driver = _driver
     if driver is None:
         return 0
@@ -152,11 +165,13 @@ async def sign_out_ended_sessions(user_id: int, *, skip_token: str | None = None
         if token == skip_token:
             continue
         try:
-            if not await driver.is_connected(token):
+            # A tab without a socket is emptied too: its state outlives the socket.
+            connected = await driver.is_connected(token)
+            if await driver.sign_out(token, user_id):
                 await get_registry().remove(user_id, token)
-            elif await driver.sign_out(token, user_id):
+                sent += connected
+            elif not connected:
                 await get_registry().remove(user_id, token)
-                sent += 1
         except Exception:  # noqa: BLE001 - one broken tab must not stop the others
             log.warning("could not sign out tab %s… of user %s", token[:8], user_id)
     return sent

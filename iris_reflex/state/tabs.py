@@ -217,6 +217,7 @@ class ReflexTabs:
             if await in_session(_still_signed_in, user_id, session._session_id):
                 return False  # the same session as the asking tab (another tab of this browser)
             await session._empty_tab()
-        redirect = Event.from_event_type([rx.redirect(LOGIN_ROUTE)])
-        await self._app.event_namespace.emit_update(StateUpdate(events=redirect), token)
+        if await self.is_connected(token):  # a tab without a socket is only emptied
+            redirect = Event.from_event_type([rx.redirect(LOGIN_ROUTE)])
+            await self._app.event_namespace.emit_update(StateUpdate(events=redirect), token)
         return True

@@ -769,13 +769,17 @@ def test_friend_typing_shows_only_in_that_friends_open_conversation(app_db, sess
 
 class _ConnectedTabs:
     """Stands in for the running app behind ``state.tabs.ReflexTabs``: these tabs are
-    connected, and ``modify_state`` hands over their state trees."""
+    connected (the ``offline`` ones have a state but no socket any more), and
+    ``modify_state`` hands over their state trees."""
 
-    def __init__(self, *tabs: Any) -> None:
-        self.roots = {tab.router.session.client_token: tab.session.parent_state for tab in tabs}
+    def __init__(self, *tabs: Any, offline: tuple[Any, ...] = ()) -> None:
+        self.roots = {
+            tab.router.session.client_token: tab.session.parent_state for tab in (*tabs, *offline)
+        }
+        gone = {tab.router.session.client_token for tab in offline}
 
         async def is_token_connected(token: str) -> bool:
-            return token in self.roots
+            return token in self.roots and token not in gone
 
         self.event_namespace = SimpleNamespace(
             _token_manager=SimpleNamespace(is_token_connected=is_token_connected)
@@ -970,6 +974,42 @@ def test_first_message_of_a_new_conversation_adds_its_row(app_db, session):
         ("Ada", 1, "hello")
     ]
     assert bob_tab.total_unread == 1
+
+
+def test_a_deleted_message_leaves_the_state_of_a_tab_whose_socket_is_gone(app_db, session):
+    """Reflex keeps a closed tab's state (in Redis with several workers) for an hour: the
+    deletion's re-read still reaches it, and the tab then leaves the registry."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    [sent] = _sent_events(session, ada, "Bob", "take this back")
+    bob_tab = _loaded_tab(bob)
+    run(bob_tab.open_conversation("Ada"))
+    assert _bodies(bob_tab) == ["take this back"]
+    push.install(ReflexTabs(_ConnectedTabs(offline=(bob_tab,))))
+
+    with outbox.record() as published:
+        message_actions.delete_for_everyone(session, actor_id=ada.id, message_id=sent.message_id)
+    _deliver([event for event, _skip in published])
+
+    assert _bodies(bob_tab) == []
+    assert "take this back" not in repr(bob_tab.messages_state._views)
+    assert bob_tab.router.session.client_token not in run(get_registry().tokens(bob.id))
+
+
+def test_ending_sessions_empties_tabs_whose_socket_is_gone(app_db, session):
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    _sent_events(session, bob, "Ada", "for Ada only")
+    ada_tab = _loaded_tab(ada)
+    run(ada_tab.open_conversation("Bob"))
+    push.install(ReflexTabs(_ConnectedTabs(offline=(ada_tab,))))
+
+    auth.revoke_sessions(session, user_id=ada.id)
+    assert run(push.sign_out_ended_sessions(ada.id)) == 0  # nobody to send to the login page
+
+    assert _bodies(ada_tab) == [] and ada_tab.conversations == []
+    assert (ada_tab.username, ada_tab.signed_in) == ("", False)
+    assert run(get_registry().tokens(ada.id)) == set()
 
 
 @pytest.mark.parametrize("bad_id", ["abc", "1.5", "", None])
