@@ -613,3 +613,49 @@ def test_tabs_survive_a_killed_backend_and_every_stored_message_shows_once(clust
         deadline=DEADLINE,
         what="the killed backend started again",
     )
+
+
+async def _expiry_scenario(cluster: Cluster) -> str:
+    """Two tabs on the balancer; one sends a 5-second message; returns its text once both
+    tabs dropped it (the sweep's re-read reached them through Redis)."""
+    names = handlers()
+    run = secrets.token_hex(3)
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=60) as api:
+        made = await _pair(api, asyncio.Semaphore(1), f"cx{run}a", f"cx{run}b")
+    pair = f"c{run}p0"
+    sender, reader = (
+        ClusterTab(t.username, t.friend, t.session_token, pair, t.client_token, lb_url=cluster.url)
+        for t in made
+    )
+    try:
+        for tab in (sender, reader):
+            await tab.connect(cluster.url)
+            await asyncio.wait_for(tab.hydrated.wait(), DEADLINE)
+            await tab.emit(names.open_conversation, {"username": tab.friend})
+            await _until(lambda tab=tab: tab.active == tab.friend, "the conversation open")
+        composer = names.send_message.rsplit(".", 1)[0]
+        await sender.emit(f"{composer}.set_timer_choice", {"choice": "custom"})
+        await sender.emit(f"{composer}.set_custom_timer", {"text": "5s"})
+        body = f"{pair}n0-{secrets.token_hex(8)}"
+        await sender.emit(names.send_message, {"form": {"body": body, "attachment_ids": ""}})
+        await _until(lambda: body in reader.shown, "the timed message at the friend's tab")
+        # While it is shown its text is in Redis (the tabs' pickled state): the scan below
+        # would find it.
+        assert _redis_keys_holding({body.encode()}) != []
+        await _until(
+            lambda: body not in reader.shown and body not in sender.shown,
+            "the expired message gone from both tabs",
+        )
+        assert not reader.leaks and not sender.leaks
+        return body
+    finally:
+        await sender.close()
+        await reader.close()
+
+
+def test_an_expired_message_leaves_no_copy_in_redis(cluster: Cluster):
+    """With several workers every tab's state is pickled into Redis: once a message expired
+    and the tabs dropped it, no key there still holds its text (nor the session cookies)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        body = pool.submit(asyncio.run, _expiry_scenario(cluster)).result()
+    assert _redis_keys_holding({body.encode()}) == []
