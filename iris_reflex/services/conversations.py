@@ -149,7 +149,10 @@ def _visible_message(session: Session, message_id: int, now: datetime) -> Messag
 def is_visible(session: Session, message_id: int) -> bool:
     """Whether the message is still there to be shown (not deleted, not expired): one
     primary-key lookup, for a tab about to show a view it was handed a moment ago."""
-    return _visible_message(session, message_id, clock.now()) is not None
+    found = session.exec(
+        select(Message.id).where(Message.id == message_id, visible(clock.now()))
+    ).first()
+    return found is not None
 
 
 def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageView:
