@@ -20,9 +20,9 @@ HANDOFF_FAILED = "Could not finish signing in. Check your connection and try aga
 CODE_FIELD = "code"
 
 
-def _register(db: Session, username: str, password: str, ip: str) -> auth.SignedIn:
+def _register(db: Session, username: str, password: str, ip: str, user_agent: str) -> auth.SignedIn:
     user = users.check_register(db, username=username, password=password, ip=ip)
-    return auth.login(db, username=user.username, password=password, ip=ip)
+    return auth.login(db, username=user.username, password=password, ip=ip, user_agent=user_agent)
 
 
 class AuthFormState(rx.State):
@@ -117,7 +117,11 @@ class AuthFormState(rx.State):
             return None
         try:
             signed = await in_session(
-                _register, str(form.get("username", "")), password, self._client_ip()
+                _register,
+                str(form.get("username", "")),
+                password,
+                self._client_ip(),
+                self._user_agent(),
             )
         except DomainError as exc:
             self.error = exc.message
