@@ -323,7 +323,6 @@ def _recovery_codes() -> rx.Component:
             border_radius="var(--radius-3)",
             background=rx.color("gray", 3),
             id="recovery-codes",
-            aria_label="Recovery codes",
         ),
         rx.flex(
             rx.button(

@@ -13,8 +13,8 @@ def _code_form() -> rx.Component:
     return rx.form(
         rx.vstack(
             rx.text(
-                "Two-step sign-in is on for this account. Enter the 6-digit code from your "
-                "authenticator app, or one of your recovery codes.",
+                "Enter the 6-digit code from your authenticator app, or one of your "
+                "recovery codes.",
                 size="2",
             ),
             labelled_input(
@@ -82,4 +82,10 @@ def login_page() -> rx.Component:
         rx.link("Create an account", href="/register", weight="medium"),
         size="2",
     )
-    return auth_card("Welcome back", "Sign in to your conversations.", form, footer)
+    title = rx.cond(AuthFormState.second_step, "Two-step sign-in", "Welcome back")
+    subtitle = rx.cond(
+        AuthFormState.second_step,
+        "One more step: your password was right.",
+        "Sign in to your conversations.",
+    )
+    return auth_card(title, subtitle, form, footer)

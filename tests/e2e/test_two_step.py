@@ -14,7 +14,7 @@ import time
 import pyotp
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import ARTIFACTS, serious_accessibility_violations
 from tests.e2e.test_accounts import log_in
 from tests.e2e.test_settings import DESKTOP, PHONE, TIMEOUT, open_settings, signed_up
 
@@ -55,6 +55,7 @@ def test_set_up_two_step_sign_in_then_sign_in_with_a_code(browser: Browser, iris
     expect(page.locator("#totp-qr")).to_have_attribute("src", re.compile("^data:image/svg"))
     secret = secret_box.inner_text()
     shoot(page, section, "two-step-enrol")
+    assert serious_accessibility_violations(page) == []
 
     page.get_by_label("2. Enter the 6-digit code the app shows").fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Turn on").click()
@@ -63,6 +64,7 @@ def test_set_up_two_step_sign_in_then_sign_in_with_a_code(browser: Browser, iris
     recovery = codes.all_inner_texts()
     assert all(re.fullmatch(r"[a-z2-9]{4}(-[a-z2-9]{4}){3}", c) for c in recovery), recovery
     shoot(page, section, "two-step-recovery-codes")
+    assert serious_accessibility_violations(page) == []
     page.get_by_role("button", name="I saved them").click()
     expect(codes).to_have_count(0, timeout=TIMEOUT)
     expect(section.get_by_text("10 recovery codes left")).to_be_visible(timeout=TIMEOUT)
@@ -76,6 +78,7 @@ def test_set_up_two_step_sign_in_then_sign_in_with_a_code(browser: Browser, iris
     expect(devices.nth(0)).to_contain_text("This device")
     expect(devices.nth(0)).to_contain_text("Chrome on Linux")
     shoot(page, page.locator("#devices").locator(".."), "devices")
+    assert serious_accessibility_violations(page) == []
     devices.nth(1).get_by_role("button", name=re.compile("^Sign out")).click()
     expect(devices).to_have_count(1, timeout=TIMEOUT)
     expect(elsewhere.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
@@ -90,7 +93,9 @@ def test_set_up_two_step_sign_in_then_sign_in_with_a_code(browser: Browser, iris
     expect(code_box).to_be_visible(timeout=TIMEOUT)
     expect(code_box).to_be_focused()
     assert "/login" in page.url
+    expect(page.get_by_role("heading", name="Two-step sign-in")).to_be_visible()
     shoot(page, None, "login-second-step")
+    assert serious_accessibility_violations(page) == []
 
     code_box.fill("000000")
     page.get_by_role("button", name="Verify and sign in").click()
