@@ -86,7 +86,7 @@ def _digits(code: str) -> str:
 
 def _recovery_hash(code: str) -> str:
     normal = re.sub(r"[\s-]", "", code).lower()
-    return hashlib.sha256(normal.encode()).hexdigest()
+    return hashlib.sha256(normal.encode("utf-8", "replace")).hexdigest()
 
 
 def _new_recovery_code() -> str:

@@ -464,3 +464,10 @@ def test_last_active_is_written_at_most_every_five_minutes(session, frozen_clock
 )
 def test_a_user_agent_is_described_briefly(agent, described):
     assert auth.describe_device(agent) == described
+
+
+@pytest.mark.parametrize("code", ["", " ", "\ud800" * 6, "x" * 65, "12345", "1234567", "abcdef"])
+def test_nonsense_codes_pass_nothing_and_break_nothing(session, now, code):
+    user = make_user(session)
+    enrolled(session, user, now)
+    assert not two_factor.consume_code(session, user_id=user.id, code=code, now=now.current)
