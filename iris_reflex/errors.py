@@ -61,3 +61,20 @@ class Throttled(DomainError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SecondFactorRequired(DomainError):
+    """The password was right, and the account asks for a second step too.
+
+    Not a session: ``challenge`` is a short-lived, single-purpose token that, with a code
+    (``auth.finish_login``), opens one. A caller that does not know about two-step sign-in
+    simply fails here, as for a wrong password: it can never open a session by mistake.
+    """
+
+    status_code = 401
+
+    def __init__(self, message: str, *, challenge: str, expires_in: int, methods: tuple[str, ...]):
+        super().__init__(message)
+        self.challenge = challenge
+        self.expires_in = expires_in
+        self.methods = methods

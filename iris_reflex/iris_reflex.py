@@ -23,6 +23,7 @@ from iris_reflex.state import connections
 from iris_reflex.state.auth_forms import AuthFormState
 from iris_reflex.state.conversation import ConversationState
 from iris_reflex.state.friends import FriendsState
+from iris_reflex.state.security import SecurityState
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.settings import SettingsState
 from iris_reflex.state.sidebar import SidebarState
@@ -130,5 +131,5 @@ app.add_page(
     settings_page,
     route="/settings",
     title="Settings · Iris",
-    on_load=[SessionState.require_user, SettingsState.load],
+    on_load=[SessionState.require_user, SettingsState.load, SecurityState.load],
 )

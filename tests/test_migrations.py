@@ -56,7 +56,15 @@ def test_downgrade_then_upgrade_round_trips(tmp_path):
     drop()
 
 
-NEVER_REUSED = ("users", "conversations", "friendships", "blocks", "messages", "attachments")
+NEVER_REUSED = (
+    "users",
+    "conversations",
+    "friendships",
+    "blocks",
+    "messages",
+    "attachments",
+    "recovery_codes",
+)
 
 
 def test_sqlite_tables_whose_ids_name_things_never_reuse_ids(database_url):

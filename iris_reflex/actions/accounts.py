@@ -9,7 +9,7 @@ from sqlmodel import Session
 from iris_reflex.db import forget_deleted
 from iris_reflex.live import outbox
 from iris_reflex.live.events import FriendsChanged, ProfileChanged, ReceiptsChanged, SessionsEnded
-from iris_reflex.services import accounts, avatars, users
+from iris_reflex.services import accounts, auth, avatars, users
 
 
 def update_profile(
@@ -78,6 +78,17 @@ def sign_out_everywhere(db: Session, *, actor_id: int, skip_token: str | None = 
     ended = accounts.sign_out_everywhere(db, actor_id=actor_id)
     outbox.publish(SessionsEnded(actor_id), skip_token=skip_token)
     return ended
+
+
+def sign_out_device(
+    db: Session, *, identity: auth.Identity, handle: str, skip_token: str | None = None
+) -> bool:
+    """End one session from the Devices list; its open tabs are emptied and signed out.
+    Returns whether it was the asking session itself."""
+    ended = accounts.sign_out_device(db, identity, handle=handle)
+    # Tabs still on a live session keep it (``push.sign_out_ended_sessions`` re-checks each).
+    outbox.publish(SessionsEnded(identity.user_id), skip_token=skip_token)
+    return ended == identity.session_id
 
 
 def delete_account(

@@ -6,15 +6,25 @@ format, password length, throttling, revocation) and raise the errors mapped to 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from iris_reflex import clock
 from iris_reflex.actions import accounts as account_actions
 from iris_reflex.api.deps import DB, CurrentCaller, client_ip
 from iris_reflex.api.openapi import JsonSafeRoute, errors
-from iris_reflex.api.schemas import Credentials, MeOut, ProfileIn, TokenOut, UserOut
-from iris_reflex.errors import NotFound
+from iris_reflex.api.schemas import (
+    Credentials,
+    DeviceOut,
+    MeOut,
+    ProfileIn,
+    SecondFactorIn,
+    SecondFactorOut,
+    TokenOut,
+    UserOut,
+)
+from iris_reflex.errors import NotFound, SecondFactorRequired
 from iris_reflex.services import auth, friends, users
 from iris_reflex.services.users import PublicUser
 
@@ -41,11 +51,57 @@ def register(body: Credentials, request: Request, session: DB) -> UserOut:
     return UserOut.of(PublicUser.of(user))
 
 
-@router.post("/auth/login", response_model=TokenOut, responses=errors(400, 401, 422, 429))
-def login(body: Credentials, request: Request, session: DB) -> TokenOut:
-    """Sign in: a new session and its bearer token. Failed attempts are throttled."""
-    signed = auth.login(
-        session, username=body.username, password=body.password, ip=client_ip(request)
+def _user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")[:512]
+
+
+@router.post(
+    "/auth/login",
+    response_model=TokenOut,
+    responses={
+        202: {
+            "model": SecondFactorOut,
+            "description": "The password is right and the account uses two-step sign-in: "
+            "no session yet; finish with POST /api/auth/login/second-factor.",
+        },
+        **errors(400, 401, 422, 429),
+    },
+)
+def login(body: Credentials, request: Request, session: DB) -> TokenOut | JSONResponse:
+    """Sign in: a new session and its bearer token. Failed attempts are throttled.
+
+    With two-step sign-in on, the answer is 202 with a ``second_factor_token`` instead."""
+    try:
+        signed = auth.login(
+            session,
+            username=body.username,
+            password=body.password,
+            ip=client_ip(request),
+            user_agent=_user_agent(request),
+        )
+    except SecondFactorRequired as needed:
+        out = SecondFactorOut(
+            second_factor_token=needed.challenge,
+            expires_in=needed.expires_in,
+            methods=list(needed.methods),
+        )
+        return JSONResponse(out.model_dump(), status_code=202)
+    return TokenOut.of(signed, clock.now())
+
+
+@router.post(
+    "/auth/login/second-factor", response_model=TokenOut, responses=errors(400, 401, 422, 429)
+)
+def login_second_factor(body: SecondFactorIn, request: Request, session: DB) -> TokenOut:
+    """The second step of signing in: the token from the login's 202 answer and a code
+    (six digits from the authenticator app, or a recovery code). Wrong codes are throttled
+    like wrong passwords; the token works for 5 minutes and opens one session."""
+    signed = auth.finish_login(
+        session,
+        challenge=body.second_factor_token,
+        code=body.code,
+        ip=client_ip(request),
+        user_agent=_user_agent(request),
     )
     return TokenOut.of(signed, clock.now())
 
@@ -54,6 +110,30 @@ def login(body: Credentials, request: Request, session: DB) -> TokenOut:
 def logout(caller: CurrentCaller, session: DB) -> Response:
     """End this token's session: it stops working at once (other sessions stay)."""
     auth.logout(session, caller.identity)
+    return Response(status_code=204)
+
+
+@signed_in.get("/sessions", response_model=list[DeviceOut], responses=errors(401))
+def sessions(caller: CurrentCaller, session: DB) -> list[DeviceOut]:
+    """The caller's signed-in sessions (devices): this one first, then the most recently
+    active. Activity is recorded at most every few minutes."""
+    return [DeviceOut.of(d) for d in auth.list_devices(session, caller.identity)]
+
+
+@signed_in.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    response_class=Response,
+    responses=errors(401, 403, 404),
+)
+def end_session(
+    caller: CurrentCaller,
+    session: DB,
+    session_id: str = Path(max_length=64, description="The ``id`` from GET /api/sessions."),
+) -> Response:
+    """Sign out one of the caller's sessions: its tokens stop working and its open pages
+    are signed out at once."""
+    account_actions.sign_out_device(session, identity=caller.identity, handle=session_id)
     return Response(status_code=204)
 
 

@@ -91,6 +91,48 @@ class TokenOut(BaseModel):
         return cls(access_token=signed.token, expires_in=seconds)
 
 
+class SecondFactorOut(BaseModel):
+    """The password was right; the account also asks for a second step. Send
+    ``second_factor_token`` with a code to ``POST /api/auth/login/second-factor`` within
+    ``expires_in`` seconds; it opens one session at most."""
+
+    second_factor_required: Literal[True] = True
+    second_factor_token: str
+    expires_in: int = Field(description="Seconds until the token expires.")
+    methods: list[str] = Field(
+        description="Ways to pass the step: totp (a 6-digit code), recovery_code."
+    )
+
+
+class SecondFactorIn(_In):
+    """The token from the login answer and a code: six digits from the authenticator app,
+    or one of the recovery codes."""
+
+    second_factor_token: Text = Field(max_length=2048)
+    code: Text = Field(max_length=64)
+
+
+class DeviceOut(BaseModel):
+    """One of the caller's signed-in sessions. ``id`` names it for ``DELETE
+    /api/sessions/{id}``; ``current`` is the session of the token asking."""
+
+    id: str
+    device: str
+    created_at: datetime
+    last_active_at: datetime
+    current: bool
+
+    @classmethod
+    def of(cls, device: auth.Device) -> DeviceOut:
+        return cls(
+            id=device.handle,
+            device=device.description,
+            created_at=device.created_at,
+            last_active_at=device.last_active_at,
+            current=device.current,
+        )
+
+
 class MeOut(BaseModel):
     """The caller's own account."""
 

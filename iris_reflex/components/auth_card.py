@@ -33,7 +33,9 @@ def error_line() -> rx.Component:
     )
 
 
-def auth_card(title: str, subtitle: str, form: rx.Component, footer: rx.Component) -> rx.Component:
+def auth_card(
+    title: str | rx.Var, subtitle: str | rx.Var, form: rx.Component, footer: rx.Component
+) -> rx.Component:
     """A page with the logo, a title and the form in a card, centred on any screen."""
     return rx.center(
         rx.vstack(

@@ -8,6 +8,8 @@ import reflex as rx
 from iris_reflex.components.auth_card import labelled_input
 from iris_reflex.components.chat import initial_avatar
 from iris_reflex.services.users import PASSWORD_MAX, PASSWORD_MIN
+from iris_reflex.state.rows import DeviceRow
+from iris_reflex.state.security import CODE_FIELD, OFF_CODE, OFF_PASSWORD, SecurityState
 from iris_reflex.state.session import backend_base_js
 from iris_reflex.state.settings import (
     DEFAULT_TIMER_CHOICES,
@@ -285,10 +287,325 @@ def password_section() -> rx.Component:
     )
 
 
+def _security_error() -> rx.Component:
+    return rx.cond(
+        SecurityState.security_error,
+        rx.callout(
+            SecurityState.security_error,
+            icon="circle-alert",
+            color_scheme="red",
+            role="alert",
+            width="100%",
+            id="two-step-error",
+        ),
+    )
+
+
+def _recovery_codes() -> rx.Component:
+    """The ten codes, shown once, with a way to copy them and to put them away."""
+    return rx.vstack(
+        rx.callout(
+            "Save these recovery codes somewhere safe. Each one signs you in once if you "
+            "lose your phone. They will not be shown again.",
+            icon="key-round",
+            color_scheme="amber",
+            width="100%",
+        ),
+        rx.grid(
+            rx.foreach(
+                SecurityState.new_codes,
+                lambda code: rx.code(code, size="3", variant="ghost", class_name="iris-code"),
+            ),
+            columns=rx.breakpoints(initial="1", xs="2"),
+            spacing="2",
+            width="100%",
+            padding="0.75em",
+            border_radius="var(--radius-3)",
+            background=rx.color("gray", 3),
+            id="recovery-codes",
+        ),
+        rx.flex(
+            rx.button(
+                rx.icon("copy", size=16),
+                "Copy codes",
+                variant="soft",
+                type="button",
+                on_click=[
+                    rx.set_clipboard(SecurityState.new_codes.join("\n")),
+                    rx.toast.success("Recovery codes copied."),
+                ],
+            ),
+            rx.button(
+                "I saved them",
+                type="button",
+                on_click=SecurityState.done_with_codes,
+                id="recovery-codes-done",
+            ),
+            spacing="2",
+            wrap="wrap",
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
+def _enrolment() -> rx.Component:
+    """Scan the QR code (or type the key), then confirm with a code from the app."""
+    return rx.vstack(
+        rx.text(
+            "1. Scan this QR code with an authenticator app (or enter the key by hand).",
+            size="2",
+        ),
+        rx.flex(
+            rx.image(
+                src=SecurityState.enrol_qr,
+                alt="QR code to add Iris to an authenticator app",
+                width="180px",
+                height="180px",
+                id="totp-qr",
+                border_radius="var(--radius-2)",
+            ),
+            rx.vstack(
+                rx.text("Key", size="1", color_scheme="gray", weight="medium"),
+                rx.code(
+                    SecurityState.enrol_secret,
+                    size="2",
+                    id="totp-secret",
+                    word_break="break-all",
+                    class_name="iris-code",
+                ),
+                spacing="1",
+                min_width="0",
+                flex="1",
+            ),
+            spacing="4",
+            align="center",
+            wrap="wrap",
+            width="100%",
+        ),
+        rx.form(
+            rx.vstack(
+                labelled_input(
+                    "2. Enter the 6-digit code the app shows",
+                    CODE_FIELD,
+                    auto_complete="one-time-code",
+                    input_mode="numeric",
+                    max_length=8,
+                    required=True,
+                    placeholder="123456",
+                ),
+                _security_error(),
+                rx.flex(
+                    rx.button("Turn on", type="submit", id="totp-confirm"),
+                    rx.button(
+                        "Cancel",
+                        type="button",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=SecurityState.cancel_enrolment,
+                    ),
+                    spacing="2",
+                    wrap="wrap",
+                ),
+                spacing="3",
+                width="100%",
+                align="start",
+            ),
+            on_submit=SecurityState.confirm_enrolment,
+            reset_on_submit=True,
+            width="100%",
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
+def _reauthenticate_form(submit: rx.Component, on_submit: object) -> rx.Component:
+    """The password, or a current code: to turn it off or to replace the recovery codes."""
+    return rx.form(
+        rx.vstack(
+            rx.text(
+                "Confirm it is you with your password, or with a code from your app.",
+                size="2",
+            ),
+            labelled_input(
+                "Password",
+                OFF_PASSWORD,
+                type="password",
+                auto_complete="current-password",
+            ),
+            labelled_input(
+                "Or a code",
+                OFF_CODE,
+                auto_complete="one-time-code",
+                max_length=64,
+                placeholder="123456",
+            ),
+            _security_error(),
+            rx.flex(
+                submit,
+                rx.button(
+                    "Cancel",
+                    type="button",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=SecurityState.open_manage(""),
+                ),
+                spacing="2",
+                wrap="wrap",
+            ),
+            spacing="3",
+            width="100%",
+            align="start",
+        ),
+        on_submit=on_submit,
+        reset_on_submit=True,
+        width="100%",
+    )
+
+
+def two_step_section() -> rx.Component:
+    status = rx.hstack(
+        rx.cond(
+            SecurityState.two_step_on,
+            rx.badge(rx.icon("shield-check", size=14), "On", color_scheme="green", size="2"),
+            rx.badge("Off", color_scheme="gray", size="2"),
+        ),
+        rx.cond(
+            SecurityState.two_step_on,
+            rx.text(
+                SecurityState.recovery_left.to_string(),
+                " recovery codes left",
+                size="2",
+                color_scheme="gray",
+            ),
+        ),
+        spacing="3",
+        align="center",
+        id="two-step-status",
+    )
+    on_actions = rx.flex(
+        rx.button(
+            "Make new recovery codes",
+            variant="soft",
+            type="button",
+            on_click=SecurityState.open_manage("regenerate"),
+        ),
+        rx.button(
+            "Turn off…",
+            variant="soft",
+            color_scheme="red",
+            type="button",
+            on_click=SecurityState.open_manage("off"),
+        ),
+        spacing="2",
+        wrap="wrap",
+    )
+    body = rx.cond(
+        SecurityState.new_codes.length() > 0,
+        _recovery_codes(),
+        rx.cond(
+            SecurityState.enrolling,
+            _enrolment(),
+            rx.cond(
+                SecurityState.two_step_on,
+                rx.match(
+                    SecurityState.manage,
+                    (
+                        "off",
+                        _reauthenticate_form(
+                            rx.button("Turn off", type="submit", color_scheme="red", id="totp-off"),
+                            SecurityState.turn_off,
+                        ),
+                    ),
+                    (
+                        "regenerate",
+                        _reauthenticate_form(
+                            rx.button("Make new codes", type="submit", id="totp-regenerate"),
+                            SecurityState.regenerate_codes,
+                        ),
+                    ),
+                    on_actions,
+                ),
+                rx.vstack(
+                    _security_error(),
+                    rx.button(
+                        rx.icon("shield-plus", size=16),
+                        "Set up two-step sign-in",
+                        type="button",
+                        on_click=SecurityState.start_enrolment,
+                        id="totp-start",
+                    ),
+                    width="100%",
+                    align="start",
+                ),
+            ),
+        ),
+    )
+    return _section(
+        "Two-step sign-in",
+        "After your password, Iris also asks for a code from an authenticator app on your "
+        "phone, so a stolen password alone is not enough.",
+        status,
+        body,
+        id="two-step",
+        on_unmount=SecurityState.leave,
+    )
+
+
+def _device(row: DeviceRow) -> rx.Component:
+    return rx.flex(
+        rx.icon("monitor-smartphone", size=20, aria_hidden="true", flex_shrink="0"),
+        rx.vstack(
+            rx.hstack(
+                rx.text(row.description, weight="medium", size="2"),
+                rx.cond(row.current, rx.badge("This device", color_scheme="green", size="1")),
+                spacing="2",
+                align="center",
+                wrap="wrap",
+            ),
+            rx.text("Signed in ", row.signed_in, size="1", color_scheme="gray"),
+            rx.text(
+                rx.cond(row.current, "Active now", "Last active " + row.active),
+                size="1",
+                color_scheme="gray",
+            ),
+            spacing="0",
+            flex="1",
+            min_width="0",
+        ),
+        rx.cond(
+            row.current,
+            rx.fragment(),
+            rx.button(
+                "Sign out",
+                size="1",
+                variant="soft",
+                color_scheme="gray",
+                type="button",
+                on_click=SecurityState.sign_out_device(row.handle),
+                aria_label="Sign out " + row.description,
+                class_name="device-sign-out",
+            ),
+        ),
+        spacing="3",
+        align="center",
+        width="100%",
+        padding_y="0.5em",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        class_name="iris-device",
+        data_current=rx.cond(row.current, "true", "false"),
+    )
+
+
 def sessions_section() -> rx.Component:
     return _section(
         "Signed-in devices",
-        "Lost a phone or used a shared computer? End every session, this one included.",
+        "Where your account is signed in now. Sign out one you don't recognise, or all of "
+        "them if you lost a phone or used a shared computer.",
+        rx.vstack(
+            rx.foreach(SecurityState.devices, _device), spacing="0", width="100%", id="devices"
+        ),
         rx.button(
             rx.icon("log-out", size=16),
             "Sign out everywhere",

@@ -62,8 +62,51 @@ class UserSession(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts())
     expires_at: datetime = Field(sa_column=_ts())
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # What the Devices list shows: a short description of the browser that signed in (from
+    # its User-Agent, truncated), and when the session last did something (updated at most
+    # every few minutes, not on every event).
+    device: str = Field(default="", max_length=80)
+    last_active_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
     __table_args__ = (Index("ix_user_sessions_user_id", "user_id"),)
+
+
+class TotpSecret(SQLModel, table=True):
+    """A user's authenticator-app secret. Two-step sign-in is on once ``confirmed_at`` is set
+    (a code from the app was accepted); ``last_step`` is the newest time step accepted, so a
+    code is never accepted twice."""
+
+    __tablename__ = "totp_secrets"
+
+    user_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("users.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    secret: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    confirmed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_step: int | None = Field(default=None)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One single-use recovery code, stored as the SHA-256 of the code (never the code)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=_fk("users.id"))
+    code_hash: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "code_hash", name="uq_recovery_codes_user_hash"),
+        NEVER_REUSE_IDS,
+    )
 
 
 class UsedHandoff(SQLModel, table=True):

@@ -13,6 +13,7 @@ from iris_reflex.components.settings import (
     sessions_section,
     theme_section,
     timer_section,
+    two_step_section,
 )
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.settings import THEMES, SettingsState
@@ -24,6 +25,7 @@ STYLE = """
   outline: 2px solid var(--accent-8); outline-offset: 2px; }
 .iris-settings .rt-RadioCardsItem:focus-visible { outline: 2px solid var(--accent-8);
   outline-offset: 2px; }
+.iris-code { font-family: var(--code-font-family); letter-spacing: 0.04em; }
 .iris-choice { display: inline-flex; align-items: center; gap: 0.5em; cursor: pointer;
   padding: 0.4em 0.2em; }
 """
@@ -103,6 +105,7 @@ def _content() -> rx.Component:
         privacy_section(),
         timer_section(),
         password_section(),
+        two_step_section(),
         sessions_section(),
         delete_section(),
         spacing="4",

@@ -7,6 +7,9 @@ Why it is built this way:
   guess costs the same argon2 work as any other, and nothing here answers faster for it.
 - Changing the password ends every *other* session in the same transaction that stores the
   new hash: whoever knew the old password is signed out at the moment it stops working.
+- Turning two-step sign-in off, and replacing the recovery codes, need the password or a
+  current code: a stolen session alone must not be able to remove the second factor or
+  read fresh recovery codes. Both count a wrong answer like a wrong password.
 - Deleting an account is a sequence of short, idempotent steps, ending with the user row.
   **A crash midway leaves the account retryable**: the user row and its password survive
   until the very last step, so the person can sign in again and delete again, and every
@@ -43,7 +46,16 @@ from iris_reflex.models import (
     User,
     UserSession,
 )
-from iris_reflex.services import auth, expiry, pairs, passwords, storage, timers, users
+from iris_reflex.services import (
+    auth,
+    expiry,
+    pairs,
+    passwords,
+    storage,
+    timers,
+    two_factor,
+    users,
+)
 from iris_reflex.services.addresses import UNKNOWN_ADDRESS
 
 WRONG_PASSWORD = "That password is not correct."  # noqa: S105 (a message)
@@ -174,6 +186,78 @@ def change_password(
     session.add(user)
     # Commits the new hash and the revocations together.
     return auth.revoke_sessions(session, user_id=actor_id, keep_session_id=session_id)
+
+
+WRONG_PASSWORD_OR_CODE = "That password or code is not correct."  # noqa: S105 (a message)
+
+
+def _reauthenticate(
+    session: Session, user: User, *, password: str = "", code: str = "", ip: str
+) -> None:
+    """The actor proves it is them again: with the password, or with a current code from
+    the authenticator app (or a recovery code), counted like a login attempt either way.
+
+    Raises:
+        Throttled: too many wrong answers recently.
+        Invalid: wrong (the failure is recorded and committed).
+    """
+    if password:
+        try:
+            new_hash = _check_password(session, user, password, ip=ip)
+        except Invalid:
+            raise Invalid(WRONG_PASSWORD_OR_CODE) from None
+        if new_hash:
+            user.password_hash = new_hash
+            session.add(user)
+        return
+    now = clock.now()
+    ip, key = ip[:64] or UNKNOWN_IP, user.username_key[:64]
+    auth.reserve_attempt(session, key=key, ip=ip, now=now)
+    assert user.id is not None
+    if not code or not two_factor.consume_code(session, user_id=user.id, code=code, now=now):
+        session.rollback()
+        raise Invalid(WRONG_PASSWORD_OR_CODE)
+    auth.clear_failures(session, key=key, ip=ip)
+
+
+def turn_off_two_factor(
+    session: Session, *, actor_id: int, password: str = "", code: str = "", ip: str = UNKNOWN_IP
+) -> None:
+    """Turn two-step sign-in off (secret and recovery codes deleted), after the password or
+    a current code.
+
+    Raises:
+        Invalid: it is not on, or the password and code are wrong. Throttled: see above.
+    """
+    user = users.access_user(session, actor_id)
+    if not two_factor.is_enabled(session, actor_id):
+        raise Invalid(two_factor.NOT_ON)
+    _reauthenticate(session, user, password=password, code=code, ip=ip)
+    two_factor.turn_off(session, actor_id=actor_id)
+    session.commit()
+
+
+def regenerate_recovery_codes(
+    session: Session, *, actor_id: int, password: str = "", code: str = "", ip: str = UNKNOWN_IP
+) -> list[str]:
+    """Ten new recovery codes (the old ones stop working), after the password or a current
+    code; shown once.
+
+    Raises:
+        Invalid: two-step sign-in is off, or the password and code are wrong.
+    """
+    user = users.access_user(session, actor_id)
+    if not two_factor.is_enabled(session, actor_id):
+        raise Invalid(two_factor.NOT_ON)
+    _reauthenticate(session, user, password=password, code=code, ip=ip)
+    codes = two_factor.new_recovery_codes(session, actor_id=actor_id)
+    session.commit()
+    return codes
+
+
+def sign_out_device(session: Session, identity: auth.Identity, *, handle: str) -> str:
+    """End one of the actor's sessions from the Devices list; returns the ended session id."""
+    return auth.revoke_device(session, identity, handle=handle)
 
 
 def sign_out_everywhere(session: Session, *, actor_id: int) -> int:

@@ -29,6 +29,17 @@ Why it is built this way:
   out; a correct password in an allowed attempt always signs in. The per-username count is
   where a second factor or passkey will plug in (``username_is_guarded``): once a username
   is guarded, a sign-in could also require it, and pass the limit with it.
+- Two-step sign-in: after a correct password for a user with an authenticator app, no
+  session is opened. ``login`` raises ``SecondFactorRequired`` carrying a 5-minute token of
+  its own audience (useless as a session or a handoff); ``finish_login`` takes it with a code
+  and opens the session. Its ``jti`` is spent in ``used_handoffs`` like a handoff's, so one
+  challenge opens at most one session. The password attempt is *not* cleared from the
+  (address, username) count until the second step passes, and every code attempt is
+  reserved like a password attempt, so knowing the password buys no free code guesses. The
+  step asks ``two_factor.consume_code``; a passkey could later be another way to pass it.
+- Devices: each session row keeps a short description of the browser that signed in and
+  when it was last active. ``authenticate`` runs on every event and request, so it writes
+  ``last_active_at`` only when the stored one is ``ACTIVITY_EVERY`` old.
 - Addresses come from ``addresses.client_address``: ``X-Forwarded-For`` only from a
   configured proxy. A missing user costs the same argon2 work as a wrong password.
 """
@@ -36,6 +47,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import secrets
 from dataclasses import dataclass
@@ -47,9 +59,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select, update
 
 from iris_reflex import clock
-from iris_reflex.errors import NotAuthenticated, Throttled
+from iris_reflex.errors import NotAuthenticated, NotFound, SecondFactorRequired, Throttled
 from iris_reflex.models import LoginFailure, UsedHandoff, User, UserSession
-from iris_reflex.services import passwords, users
+from iris_reflex.services import passwords, two_factor, users
 from iris_reflex.services.addresses import UNKNOWN_ADDRESS
 from iris_reflex.settings import get_settings
 
@@ -58,11 +70,21 @@ ISSUER = "iris"
 SESSION_AUDIENCE = "iris:session"
 HANDOFF_AUDIENCE = "iris:web-handoff"
 HANDOFF_SECONDS = 60
+SECOND_FACTOR_AUDIENCE = "iris:second-factor"
+SECOND_FACTOR_SECONDS = 300
+SECOND_FACTOR_METHODS = ("totp", "recovery_code")
+# ``last_active_at`` is written at most this often per session (it is on every event's path).
+ACTIVITY_EVERY = timedelta(minutes=5)
+DEVICE_MAX = 80
 # A token "issued" further in the future than this is forged or from a broken clock.
 CLOCK_SKEW_SECONDS = 30
 
 SESSION_ENDED = "Your session has ended. Please sign in again."
 WRONG_CREDENTIALS = "Wrong username or password."
+CODE_NEEDED = "Enter the code from your authenticator app, or a recovery code."
+WRONG_CODE = "That code is not correct."
+CHALLENGE_ENDED = "That sign-in took too long. Enter your password again."
+NO_SUCH_DEVICE = "That session has already ended."
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,18 @@ class SignedIn:
     session_id: str
     token: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Device:
+    """One live session as the Devices list shows it. ``handle`` names it there: a digest
+    of the session id, so the page never holds the id that the session's token carries."""
+
+    handle: str
+    description: str
+    created_at: datetime
+    last_active_at: datetime
+    current: bool
 
 
 @dataclass(frozen=True)
@@ -215,12 +249,16 @@ def clear_failures(session: Session, *, key: str, ip: str) -> None:
     )
 
 
-def login(session: Session, *, username: str, password: str, ip: str) -> SignedIn:
+def login(
+    session: Session, *, username: str, password: str, ip: str, user_agent: str = ""
+) -> SignedIn:
     """Check a username and password and open a new session.
 
     Raises:
         Throttled: this address tried this username again too early (see the module).
         NotAuthenticated: wrong username or password (one message for both).
+        SecondFactorRequired: the password is right and the user has two-step sign-in on;
+            pass its ``challenge`` and a code to ``finish_login``.
     """
     now = clock.now()
     key = users.username_key(username)[:64]
@@ -240,13 +278,113 @@ def login(session: Session, *, username: str, password: str, ip: str) -> SignedI
         raise NotAuthenticated(WRONG_CREDENTIALS)  # the reservation stays as the failure
     if new_hash:
         user.password_hash = new_hash
+    assert user.id is not None
+    if two_factor.is_enabled(session, user.id):
+        # The attempt stays counted until the second step passes (see the module).
+        session.commit()
+        raise SecondFactorRequired(
+            CODE_NEEDED,
+            challenge=_issue_challenge(user.id, now),
+            expires_in=SECOND_FACTOR_SECONDS,
+            methods=SECOND_FACTOR_METHODS,
+        )
     clear_failures(session, key=key, ip=ip)
-    signed_in = _open_session(session, user, now=now)
+    signed_in = _open_session(session, user, now=now, user_agent=user_agent)
     session.commit()
     return signed_in
 
 
-def _open_session(session: Session, user: User, *, now: datetime) -> SignedIn:
+def _issue_challenge(user_id: int, now: datetime) -> str:
+    return _encode(
+        {
+            "iss": ISSUER,
+            "aud": SECOND_FACTOR_AUDIENCE,
+            "sub": str(user_id),
+            "sid": "",  # no session yet
+            "iat": int(now.timestamp()),
+            "exp": int(now.timestamp()) + SECOND_FACTOR_SECONDS,
+            "jti": secrets.token_urlsafe(24),
+        }
+    )
+
+
+def finish_login(
+    session: Session, *, challenge: str, code: str, ip: str, user_agent: str = ""
+) -> SignedIn:
+    """The second step: a challenge from ``login`` and a code open the session, once.
+
+    Raises:
+        NotAuthenticated: the challenge is forged, expired or already used (enter the
+            password again), or the code is wrong (try another).
+        Throttled: too many wrong passwords or codes from this address for this username.
+    """
+    try:
+        claims = _claims(challenge, SECOND_FACTOR_AUDIENCE, required=("jti",))
+    except NotAuthenticated:
+        raise NotAuthenticated(CHALLENGE_ENDED) from None
+    user_id, jti = int(str(claims["sub"])), str(claims["jti"])
+    if not jti or len(jti) > 43:
+        raise NotAuthenticated(CHALLENGE_ENDED)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotAuthenticated(CHALLENGE_ENDED)
+    now = clock.now()
+    key, ip = user.username_key[:64], ip[:64] or UNKNOWN_ADDRESS
+    reserve_attempt(session, key=key, ip=ip, now=now)
+    if not isinstance(code, str) or not two_factor.consume_code(
+        session, user_id=user_id, code=code, now=now
+    ):
+        session.rollback()
+        raise NotAuthenticated(WRONG_CODE)  # the reservation stays as the failure
+    expires_at = datetime.fromtimestamp(int(str(claims["exp"])), tz=UTC)
+    # Commits the spent code with the spent challenge: of two uses, one wins.
+    try:
+        _spend_handoff(session, jti=jti, expires_at=expires_at)
+    except NotAuthenticated:
+        raise NotAuthenticated(CHALLENGE_ENDED) from None
+    clear_failures(session, key=key, ip=ip)
+    signed_in = _open_session(session, user, now=now, user_agent=user_agent)
+    session.commit()
+    return signed_in
+
+
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("CrOS", "ChromeOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_device(user_agent: str) -> str:
+    """A short description of a User-Agent ("Firefox on Linux"), at most ``DEVICE_MAX``
+    characters; a client that is not a known browser is named by its first word."""
+    agent = user_agent[:512]
+    browser = next((name for mark, name in _BROWSERS if mark in agent), "")
+    system = next((name for mark, name in _SYSTEMS if mark in agent), "")
+    if browser and system:
+        text = f"{browser} on {system}"
+    elif browser or system:
+        text = browser or system
+    else:
+        text = agent.split(" ", 1)[0].split("/", 1)[0].strip()
+    text = "".join(ch for ch in text if ch.isprintable())
+    return text[:DEVICE_MAX] or "Unknown device"
+
+
+def _open_session(session: Session, user: User, *, now: datetime, user_agent: str = "") -> SignedIn:
     assert user.id is not None
     lifetime = timedelta(minutes=get_settings().jwt_lifetime_minutes)
     row = UserSession(
@@ -254,6 +392,8 @@ def _open_session(session: Session, user: User, *, now: datetime) -> SignedIn:
         user_id=user.id,
         created_at=now,
         expires_at=now + lifetime,
+        device=describe_device(user_agent),
+        last_active_at=now,
     )
     session.add(row)
     token = _encode(
@@ -269,10 +409,10 @@ def _open_session(session: Session, user: User, *, now: datetime) -> SignedIn:
     return SignedIn(user=user, session_id=row.id, token=token, expires_at=row.expires_at)
 
 
-def open_session(session: Session, user: User) -> SignedIn:
+def open_session(session: Session, user: User, *, user_agent: str = "") -> SignedIn:
     """A new session for a user whose identity is already proven (committed): the same
     token ``login`` gives, without a password round (argon2 is most of a login's cost)."""
-    signed_in = _open_session(session, user, now=clock.now())
+    signed_in = _open_session(session, user, now=clock.now(), user_agent=user_agent)
     session.commit()
     return signed_in
 
@@ -302,8 +442,25 @@ def authenticate(session: Session, token: str | None) -> Identity:
     if not token:
         raise NotAuthenticated(SESSION_ENDED)
     user_id, session_id = _decode(token, SESSION_AUDIENCE)
-    _live_session(session, user_id=user_id, session_id=session_id)
+    row = _live_session(session, user_id=user_id, session_id=session_id)
+    _note_activity(session, row)
     return Identity(user_id=user_id, session_id=session_id)
+
+
+def _note_activity(session: Session, row: UserSession) -> None:
+    """Record that the session is in use, at most once per ``ACTIVITY_EVERY``: most events
+    only read the row they already loaded. The conditional update keeps concurrent events
+    from writing it twice."""
+    now = clock.now()
+    if row.last_active_at is not None and now - row.last_active_at < ACTIVITY_EVERY:
+        return
+    stale = col(UserSession.last_active_at).is_(None) | (
+        col(UserSession.last_active_at) <= now - ACTIVITY_EVERY
+    )
+    session.exec(
+        update(UserSession).where(col(UserSession.id) == row.id, stale).values(last_active_at=now)
+    )
+    session.commit()
 
 
 def signed_in_user(session: Session, token: str | None) -> tuple[Identity, User]:
@@ -391,6 +548,54 @@ def revoke_sessions(session: Session, *, user_id: int, keep_session_id: str | No
     result = session.exec(statement)
     session.commit()
     return int(result.rowcount or 0)
+
+
+def device_handle(session_id: str) -> str:
+    """The Devices list's name for a session (not its id, see ``Device``)."""
+    return hashlib.blake2b(session_id.encode(), digest_size=12).hexdigest()
+
+
+def _live_rows(session: Session, user_id: int) -> list[UserSession]:
+    now = clock.now()
+    return list(
+        session.exec(
+            select(UserSession).where(
+                col(UserSession.user_id) == user_id,
+                col(UserSession.revoked_at).is_(None),
+                col(UserSession.expires_at) > now,
+            )
+        ).all()
+    )
+
+
+def list_devices(session: Session, identity: Identity) -> list[Device]:
+    """The caller's live sessions, the current one first, then the most recently active."""
+    devices = [
+        Device(
+            handle=device_handle(row.id),
+            description=row.device or "Unknown device",
+            created_at=row.created_at,
+            last_active_at=row.last_active_at or row.created_at,
+            current=row.id == identity.session_id,
+        )
+        for row in _live_rows(session, identity.user_id)
+    ]
+    devices.sort(key=lambda d: (not d.current, -d.last_active_at.timestamp(), d.handle))
+    return devices
+
+
+def revoke_device(session: Session, identity: Identity, *, handle: str) -> str:
+    """End one of the caller's own live sessions, by its handle; returns its session id.
+
+    Raises:
+        NotFound: no live session of the caller has that handle (one answer for someone
+            else's, an ended one and nonsense).
+    """
+    for row in _live_rows(session, identity.user_id):
+        if hmac.compare_digest(device_handle(row.id).encode(), str(handle).encode()):
+            logout(session, Identity(user_id=identity.user_id, session_id=row.id))
+            return row.id
+    raise NotFound(NO_SUCH_DEVICE)
 
 
 def prune(session: Session, *, now: datetime | None = None) -> None:

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from iris_reflex.paths import attachment_url, avatar_url, thumbnail_url
-from iris_reflex.services import attachments, users
+from iris_reflex.services import attachments, auth, users
 from iris_reflex.services.attachments import AttachmentView
 from iris_reflex.services.conversations import ConversationSummary
 from iris_reflex.services.message_views import MessageView
@@ -92,6 +92,32 @@ class MessageRow:
     waiting_for_read: bool = False  # an after-read timer that has not started yet
     attachments: list[AttachmentRow] = dataclasses.field(default_factory=list)
     grouped: bool = False  # follows the same sender's previous message closely
+
+
+@dataclasses.dataclass
+class DeviceRow:
+    """One signed-in session in the Devices list; ``handle`` names it for "Sign out"."""
+
+    handle: str
+    description: str
+    signed_in: str
+    active: str
+    current: bool
+
+
+def moment_text(moment: datetime, tz: ZoneInfo, today: date) -> str:
+    """ "Today at 13:05", "Yesterday at 09:12", or the date and time, in the viewer's zone."""
+    return f"{day_text(moment, tz, today)} at {clock_text(moment, tz)}"
+
+
+def device_row(device: auth.Device, tz: ZoneInfo, today: date) -> DeviceRow:
+    return DeviceRow(
+        handle=device.handle,
+        description=device.description,
+        signed_in=moment_text(device.created_at, tz, today),
+        active="Active now" if device.current else moment_text(device.last_active_at, tz, today),
+        current=device.current,
+    )
 
 
 def zone(name: str) -> ZoneInfo:

@@ -164,6 +164,8 @@ SIGNED_IN_ROUTES = [
     ("post", "/api/auth/logout", None),
     ("get", "/api/me", None),
     ("patch", "/api/me", {"display_name": "X"}),
+    ("get", "/api/sessions", None),
+    ("delete", "/api/sessions/abc", None),
     ("get", "/api/users/bob", None),
     ("get", "/api/friends", None),
     ("delete", "/api/friends/bob", None),
@@ -225,10 +227,10 @@ def test_signed_in_routes_list_covers_the_document(client):
         for method, operation in item.items():
             if OUR_TAGS & set(operation["tags"]) and "security" in operation:
                 documented.add((method, path))
-    assert len(documented) == len(listed) == 20
+    assert len(documented) == len(listed) == 22
     for method, path in documented:
         concrete = path.replace("{username}", "bob").replace("{request_id}", "1")
-        concrete = concrete.replace("{message_id}", "1")
+        concrete = concrete.replace("{message_id}", "1").replace("{session_id}", "abc")
         assert (method, concrete) in listed, (method, path)
 
 
