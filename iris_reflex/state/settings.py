@@ -197,6 +197,7 @@ class SettingsState(rx.State):
     @guarded
     async def set_timer_choice(self, choice: str):
         """A preset is saved at once; "Custom…" waits for a period to be typed and saved."""
+        await self._signed_in()
         choice = str(choice)
         if choice == "custom":
             self.timer_choice = choice

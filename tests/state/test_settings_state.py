@@ -219,6 +219,9 @@ def test_tab_without_a_valid_session_is_sent_to_login_and_changes_nothing(
     assert tab.loaded is False
     assert _redirects_to_login(run(tab.set_theme("dark")))
     assert _redirects_to_login(run(tab.set_timer_choice("3600")))
+    assert _redirects_to_login(run(tab.set_timer_choice("custom")))
+    assert _redirects_to_login(run(tab.set_custom_timer("2h")))
+    assert _redirects_to_login(run(tab.set_delete_open(True)))
     assert _redirects_to_login(
         run(
             tab.change_password(
