@@ -16,7 +16,7 @@ from iris_reflex.actions import messages as message_actions
 from iris_reflex.db import in_session
 from iris_reflex.errors import DomainError
 from iris_reflex.live import push
-from iris_reflex.services import conversations, friends
+from iris_reflex.services import conversations, friends, pairs
 from iris_reflex.services.message_views import MessageView
 from iris_reflex.services.users import PublicUser
 from iris_reflex.state import rows
@@ -257,7 +257,7 @@ class MessagesState(ConversationState):
         Returns whether it is on screen."""
         if self._user_id is None or self._active_friend_id is None:
             return False
-        friend_id = view.recipient_id if view.sender_id == self._user_id else view.sender_id
+        friend_id = pairs.other(view.sender_id, view.recipient_id, me=self._user_id)
         if friend_id != self._active_friend_id:
             return False
         if view.sender_id != self._user_id:

@@ -10,7 +10,7 @@ from iris_reflex.db import in_session
 from iris_reflex.live import outbox, presence
 from iris_reflex.live.events import PresenceChanged
 from iris_reflex.live.registry import get_registry
-from iris_reflex.services import conversations, friends, users
+from iris_reflex.services import conversations, friends, pairs, users
 from iris_reflex.services.conversations import ConversationSummary
 from iris_reflex.services.message_views import MessageView
 from iris_reflex.state import rows
@@ -87,7 +87,7 @@ class SidebarState(SessionState):
         if self._user_id is None:
             return False
         mine = view.sender_id == self._user_id
-        friend_id = view.recipient_id if mine else view.sender_id
+        friend_id = pairs.other(view.sender_id, view.recipient_id, me=self._user_id)
         index = next((i for i, s in enumerate(self._summaries) if s.friend.id == friend_id), None)
         if index is None:
             return False
