@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import Session
 
 from iris_reflex.db import forget_deleted
 from iris_reflex.jobs import sweeper
 from iris_reflex.live import outbox
 from iris_reflex.live.events import ConversationsChanged, MessageSent, MessagesRead
-from iris_reflex.services import conversations, sending
+from iris_reflex.services import auth, conversations, sending
+from iris_reflex.services.auth import Identity
 from iris_reflex.services.conversations import ReadReceipt
-from iris_reflex.services.message_views import MessageView
+from iris_reflex.services.message_views import MessageView, read_by_recipient
 from iris_reflex.services.sending import Sent
 
 
@@ -88,8 +91,42 @@ def mark_read(
     """Mark read; the reader's other tabs and (with shared receipts) the sender hear of it,
     and after-read countdowns may have started, so the sweeper looks again."""
     receipt = conversations.mark_read(db, actor_id=actor_id, username=username, up_to_id=up_to_id)
-    if receipt is None:
-        return None
+    if receipt is not None:
+        _announce_read(receipt, skip_token)
+    return receipt
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What a tab may do with a new message handed to it by the fan-out."""
+
+    signed_in: bool  # False: the tab's session ended, it gets nothing
+    shown: MessageView | None  # the message to show (read now if it was), None if gone
+
+
+def arrive(
+    db: Session, *, identity: Identity, message: MessageView, read: bool, skip_token: str
+) -> Arrival:
+    """For a tab about to show ``message``, under the tab's lock: is its session still live,
+    is the message still there, and (``read``: its conversation is open in the tab) it is
+    read now. One trip to the database where the three checks took three.
+
+    A deletion or expiry committed before this is seen here; one committed after it pushes
+    a re-read that takes the tab's lock later, so a removed message never stays on screen.
+    """
+    if not auth.session_is_live(db, identity):
+        return Arrival(signed_in=False, shown=None)
+    if read:
+        receipt = conversations.mark_read_on_arrival(db, actor_id=identity.user_id, message=message)
+        if receipt is not None:
+            _announce_read(receipt, skip_token)
+            if message.id in receipt.message_ids:
+                return Arrival(signed_in=True, shown=read_by_recipient(message, receipt.read_at))
+    visible = conversations.is_visible(db, message.id)
+    return Arrival(signed_in=True, shown=message if visible else None)
+
+
+def _announce_read(receipt: ReadReceipt, skip_token: str | None) -> None:
     sweeper.recheck()
     outbox.publish(
         MessagesRead(
@@ -100,7 +137,6 @@ def mark_read(
         ),
         skip_token=skip_token,
     )
-    return receipt
 
 
 def messages_vanished(people: set[int]) -> None:

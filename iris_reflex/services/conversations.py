@@ -259,41 +259,82 @@ def mark_read(
     friend = friends.access_friend(session, actor_id=actor_id, username=username)
     assert friend.id is not None
     conversation = between(session, actor_id, friend.id, create=False)
-    if conversation is None:
+    if conversation is None or conversation.id is None:
         return None
+    return _read_unread(
+        session,
+        actor_id=actor_id,
+        friend_id=friend.id,
+        conversation_id=conversation.id,
+        up_to_id=up_to_id,
+    )
+
+
+def mark_read_on_arrival(
+    session: Session, *, actor_id: int, message: MessageView
+) -> ReadReceipt | None:
+    """A message just arrived in a conversation the actor has open: it is read now, with any
+    earlier one still unread there. The hot path's ``mark_read``: the message's view says
+    which conversation and friend, so only the friendship is checked before one
+    ``UPDATE ... RETURNING``. ``None`` when nothing was unread (or they are no longer
+    friends)."""
+    if message.recipient_id != actor_id:
+        return None
+    try:
+        friends.access_friend_id(session, actor_id=actor_id, user_id=message.sender_id)
+    except NotFound:
+        return None
+    return _read_unread(
+        session,
+        actor_id=actor_id,
+        friend_id=message.sender_id,
+        conversation_id=message.conversation_id,
+        up_to_id=message.id,
+    )
+
+
+def _read_unread(
+    session: Session, *, actor_id: int, friend_id: int, conversation_id: int, up_to_id: int | None
+) -> ReadReceipt | None:
+    """Mark the actor's unread visible messages of the conversation read, committed. One
+    ``UPDATE ... RETURNING`` says which; after-read countdowns then start, one more UPDATE
+    per distinct period, in the same transaction."""
     now = clock.now()
-    query = select(Message.id, Message.timer_mode, Message.timer_seconds).where(
-        Message.conversation_id == conversation.id,
-        Message.recipient_id == actor_id,
+    query = update(Message).where(
+        col(Message.conversation_id) == conversation_id,
+        col(Message.recipient_id) == actor_id,
         col(Message.read_at).is_(None),
         visible(now),
     )
     if up_to_id is not None:
         query = query.where(col(Message.id) <= up_to_id)
-    rows = [(int(i), m, s) for i, m, s in session.exec(query).all() if i is not None]
+    marked = query.values(read_at=now).returning(
+        col(Message.id), col(Message.timer_mode), col(Message.timer_seconds)
+    )
+    # Nothing in this short session holds these rows: no need to synchronise it.
+    rows = session.execute(marked.execution_options(synchronize_session=False)).all()
     if not rows:
+        session.rollback()
         return None
-    ids = [i for i, _, _ in rows]
-    # After-read countdowns start now: one UPDATE per distinct period, same transaction.
     countdowns: dict[int, list[int]] = {}
     for message_id, mode, seconds in rows:
         if mode == TimerMode.AFTER_READ.value and seconds:
             countdowns.setdefault(seconds, []).append(message_id)
-    session.exec(update(Message).where(col(Message.id).in_(ids)).values(read_at=now))
     for seconds, timed_ids in countdowns.items():
         session.exec(
             update(Message)
             .where(col(Message.id).in_(timed_ids))
             .values(expires_at=now + timedelta(seconds=seconds))
         )
+    may_see = shared_receipts(session, actor_id, friend_id)
     session.commit()
     return ReadReceipt(
-        conversation_id=conversation.id or 0,
+        conversation_id=conversation_id,
         reader_id=actor_id,
-        sender_id=friend.id,
-        message_ids=ids,
+        sender_id=friend_id,
+        message_ids=sorted(int(message_id) for message_id, _, _ in rows),
         read_at=now,
-        sender_may_see=shared_receipts(session, actor_id, friend.id),
+        sender_may_see=may_see,
     )
 
 

@@ -8,7 +8,7 @@ timer it shows the unread bound instead of the deadline that would reveal the re
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
@@ -68,6 +68,15 @@ def view_of(message: Message, *, viewer_id: int, receipts_shared: bool) -> Messa
         timer_mode=message.timer_mode,
         read_at=message.read_at if show_read else None,
     )
+
+
+def read_by_recipient(view: MessageView, read_at: datetime) -> MessageView:
+    """The recipient's view of a message they read at ``read_at``: an after-read countdown
+    ends ``timer_seconds`` later (as ``conversations.mark_read`` stores it)."""
+    expires_at = view.expires_at
+    if view.timer_mode == TimerMode.AFTER_READ.value and view.timer_seconds:
+        expires_at = read_at + timedelta(seconds=view.timer_seconds)
+    return replace(view, read_at=read_at, expires_at=expires_at)
 
 
 def with_attachments(session: Session, views: list[MessageView]) -> list[MessageView]:

@@ -251,14 +251,18 @@ class MessagesState(ConversationState):
             self._views = merged
             self._show()
 
+    def _is_open_for(self, view: MessageView) -> bool:
+        """Whether ``view`` belongs to the conversation open in this tab."""
+        if self._user_id is None or self._active_friend_id is None:
+            return False
+        friend_id = pairs.other(view.sender_id, view.recipient_id, me=self._user_id)
+        return friend_id == self._active_friend_id
+
     def _message_arrived(self, view: MessageView) -> bool:
         """A new message (the friend's, or the user's own from another tab), handed over by
         the fan-out as this user sees it: shown at once when its conversation is open.
         Returns whether it is on screen."""
-        if self._user_id is None or self._active_friend_id is None:
-            return False
-        friend_id = pairs.other(view.sender_id, view.recipient_id, me=self._user_id)
-        if friend_id != self._active_friend_id:
+        if not self._is_open_for(view):
             return False
         if view.sender_id != self._user_id:
             self.friend_typing = False

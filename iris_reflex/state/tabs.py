@@ -22,11 +22,13 @@ from reflex.utils.token_manager import RedisTokenManager, TokenManager
 from reflex_base.event import Event
 from sqlmodel import Session
 
+from iris_reflex.actions import messages as message_actions
 from iris_reflex.db import in_session
 from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.registry import redis_result
 from iris_reflex.paths import LOGIN_ROUTE
-from iris_reflex.services import auth, conversations
+from iris_reflex.services import auth
+from iris_reflex.services.auth import Identity
 from iris_reflex.services.message_views import MessageView
 from iris_reflex.state.conversation import ConversationState, MessagesState
 from iris_reflex.state.friends import FriendsState
@@ -63,9 +65,6 @@ async def apply_change(state: rx.State, change: Change) -> None:
         await conversation._refresh_presence()
         return
     sidebar = await state.get_state(SidebarState)
-    if kind is TabChange.MESSAGE_ARRIVED and change.message is not None:
-        await _show_new_message(state, sidebar, change.message)
-        return
     if kind in (TabChange.FRIENDS, TabChange.RESYNC):
         friends = await state.get_state(FriendsState)
         await friends._refresh()
@@ -89,23 +88,29 @@ async def apply_change(state: rx.State, change: Change) -> None:
     await sidebar._refresh()
 
 
-async def _show_new_message(state: rx.State, sidebar: SidebarState, view: MessageView) -> None:
+async def _show_new_message(session: SessionState, identity: Identity, view: MessageView) -> bool:
     """The hot path: a new message handed over as this user sees it is appended and its
-    sidebar row updated, without re-reading the page or the list. It is shown only if it is
-    still visible now, under this tab's lock: a deletion or expiry committed before this
-    check is seen by it, and one committed after it pushes a re-read that takes this lock
-    after us, so a removed message never stays on screen."""
-    if not await in_session(conversations.is_visible, view.id):
-        return
-    messages = await state.get_state(MessagesState)
-    on_screen = messages._message_arrived(view)
-    friends_message = view.sender_id != messages._user_id
-    if on_screen and friends_message:
-        await messages._mark_read()
-        if view.timer_mode == "after_read":
-            await messages._reload()  # reading it started its countdown: show the deadline
-    if not sidebar._message_shown(view, read=on_screen):
+    sidebar row updated, without re-reading the page or the list. One trip to the database
+    (``message_actions.arrive``) checks the session and that the message is still there, and
+    reads it if its conversation is open here. False when the session has ended."""
+    messages = await session.get_state(MessagesState)
+    read = messages._is_open_for(view) and view.sender_id != identity.user_id
+    arrival = await in_session(
+        message_actions.arrive,
+        identity=identity,
+        message=view,
+        read=read,
+        skip_token=session._token(),
+    )
+    if not arrival.signed_in:
+        return False
+    if arrival.shown is None:
+        return True  # deleted or expired meanwhile: that change re-reads the tab itself
+    on_screen = messages._message_arrived(arrival.shown)
+    sidebar = await session.get_state(SidebarState)
+    if not sidebar._message_shown(arrival.shown, read=on_screen):
         await sidebar._refresh()
+    return True
 
 
 def _still_signed_in(db: Session, user_id: int, session_id: str | None) -> bool:
@@ -202,9 +207,12 @@ class ReflexTabs:
         entry = _ENTRY[change.kind]
         async with self._app.modify_state(rx.BaseStateToken(ident=token, cls=entry)) as root:
             session = await root.get_state(SessionState)
-            if session._user_id != user_id:
+            if session._user_id != user_id or session._session_id is None:
                 return False
-            if not await in_session(_still_signed_in, user_id, session._session_id):
+            identity = auth.Identity(user_id=user_id, session_id=session._session_id)
+            if change.kind is TabChange.MESSAGE_ARRIVED and change.message is not None:
+                return await _show_new_message(session, identity, change.message)
+            if not await in_session(auth.session_is_live, identity):
                 return False
             await apply_change(session, change)
         return True
