@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import Integer, bindparam
 from sqlmodel import Session, col, select
 
 from iris_reflex.models import Attachment
@@ -45,6 +46,14 @@ class AttachmentView:
         )
 
 
+# Built once (every message shown is looked up): SQLAlchemy reuses its cache key and SQL.
+_ATTACHMENTS_OF = (
+    select(Attachment)
+    .where(col(Attachment.message_id).in_(bindparam("ids", expanding=True, type_=Integer)))
+    .order_by(col(Attachment.id))
+)
+
+
 def views_for_messages(
     session: Session, message_ids: Iterable[int]
 ) -> dict[int, tuple[AttachmentView, ...]]:
@@ -53,9 +62,7 @@ def views_for_messages(
     if not ids:
         return {}
     found: dict[int, list[AttachmentView]] = {}
-    rows = session.exec(
-        select(Attachment).where(col(Attachment.message_id).in_(ids)).order_by(col(Attachment.id))
-    ).all()
+    rows = session.exec(_ATTACHMENTS_OF, params={"ids": ids}).all()
     for row in rows:
         assert row.message_id is not None
         found.setdefault(row.message_id, []).append(AttachmentView.of(row))

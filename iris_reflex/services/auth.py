@@ -55,6 +55,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from sqlalchemy import String, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select, update
 
@@ -417,8 +418,13 @@ def open_session(session: Session, user: User, *, user_agent: str = "") -> Signe
     return signed_in
 
 
+# Every event and push checks its session: the statement is built once (SQLAlchemy then
+# reuses its cache key and compiled SQL).
+_SESSION_BY_ID = select(UserSession).where(UserSession.id == bindparam("id", type_=String))
+
+
 def _live_session(session: Session, *, user_id: int, session_id: str) -> UserSession:
-    row = session.get(UserSession, session_id)
+    row = session.exec(_SESSION_BY_ID, params={"id": session_id}).first()
     now = clock.now()
     if row is None or row.user_id != user_id or row.revoked_at is not None or row.expires_at <= now:
         raise NotAuthenticated(SESSION_ENDED)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, or_
+from sqlalchemy import BigInteger, Integer, bindparam, case, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select, update
@@ -29,6 +29,7 @@ from sqlmodel import Session, col, func, select, update
 from iris_reflex import clock
 from iris_reflex.errors import NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
+from iris_reflex.models.types import UTCDateTime
 from iris_reflex.services import expiry, friends, pairs
 from iris_reflex.services.expiry import visible
 from iris_reflex.services.message_views import (
@@ -66,15 +67,39 @@ class ReadReceipt:
     sender_may_see: bool
 
 
+# The statements every message runs, built once with placeholders so that SQLAlchemy reuses
+# their cache key and compiled SQL (building them per call cost more CPU than the database
+# took to answer them).
+_NOW = bindparam("now", type_=UTCDateTime)
+_ID = bindparam("id", type_=Integer)
+_CONVERSATION_OF = select(Conversation).where(
+    Conversation.user_low_id == bindparam("low", type_=Integer),
+    Conversation.user_high_id == bindparam("high", type_=Integer),
+)
+_VISIBLE_MESSAGE = select(Message).where(Message.id == _ID, visible(_NOW))
+_VISIBLE_ID = select(Message.id).where(Message.id == _ID, visible(_NOW))
+_NO_BOUND = 2**62
+_MARK_READ = (
+    update(Message)
+    .where(
+        col(Message.conversation_id) == bindparam("in_conversation", type_=Integer),
+        col(Message.recipient_id) == bindparam("reader_id", type_=Integer),
+        col(Message.read_at).is_(None),
+        visible(_NOW),
+        col(Message.id) <= bindparam("up_to_id", type_=BigInteger),
+    )
+    .values(read_at=_NOW)
+    .returning(col(Message.id), col(Message.timer_mode), col(Message.timer_seconds))
+    # Nothing in these short sessions holds the rows: no need to synchronise them.
+    .execution_options(synchronize_session=False)
+)
+
+
 def between(session: Session, a_id: int, b_id: int, *, create: bool) -> Conversation | None:
     """The conversation of ``a`` and ``b``; with ``create``, opened (and flushed, not committed)
     if it does not exist yet, with ``a``'s default timer."""
     low, high = pairs.ordered(a_id, b_id)
-    found = session.exec(
-        select(Conversation).where(
-            Conversation.user_low_id == low, Conversation.user_high_id == high
-        )
-    ).first()
+    found = session.exec(_CONVERSATION_OF, params={"low": low, "high": high}).first()
     if found is not None or not create:
         return found
     conversation = Conversation(user_low_id=low, user_high_id=high, created_at=clock.now())
@@ -143,16 +168,14 @@ def list_messages(
 
 def _visible_message(session: Session, message_id: int, now: datetime) -> Message | None:
     """The message with this id if it is visible at ``now`` (``expiry.visible``), else ``None``."""
-    return session.exec(select(Message).where(Message.id == message_id, visible(now))).first()
+    return session.exec(_VISIBLE_MESSAGE, params={"id": message_id, "now": now}).first()
 
 
 def is_visible(session: Session, message_id: int) -> bool:
     """Whether the message is still there to be shown (not deleted, not expired): one
     primary-key lookup, for a tab about to show a view it was handed a moment ago."""
-    found = session.exec(
-        select(Message.id).where(Message.id == message_id, visible(clock.now()))
-    ).first()
-    return found is not None
+    params = {"id": message_id, "now": clock.now()}
+    return session.exec(_VISIBLE_ID, params=params).first() is not None
 
 
 def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageView:
@@ -162,7 +185,7 @@ def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageV
         raise NotFound("No such message.")
     other = pairs.other(message.sender_id, message.recipient_id, me=actor_id)
     try:
-        friends.access_friend_id(session, actor_id=actor_id, user_id=other)
+        friends.check_friend_id(session, actor_id=actor_id, user_id=other)
     except NotFound:
         raise NotFound("No such message.") from None
     view = view_of(
@@ -281,7 +304,7 @@ def mark_read_on_arrival(
     if message.recipient_id != actor_id:
         return None
     try:
-        friends.access_friend_id(session, actor_id=actor_id, user_id=message.sender_id)
+        friends.check_friend_id(session, actor_id=actor_id, user_id=message.sender_id)
     except NotFound:
         return None
     return _read_unread(
@@ -300,19 +323,14 @@ def _read_unread(
     ``UPDATE ... RETURNING`` says which; after-read countdowns then start, one more UPDATE
     per distinct period, in the same transaction."""
     now = clock.now()
-    query = update(Message).where(
-        col(Message.conversation_id) == conversation_id,
-        col(Message.recipient_id) == actor_id,
-        col(Message.read_at).is_(None),
-        visible(now),
-    )
-    if up_to_id is not None:
-        query = query.where(col(Message.id) <= up_to_id)
-    marked = query.values(read_at=now).returning(
-        col(Message.id), col(Message.timer_mode), col(Message.timer_seconds)
-    )
-    # Nothing in this short session holds these rows: no need to synchronise it.
-    rows = session.execute(marked.execution_options(synchronize_session=False)).all()
+    params = {
+        "in_conversation": conversation_id,
+        "reader_id": actor_id,
+        "now": now,
+        # Nothing newer than the newest id: "up to" the end when no bound is given.
+        "up_to_id": up_to_id if up_to_id is not None else _NO_BOUND,
+    }
+    rows = session.execute(_MARK_READ, params).all()
     if not rows:
         session.rollback()
         return None

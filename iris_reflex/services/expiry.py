@@ -45,7 +45,7 @@ class Vanished:
     expires_at: datetime | None = field(default=None, compare=False)
 
 
-def _visibility(now: datetime, *, hidden: bool) -> ColumnElement[bool]:
+def _visibility(now: datetime | ColumnElement[datetime], *, hidden: bool) -> ColumnElement[bool]:
     """The one definition of a visible message, or (``hidden``) its exact complement.
 
     A message shows while it is not deleted and has no deadline or a deadline still ahead.
@@ -61,8 +61,9 @@ def _visibility(now: datetime, *, hidden: bool) -> ColumnElement[bool]:
     return and_(not_deleted, or_(no_deadline, ahead))
 
 
-def visible(now: datetime) -> ColumnElement[bool]:
-    """The SQL condition for "this message may still be shown or served" at ``now``."""
+def visible(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """The SQL condition for "this message may still be shown or served" at ``now`` (a time,
+    or a placeholder for one in a statement built once)."""
     return _visibility(now, hidden=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import Integer, bindparam
 from sqlmodel import Session, col, select
 
 from iris_reflex.models import Message, TimerMode, User
@@ -35,9 +36,15 @@ class MessageView:
     attachments: tuple[AttachmentView, ...] = field(default=())
 
 
+# Built once (runs on every message): SQLAlchemy reuses its cache key and compiled SQL.
+_RECEIPTS_OF = select(User.read_receipts).where(
+    col(User.id).in_(bindparam("ids", expanding=True, type_=Integer))
+)
+
+
 def shared_receipts(session: Session, a_id: int, b_id: int) -> bool:
     """Whether both users send and see read receipts (either can turn them off for both)."""
-    rows = session.exec(select(User.read_receipts).where(col(User.id).in_([a_id, b_id]))).all()
+    rows = session.exec(_RECEIPTS_OF, params={"ids": [a_id, b_id]}).all()
     return len(rows) == 2 and all(rows)
 
 
