@@ -9,12 +9,15 @@ whole path: token and session check, friendship check, insert, commit, and the l
 notification scheduled after the response (no tab is open, so no push is delivered).
 
 Run: .venv/bin/python -m bench.api_send_rate [--seconds 20] [--concurrency 1 16]
+     [--url http://127.0.0.1:8080]  (a running Iris instead, e.g. ``./iris cluster``; its
+     registration limit must allow two users per client)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import time
 
 import httpx
@@ -23,11 +26,12 @@ from bench.browser import PASSWORD, served_app
 from bench.common import fmt, percentiles, scratch_database
 
 WARM_UP_SECONDS = 3.0
+RUN = secrets.token_hex(3)  # new names each run, so a running server can be measured again
 
 
 async def _client_for_pair(api: httpx.AsyncClient, n: int) -> tuple[dict[str, str], str]:
     """Register two users and make them friends; the sender's headers and the friend's name."""
-    sender, receiver = f"sender{n}", f"receiver{n}"
+    sender, receiver = f"s{RUN}n{n}", f"r{RUN}n{n}"
     for name in (sender, receiver):
         response = await api.post(
             "/api/auth/register", json={"username": name, "password": PASSWORD}
@@ -110,7 +114,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--url", help="an already-running Iris (e.g. ./iris cluster's address)")
     args = parser.parse_args()
+    if args.url:
+        print(
+            f"JSON API send rate, {args.url}, {args.seconds:.0f} s per level after "
+            f"{WARM_UP_SECONDS:.0f} s warm-up, one conversation per client:"
+        )
+        asyncio.run(_run(args.url.rstrip("/"), args.concurrency, args.seconds))
+        return
     with scratch_database("postgresql") as url, served_app(url) as base:
         print(
             f"JSON API send rate, ./iris run (one worker), PostgreSQL, {args.seconds:.0f} s "
