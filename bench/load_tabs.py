@@ -61,7 +61,14 @@ from sqlmodel import Session
 from bench.common import percentiles, scratch_database, served_iris
 from iris_reflex import clock
 from iris_reflex.db import engine_for
-from iris_reflex.models import Friendship, FriendshipStatus, User
+from iris_reflex.models import (
+    Conversation,
+    Friendship,
+    FriendshipStatus,
+    Message,
+    MessageKind,
+    User,
+)
 from iris_reflex.services import auth, passwords, users
 from iris_reflex.settings import get_settings
 
@@ -107,15 +114,17 @@ def handlers() -> Handlers:
 
 def _bodies(delta: dict[str, Any]) -> Iterator[str]:
     """Message bodies in a delta: any substate's ``messages`` list (``chat_state`` before
-    the split, ``messages_state`` after it)."""
+    the split, ``messages_state`` after it) and its ``arrived`` list (rows added to an open
+    page, where the checkout has it)."""
     for substate in delta.values():
         if not isinstance(substate, dict):
             continue
-        rows = substate.get("messages_rx_state_")
-        if isinstance(rows, list):
-            for row in rows:
-                if isinstance(row, dict) and isinstance(row.get("body"), str):
-                    yield row["body"]
+        for name in ("messages_rx_state_", "arrived_rx_state_"):
+            rows = substate.get(name)
+            if isinstance(rows, list):
+                for row in rows:
+                    if isinstance(row, dict) and isinstance(row.get("body"), str):
+                        yield row["body"]
 
 
 def _field(delta: dict[str, Any], name: str) -> Iterator[Any]:
@@ -231,7 +240,9 @@ async def _reload_missing(tabs: list[Tab], base: str, open_name: str) -> int:
     return still
 
 
-def _seed_pairs(database_url: str, secret_file: Path, names: list[tuple[str, str]]) -> list[Tab]:
+def _seed_pairs(
+    database_url: str, secret_file: Path, names: list[tuple[str, str]], history: int = 0
+) -> list[Tab]:
     """Pairs of friends written straight into the bench's own database, each user signed in
     with ``auth.open_session`` (the server's token format, signed with its secret): signing
     up 1,000 users through /api costs two argon2 rounds each, minutes of the server's CPU
@@ -266,12 +277,43 @@ def _seed_pairs(database_url: str, secret_file: Path, names: list[tuple[str, str
                 )
             )
         db.commit()
+        if history:
+            _seed_history(db, [(people[a], people[b]) for a, b in names], history)
         for a, b in names:
             tabs += [
                 Tab(a, b, auth.open_session(db, people[a]).token),
                 Tab(b, a, auth.open_session(db, people[b]).token),
             ]
     return tabs
+
+
+def _seed_history(db: Session, pairs: list[tuple[User, User]], count: int) -> None:
+    """``count`` read messages in each pair's conversation, alternating sides, so a tab
+    opens on a page of that size (a conversation with a past, as most are)."""
+    now = clock.now()
+    for a, b in pairs:
+        assert a.id is not None and b.id is not None
+        low, high = sorted((a.id, b.id))
+        conversation = Conversation(
+            user_low_id=low, user_high_id=high, created_at=now, last_message_at=now
+        )
+        db.add(conversation)
+        db.flush()
+        assert conversation.id is not None
+        for i in range(count):
+            sender, recipient = (a, b) if i % 2 == 0 else (b, a)
+            db.add(
+                Message(
+                    conversation_id=conversation.id,
+                    sender_id=sender.id or 0,
+                    recipient_id=recipient.id or 0,
+                    kind=MessageKind.TEXT.value,
+                    body=f"earlier message {i} of {sender.username}: " + "words " * 12,
+                    created_at=now,
+                    read_at=now,
+                )
+            )
+    db.commit()
 
 
 async def _user(api: httpx.AsyncClient, name: str) -> str:
@@ -424,9 +466,11 @@ async def run(
     started = time.perf_counter()
     pair_names = [(f"lt{run_id}a{i}", f"lt{run_id}b{i}") for i in range(pairs_wanted)]
     if seed is not None:
-        seeded = await asyncio.to_thread(_seed_pairs, *seed, pair_names)
+        seeded = await asyncio.to_thread(_seed_pairs, *seed, pair_names, args.history)
         made = [seeded[i : i + 2] for i in range(0, len(seeded), 2)]
         how = "written to the database and signed in with auth.open_session"
+        if args.history:
+            how += f", {args.history} messages of history per pair"
     else:
         gate = asyncio.Semaphore(SETUP_CONCURRENCY)
         async with httpx.AsyncClient(base_url=base, timeout=120) as api:
@@ -597,6 +641,13 @@ def main() -> None:
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--database-url", help="use this database instead of a scratch one")
     parser.add_argument("--url", help="an already-running Iris instead of starting one")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="messages already in each pair's conversation (written to the database with the "
+        "users): each tab opens on a page that big",
+    )
     parser.add_argument(
         "--signup-api",
         action="store_true",

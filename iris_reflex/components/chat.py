@@ -294,7 +294,7 @@ def conversation_pane() -> rx.Component:
                 ),
             ),
             rx.cond(
-                MessagesState.messages.length() == 0,
+                (MessagesState.messages.length() == 0) & (MessagesState.arrived.length() == 0),
                 rx.center(
                     rx.text("No messages yet. Say hello!", color_scheme="gray", size="2"),
                     padding="3em",
@@ -302,6 +302,7 @@ def conversation_pane() -> rx.Component:
                 ),
             ),
             rx.foreach(MessagesState.messages, message_bubble),
+            rx.foreach(MessagesState.arrived, message_bubble),
             spacing="2",
             padding="1em",
             width="100%",

@@ -178,10 +178,21 @@ def _by_id(view: MessageView) -> int:
     return view.id
 
 
+# Rows added to an open page go to ``arrived`` until there are this many, then join
+# ``messages``: a delta carries every changed list whole, so a new message sends a few rows,
+# not the page (and one delta in this many carries the page).
+ARRIVED_MAX = 16
+
+
 class MessagesState(ConversationState):
-    """The open conversation's newest page of messages (and older pages on request)."""
+    """The open conversation's newest page of messages (and older pages on request).
+
+    The page is shown as two lists, one after the other: ``messages``, the rows as last
+    built, and ``arrived``, the rows of messages that came since (at most ``ARRIVED_MAX``).
+    """
 
     messages: list[MessageRow] = []
+    arrived: list[MessageRow] = []
     has_older: bool = False
     _views: list[MessageView] = []
 
@@ -193,6 +204,11 @@ class MessagesState(ConversationState):
         today = clock.now().astimezone(tz).date()
         self._shown_on = today.isoformat()
         self.messages = rows.message_rows(self._views, viewer_id=self._user_id, tz=tz, today=today)
+        if self.arrived:
+            self.arrived = []
+
+    def _rows_shown(self) -> int:
+        return len(self.messages) + len(self.arrived)
 
     def _show_after(self, known: int, new: list[MessageView]) -> None:
         """Rows for messages that follow the ``known`` ones shown, added after them (the
@@ -201,12 +217,17 @@ class MessagesState(ConversationState):
         assert self._user_id is not None
         tz = rows.zone(self._tz)
         today = clock.now().astimezone(tz).date()
-        if today.isoformat() != self._shown_on or known != len(self.messages):
+        if today.isoformat() != self._shown_on or known != self._rows_shown():
             self._show()
             return
         context = self._views[known - 1 : known] if known else []
         added = rows.message_rows([*context, *new], viewer_id=self._user_id, tz=tz, today=today)
-        self.messages.extend(added[len(context) :])
+        fresh = added[len(context) :]
+        if len(self.arrived) + len(fresh) > ARRIVED_MAX:
+            self.messages = [*self.messages, *self.arrived, *fresh]
+            self.arrived = []
+        else:
+            self.arrived.extend(fresh)
 
     async def _reload(self) -> None:
         """Re-read the open conversation's newest messages (as many as are shown, at least a
@@ -284,12 +305,13 @@ class MessagesState(ConversationState):
             dataclasses.replace(v, read_at=now) if v.id in read and v.read_at is None else v
             for v in self._views
         ]
-        if len(self.messages) != len(self._views):
+        if self._rows_shown() != len(self._views):
             self._show()
             return
-        for index, row in enumerate(self.messages):  # only those ticks change
-            if row.id in read and row.mine and row.status != "read":
-                self.messages[index] = dataclasses.replace(row, status="read")
+        for shown in (self.arrived, self.messages):  # only those ticks change
+            for index, row in enumerate(shown):
+                if row.id in read and row.mine and row.status != "read":
+                    shown[index] = dataclasses.replace(row, status="read")
 
     @rx.event
     @guarded
@@ -328,6 +350,7 @@ class MessagesState(ConversationState):
 
     def _clear(self) -> None:
         self.messages = []
+        self.arrived = []
         self.has_older = False
         self._views = []
         self._shown_on = ""

@@ -53,6 +53,8 @@ from tests.conftest import create_database
 from tests.e2e.conftest import Server, answers, app_env, free_port, start_iris, wait_for
 from tests.e2e.test_chat import signed_up
 
+# The open page's rows, then the rows of messages that arrived since (state/conversation.py).
+_MESSAGE_LISTS = ("messages_rx_state_", "arrived_rx_state_")
 REDIS_URL = os.environ.get("IRIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 BACKENDS = 3
 PAIRS = 6  # 12 tabs: 4 on each backend, each pair split over two backends
@@ -209,6 +211,7 @@ class ClusterTab:
     connected: bool = False
     hydrated: asyncio.Event = field(default_factory=asyncio.Event)
     shown: list[str] = field(default_factory=list)  # bodies of the open conversation
+    lists: dict[str, list[str]] = field(default_factory=dict)  # ...by the list showing them
     active: str = ""
     presence: str = ""  # the open conversation's friend: "online", or when last seen
     stays_away: bool = False  # a tab closed while its worker died: it never comes back
@@ -226,10 +229,11 @@ class ClusterTab:
 
     def _check(self, substate: dict[str, Any]) -> None:
         for key, value in substate.items():
-            if key == "messages_rx_state_" and isinstance(value, list):
+            if key in _MESSAGE_LISTS and isinstance(value, list):
                 bodies = [str(row.get("body", "")) for row in value if isinstance(row, dict)]
                 self.leaks += [f"bubble {b!r}" for b in bodies if _pair_of(b) != self.pair]
-                self.shown = bodies
+                self.lists[key] = bodies
+                self.shown = [body for name in _MESSAGE_LISTS for body in self.lists.get(name, [])]
                 self.echoes.update(bodies)
             elif key == "username_rx_state_" and value not in ("", self.username):
                 self.leaks.append(f"signed in as {value!r}")

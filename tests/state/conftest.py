@@ -95,6 +95,12 @@ class Tab:
         setattr(self._owner(name), name, value)
 
     @property
+    def messages(self) -> list[Any]:
+        """Every row on screen: the page as built, then the rows that arrived since."""
+        state = self._states["messages_state"]
+        return [*state.messages, *state.arrived]
+
+    @property
     def conversations(self) -> list[Any]:
         """Every sidebar row (the browser is sent only the filtered ``chat_rows``)."""
         return self._states["sidebar"]._conversations
