@@ -32,8 +32,9 @@ class SidebarState(SessionState):
     sidebar_tab: str = "chats"  # or "friends"
 
     _summaries: list[ConversationSummary] = []  # newest activity first, as the service says
-    _conversations: list[ConversationRow] = []
+    _conversations: list[ConversationRow] = []  # one per summary, in the same order
     _friends: list[rows.UserRow] = []  # offered by the filter when there is no chat with them
+    _friend_users: list[users.PublicUser] = []  # the same friends, for a first message's row
     _active_username: str = ""  # the open conversation, marked in its row
 
     @rx.event
@@ -81,16 +82,28 @@ class SidebarState(SessionState):
 
     def _message_shown(self, view: MessageView, *, read: bool) -> bool:
         """A new message (sent by this tab, or handed over by a push) updates its
-        conversation's row alone: preview, time, unread count, first place. ``read`` says
-        the user has it on screen (and it was marked read). False when the conversation has
-        no row yet (its first message): then the caller re-reads the list."""
+        conversation's row alone: preview, time, unread count, first place; the first
+        message of a conversation adds its row from the friend list. ``read`` says the user
+        has it on screen (and it was marked read). False when neither is possible (a friend
+        this tab has not heard of yet): then the caller re-reads the list."""
         if self._user_id is None:
             return False
         mine = view.sender_id == self._user_id
         friend_id = pairs.other(view.sender_id, view.recipient_id, me=self._user_id)
         index = next((i for i, s in enumerate(self._summaries) if s.friend.id == friend_id), None)
         if index is None:
-            return False
+            friend = next((f for f in self._friend_users if f.id == friend_id), None)
+            if friend is None:
+                return False
+            first = ConversationSummary(
+                conversation_id=view.conversation_id,
+                friend=friend,
+                last_message=view,
+                unread=0 if mine or read else 1,
+                last_activity=view.created_at,
+            )
+            self._place(first, self._summaries, self._conversations, at=0)
+            return True
         summary = self._summaries[index]
         if mine:
             unread = summary.unread
@@ -103,12 +116,32 @@ class SidebarState(SessionState):
             last_activity=view.created_at if newest else summary.last_activity,
             unread=unread,
         )
-        others = self._summaries[:index] + self._summaries[index + 1 :]
-        self._summaries = (
-            [updated, *others] if newest else [*others[:index], updated, *others[index:]]
-        )
-        self._build_rows()
+        summaries = self._summaries[:index] + self._summaries[index + 1 :]
+        conversations = self._conversations[:index] + self._conversations[index + 1 :]
+        self._place(updated, summaries, conversations, at=0 if newest else index)
         return True
+
+    def _place(
+        self,
+        summary: ConversationSummary,
+        summaries: list[ConversationSummary],
+        conversations: list[ConversationRow],
+        *,
+        at: int,
+    ) -> None:
+        """Put one conversation's summary and its freshly built row at ``at``: the other
+        rows are kept as built (a message costs one row, however many conversations)."""
+        assert self._user_id is not None
+        row = rows.conversation_row(
+            summary,
+            viewer_id=self._user_id,
+            active_username=self._active_username,
+            tz=rows.zone(self._tz),
+        )
+        self._summaries = [*summaries[:at], summary, *summaries[at:]]
+        self._conversations = [*conversations[:at], row, *conversations[at:]]
+        self.total_unread = sum(r.unread for r in self._conversations)
+        self._show()
 
     async def _refresh(self, *, with_friends: bool = False) -> None:
         """Re-read the conversations (a fixed few statements, however many there are), and
@@ -118,6 +151,7 @@ class SidebarState(SessionState):
         self._summaries = await in_session(conversations.list_conversations, actor_id=self._user_id)
         if with_friends:
             listed = await in_session(friends.list_friends, actor_id=self._user_id)
+            self._friend_users = listed
             self._friends = [rows.user_row(u) for u in listed]
         self._build_rows()
 
@@ -157,4 +191,5 @@ class SidebarState(SessionState):
         self._summaries = []
         self._conversations = []
         self._friends = []
+        self._friend_users = []
         self._active_username = ""

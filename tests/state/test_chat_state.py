@@ -33,6 +33,7 @@ from iris_reflex.models import Friendship, Message, User
 from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import auth, conversations, friend_requests, friends, sending, users
 from iris_reflex.settings import get_settings
+from iris_reflex.state.conversation import ARRIVED_MAX
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.tabs import ReflexTabs
 from tests.state.conftest import Tab, action_args, action_name
@@ -917,6 +918,36 @@ def test_a_new_message_costs_the_same_however_many_conversations(app_db, session
     assert few <= 8
 
 
+def test_a_first_message_adds_its_sidebar_row_without_reading_the_list(
+    app_db, session, database_url
+):
+    """The first message of a conversation builds its sidebar row from the friend list the
+    tab holds: it costs what any later message costs, and the rows equal a full re-read."""
+    ada, bob, cyd = _person(session, "Ada"), _person(session, "Bob"), _person(session, "Cyd")
+    _befriend(session, ada, bob)
+    _befriend(session, cyd, bob)
+    _sent_events(session, ada, "Bob", "hello")
+    bob_tab = _loaded_tab(bob)
+    run(bob_tab.open_conversation("Ada"))
+    push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
+
+    def statements_for(body: str) -> int:
+        events = _sent_events(session, cyd, "Bob", body)
+        with _Statements(database_url) as seen:
+            _deliver(events)
+        return seen.count
+
+    first = statements_for("first from Cyd")
+    assert [(r.username, r.unread, r.preview) for r in bob_tab.conversations] == [
+        ("Cyd", 1, "first from Cyd"),
+        ("Ada", 0, "hello"),
+    ]
+    assert first == statements_for("second from Cyd")
+    shown = [dataclasses.asdict(r) for r in bob_tab.conversations]
+    bob_tab.push("conversations")
+    assert [dataclasses.asdict(r) for r in bob_tab.conversations] == shown
+
+
 def test_rows_added_one_by_one_equal_the_page_built_at_once(app_db, session):
     """New messages add one row each (not a rebuild of the page); the rows, with their
     grouping and day separators, are exactly what a full rebuild gives."""
@@ -941,6 +972,38 @@ def test_rows_added_one_by_one_equal_the_page_built_at_once(app_db, session):
         ("two", True, False),
         ("three", True, False),
         ("mine", False, False),
+    ]
+
+
+def test_a_new_message_sends_its_row_not_the_page(app_db, session):
+    """A delta carries every changed list whole: a message arriving on an open page changes
+    only ``arrived`` (a few rows), never ``messages`` (the page), until ``ARRIVED_MAX`` rows
+    have come; then the page takes them in one delta, and what is shown stays the same."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    for i in range(30):
+        _sent_events(session, ada, "Bob", f"earlier {i}")
+    bob_tab = _loaded_tab(bob)
+    run(bob_tab.open_conversation("Ada"))
+    push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
+    root = bob_tab.session.parent_state
+    page = bob_tab.messages_state.get_full_name()
+
+    def delta_for(body: str) -> dict[str, Any]:
+        root._clean()
+        _deliver(_sent_events(session, ada, "Bob", body))
+        return root.get_delta().get(page, {})
+
+    first = delta_for("new 0")
+    assert [row.body for row in first["arrived_rx_state_"]] == ["new 0"]
+    assert "messages_rx_state_" not in first
+    for i in range(1, ARRIVED_MAX):
+        assert "messages_rx_state_" not in delta_for(f"new {i}")
+    folded = delta_for(f"new {ARRIVED_MAX}")
+    assert len(folded["messages_rx_state_"]) == 30 + ARRIVED_MAX + 1
+    assert folded["arrived_rx_state_"] == []
+    assert _bodies(bob_tab) == [f"earlier {i}" for i in range(30)] + [
+        f"new {i}" for i in range(ARRIVED_MAX + 1)
     ]
 
 
