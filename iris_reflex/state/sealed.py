@@ -45,13 +45,18 @@ class SealError(ValueError):
     """A persisted state that cannot be trusted: tampered, foreign, or never sealed."""
 
 
+@functools.lru_cache(maxsize=4)
+def cipher_for(secret: str) -> AESGCM:
+    """The sealing cipher of the deployment whose JWT secret is ``secret``."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=KEY_INFO)
+    return AESGCM(key.derive(secret.encode()))
+
+
 @functools.cache
 def _cipher() -> AESGCM:
-    """The sealing cipher of this deployment (the JWT secret is fixed for a process's life:
-    it signs every session too)."""
-    secret = get_settings().resolved_jwt_secret().encode()
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=KEY_INFO).derive(secret)
-    return AESGCM(key)
+    """This deployment's sealing cipher (the JWT secret is fixed for a process's life: it
+    signs every session too)."""
+    return cipher_for(get_settings().resolved_jwt_secret())
 
 
 def seal(fields: dict[str, Any], *, label: str) -> bytes:
@@ -61,16 +66,16 @@ def seal(fields: dict[str, Any], *, label: str) -> bytes:
     return VERSION + nonce + _cipher().encrypt(nonce, plain, label.encode())
 
 
-def unseal(blob: Any, *, label: str) -> dict[str, Any]:
+def unseal(blob: Any, *, label: str, cipher: AESGCM | None = None) -> dict[str, Any]:
     """The fields ``seal`` was given; raises ``SealError`` unless ``blob`` was sealed by
-    this deployment for ``label`` and is unchanged."""
+    this deployment (or ``cipher``'s) for ``label`` and is unchanged."""
     if not isinstance(blob, bytes) or len(blob) < 1 + NONCE_BYTES + TAG_BYTES:
         raise SealError(f"{label}: no sealed state")
     if blob[:1] != VERSION:
         raise SealError(f"{label}: unknown seal version {blob[:1]!r}")
     nonce, body = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
     try:
-        plain = _cipher().decrypt(nonce, body, label.encode())
+        plain = (cipher or _cipher()).decrypt(nonce, body, label.encode())
     except InvalidTag as exc:
         raise SealError(f"{label}: the sealed state is not authentic") from exc
     fields = pickle.loads(plain)  # noqa: S301 - authenticated above: sealed by this deployment
