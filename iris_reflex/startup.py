@@ -4,6 +4,7 @@ files from a public route, or sessions to every origin."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -58,6 +59,25 @@ def origin_policy_problem() -> str | None:
     return None
 
 
+def private_state_folder() -> Path | None:
+    """In Reflex's disk mode (``REFLEX_STATE_MANAGER_MODE=disk``), its state folder made
+    private: 0700, each file 0600, also when an earlier run left it readable by others.
+
+    What the files hold is sealed (``state.sealed``); who may list them, and see which tabs
+    exist and when they last changed, is the folder's mode. New files are born 0600 under
+    the umask ``rxconfig.py`` sets. ``None`` in the other modes (memory keeps nothing on
+    disk; Redis keeps it in Redis).
+    """
+    if get_config().state_manager_mode != constants.StateManagerMode.DISK:
+        return None
+    folder = storage.private_dir(prerequisites.get_states_dir().absolute())
+    folder.chmod(storage.PRIVATE_DIR)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            path.chmod(storage.PRIVATE_FILE)
+    return folder
+
+
 def check_database() -> None:
     """Fail fast with a clear message instead of serving half a schema, or serving private
     files from a public route."""
@@ -73,6 +93,7 @@ def check_database() -> None:
     settings.resolved_jwt_secret()
     # Private from the start (0700); a folder left by an older version is tightened too.
     storage.private_dir(settings.upload_dir).chmod(storage.PRIVATE_DIR)
+    private_state_folder()
     pending = pending_migrations()
     if pending:
         raise RuntimeError(

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from iris_reflex.db import in_session
 from iris_reflex.errors import DomainError, SecondFactorRequired
 from iris_reflex.services import auth, users
+from iris_reflex.state.sealed import Sealed
 from iris_reflex.state.session import handoff_script, tab_address
 
 HANDOFF_FAILED = "Could not finish signing in. Check your connection and try again."
@@ -25,8 +26,9 @@ def _register(db: Session, username: str, password: str, ip: str, user_agent: st
     return auth.login(db, username=user.username, password=password, ip=ip, user_agent=user_agent)
 
 
-class AuthFormState(rx.State):
-    """Shared by the login and register pages: one error line and a busy flag."""
+class AuthFormState(Sealed, rx.State):
+    """Shared by the login and register pages: one error line and a busy flag (sealed when
+    persisted: it holds the second-factor challenge)."""
 
     error: str = ""
     busy: bool = False

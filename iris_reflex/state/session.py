@@ -23,6 +23,7 @@ from iris_reflex.live.registry import get_registry
 from iris_reflex.paths import HOME_ROUTE, LOGIN_ROUTE
 from iris_reflex.services import addresses, auth, users
 from iris_reflex.state import connections, rows
+from iris_reflex.state.sealed import Sealed
 
 
 def backend_base_js() -> str:
@@ -76,8 +77,12 @@ def _me(db: Session, user_id: int) -> users.Me:
     return users.Me.of(users.access_user(db, user_id))
 
 
-class SessionState(rx.State):
-    """The signed-in user as the page shows them, and the check every handler relies on."""
+class SessionState(Sealed, rx.State):
+    """The signed-in user as the page shows them, and the check every handler relies on.
+
+    Sealed (``state.sealed``), and so is every substate: the conversation, its messages,
+    the sidebar's previews, the two-step enrolment secret and recovery codes.
+    """
 
     _user_id: int | None = None
     _session_id: str | None = None

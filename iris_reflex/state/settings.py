@@ -27,6 +27,7 @@ from iris_reflex.services import accounts, users
 from iris_reflex.services.timers import DEFAULT_TIMER_CHOICES, parse_period, period_text
 from iris_reflex.state import rows
 from iris_reflex.state.guard import guarded
+from iris_reflex.state.sealed import Sealed
 from iris_reflex.state.session import SessionState, tab_address
 
 _PRESETS = {v for v, _ in DEFAULT_TIMER_CHOICES} - {"custom"}
@@ -52,8 +53,9 @@ def _to_login(_state: Any, _message: str) -> Any:
     return rx.redirect(LOGIN_ROUTE)
 
 
-class SettingsState(rx.State):
-    """What the settings page shows, and the theme every signed-in page applies."""
+class SettingsState(Sealed, rx.State):
+    """What the settings page shows, and the theme every signed-in page applies (sealed when
+    persisted, like every Iris state)."""
 
     theme: str = ""  # "" until the user's theme is known, then light, dark or system
     display_name: str = ""

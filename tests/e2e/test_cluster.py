@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
+import json
 import os
+import pickle
 import re
 import secrets
 import signal
@@ -160,6 +163,55 @@ def _redis_keys_holding(needles: set[bytes]) -> list[str]:
     return found
 
 
+class _Captured:
+    """Stands in for a state class while a stored pickle is opened without unsealing it."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+
+class _OpenPickle(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith("iris_reflex.state."):
+            return _Captured
+        return super().find_class(module, name)
+
+
+def _bodies_sealed_in_redis(cluster: Cluster, token: str) -> list[str] | None:
+    """The bodies a tab's ``MessagesState`` holds in Redis, unsealed with the cluster's key
+    (the test reads the secret its backends generated): its rows', then its page's (the
+    same messages: twice each). None when the key is missing."""
+    import redis
+
+    from iris_reflex.state import sealed
+    from iris_reflex.state.conversation import MessagesState
+
+    label = MessagesState.get_full_name()
+    client = redis.from_url(REDIS_URL)
+    value = client.get(f"{token}_{label}")
+    client.close()
+    if value is None:
+        return None
+    _schema, captured = _OpenPickle(io.BytesIO(value)).load()  # noqa: S301 - our own cluster
+    secret = (cluster.run_dir.parent / "secret").read_text().strip()
+    fields = sealed.unseal(
+        captured.state[sealed.SEALED_KEY], label=label, cipher=sealed.cipher_for(secret)
+    )
+    return [row.body for row in fields["messages"]] + [view.body for view in fields["_views"]]
+
+
+async def _rehydrate(tab: ClusterTab) -> list[str]:
+    """Close the tab's socket and open it again with its token, as a reloaded page does:
+    the updates it is sent from then on (the hydrate first), as JSON."""
+    await tab.close()
+    tab.closing = False
+    seen = len(tab.received)
+    await tab.connect(tab.lb_url)
+    await asyncio.wait_for(tab.hydrated.wait(), DEADLINE)
+    await _until(lambda: tab.active == tab.friend, "the conversation open again")
+    return tab.received[seen:]
+
+
 def test_refuses_to_start_without_redis(tmp_path: Path):
     """Several backends without Redis would each keep their own tabs: refused, with why."""
     env = {k: v for k, v in os.environ.items() if k != "IRIS_REDIS_URL"}
@@ -226,6 +278,7 @@ class ClusterTab:
     lb_url: str = ""  # the balancer, where a dropped tab reconnects
     errors: list[str] = field(default_factory=list)  # failed reconnection attempts
     connected_at_end: bool = False  # before the test closed it
+    received: list[str] = field(default_factory=list)  # every update, as JSON (hydrates too)
 
     def _check(self, substate: dict[str, Any]) -> None:
         for key, value in substate.items():
@@ -250,6 +303,7 @@ class ClusterTab:
                 self.hydrated.set()
 
     async def on_update(self, update: dict[str, Any]) -> None:
+        self.received.append(json.dumps(update))
         for substate in (update.get("delta") or {}).values():
             if isinstance(substate, dict):
                 self._check(substate)
@@ -619,9 +673,20 @@ def test_tabs_survive_a_killed_backend_and_every_stored_message_shows_once(clust
     )
 
 
-async def _expiry_scenario(cluster: Cluster) -> str:
-    """Two tabs on the balancer; one sends a 5-second message; returns its text once both
-    tabs dropped it (the sweep's re-read reached them through Redis)."""
+@dataclass
+class ExpiryOutcome:
+    body: str
+    plaintext_while_shown: list[str]  # Redis keys holding the body as plain bytes
+    sealed_while_shown: dict[str, list[str] | None]  # each tab's bodies, unsealed
+    hydrate_while_shown: bool  # the body was in the reader's hydrate
+    sealed_after: dict[str, list[str] | None]
+    hydrate_after: bool
+
+
+async def _expiry_scenario(cluster: Cluster) -> ExpiryOutcome:
+    """Two tabs on the balancer; one sends a 20-second message. While it is on screen, and
+    once both tabs dropped it (the sweep's re-read reached them through Redis), look at what
+    Redis holds of each tab, sealed and in plain bytes, and at what a reloaded tab is sent."""
     names = handlers()
     run = secrets.token_hex(3)
     async with httpx.AsyncClient(base_url=cluster.url, timeout=60) as api:
@@ -631,6 +696,7 @@ async def _expiry_scenario(cluster: Cluster) -> str:
         ClusterTab(t.username, t.friend, t.session_token, pair, t.client_token, lb_url=cluster.url)
         for t in made
     )
+    tabs = {"sender": sender, "reader": reader}
     try:
         for tab in (sender, reader):
             await tab.connect(cluster.url)
@@ -639,27 +705,67 @@ async def _expiry_scenario(cluster: Cluster) -> str:
             await _until(lambda tab=tab: tab.active == tab.friend, "the conversation open")
         composer = names.send_message.rsplit(".", 1)[0]
         await sender.emit(f"{composer}.set_timer_choice", {"choice": "custom"})
-        await sender.emit(f"{composer}.set_custom_timer", {"text": "5s"})
+        await sender.emit(f"{composer}.set_custom_timer", {"text": "20s"})
         body = f"{pair}n0-{secrets.token_hex(8)}"
         await sender.emit(names.send_message, {"form": {"body": body, "attachment_ids": ""}})
         await _until(lambda: body in reader.shown, "the timed message at the friend's tab")
-        # While it is shown its text is in Redis (the tabs' pickled state): the scan below
-        # would find it.
-        assert _redis_keys_holding({body.encode()}) != []
+        # On screen: in both tabs' state in Redis (a re-read there gives it back), sealed.
+        await _until(
+            lambda: all(
+                body in (_bodies_sealed_in_redis(cluster, t.client_token) or [])
+                for t in tabs.values()
+            ),
+            "the message in both tabs' stored state",
+        )
+        sealed_while_shown = {
+            n: _bodies_sealed_in_redis(cluster, t.client_token) for n, t in tabs.items()
+        }
+        plaintext_while_shown = _redis_keys_holding({body.encode()})
+        hydrate_while_shown = any(body in update for update in await _rehydrate(reader))
         await _until(
             lambda: body not in reader.shown and body not in sender.shown,
             "the expired message gone from both tabs",
         )
         assert not reader.leaks and not sender.leaks
-        return body
+        # Reflex stores a state after the event that changed it has sent its delta: wait
+        # until each tab's stored state is the page it shows now.
+        await _until(
+            lambda: all(
+                _bodies_sealed_in_redis(cluster, t.client_token) == t.shown * 2
+                for t in tabs.values()
+            ),
+            "both tabs' stored state to be the page they show",
+        )
+        sealed_after = {
+            n: _bodies_sealed_in_redis(cluster, t.client_token) for n, t in tabs.items()
+        }
+        hydrate_after = any(body in update for update in await _rehydrate(reader))
+        return ExpiryOutcome(
+            body,
+            plaintext_while_shown,
+            sealed_while_shown,
+            hydrate_while_shown,
+            sealed_after,
+            hydrate_after,
+        )
     finally:
         await sender.close()
         await reader.close()
 
 
-def test_an_expired_message_leaves_no_copy_in_redis(cluster: Cluster):
-    """With several workers every tab's state is pickled into Redis: once a message expired
-    and the tabs dropped it, no key there still holds its text (nor the session cookies)."""
+def test_a_message_is_never_plaintext_in_redis_and_leaves_no_copy_once_expired(cluster: Cluster):
+    """With several workers every tab's state is pickled into Redis. While a message is on
+    screen it is there, in both tabs' state, only sealed: no key holds its text; once it
+    expired and the tabs dropped it, neither tab's state holds it even sealed, and a tab
+    that reloads is not sent it."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        body = pool.submit(asyncio.run, _expiry_scenario(cluster)).result()
+        outcome = pool.submit(asyncio.run, _expiry_scenario(cluster)).result()
+    body = outcome.body
+    assert all(body in (bodies or []) for bodies in outcome.sealed_while_shown.values())
+    assert outcome.plaintext_while_shown == []
+    assert outcome.hydrate_while_shown  # a reloaded tab is sent what is stored for it
+    for name, bodies in outcome.sealed_after.items():
+        assert bodies is not None, f"the {name}'s state left Redis: nothing was checked"
+        assert body not in bodies, f"the {name}'s stored state still holds the message"
+    assert not outcome.hydrate_after
     assert _redis_keys_holding({body.encode()}) == []
