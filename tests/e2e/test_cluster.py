@@ -179,8 +179,9 @@ class _OpenPickle(pickle.Unpickler):
 
 def _bodies_sealed_in_redis(cluster: Cluster, token: str) -> list[str] | None:
     """The bodies a tab's ``MessagesState`` holds in Redis, unsealed with the cluster's key
-    (the test reads the secret its backends generated): its rows', then its page's (the
-    same messages: twice each). None when the key is missing."""
+    (the test reads the secret its backends generated): its rows' (``messages`` then
+    ``arrived``), then its page's (the same messages: twice each). None when the key is
+    missing."""
     import redis
 
     from iris_reflex.state import sealed
@@ -197,7 +198,8 @@ def _bodies_sealed_in_redis(cluster: Cluster, token: str) -> list[str] | None:
     fields = sealed.unseal(
         captured.state[sealed.SEALED_KEY], label=label, cipher=sealed.cipher_for(secret)
     )
-    return [row.body for row in fields["messages"]] + [view.body for view in fields["_views"]]
+    shown = [*fields["messages"], *fields["arrived"]]  # the page, then what arrived since
+    return [row.body for row in shown] + [view.body for view in fields["_views"]]
 
 
 async def _rehydrate(tab: ClusterTab) -> list[str]:
