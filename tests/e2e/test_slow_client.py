@@ -56,6 +56,7 @@ async def main(url, username, friend, token):
                 print("got", body[:16], flush=True)
     tab.on_update = on_update
     await _connect(tab, url, handlers().open_conversation)
+    tab.sio.on("disconnect", lambda *_: print("disconnected", flush=True), namespace="/_event")
     print("loaded", flush=True)
     await asyncio.Event().wait()
 
@@ -70,8 +71,10 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def _read_until(process: subprocess.Popen[str], wanted: str, *, deadline: float) -> list[str]:
-    """Lines the process prints, up to the first that starts with ``wanted``."""
+def _read_until(process: subprocess.Popen[bytes], wanted: str, *, deadline: float) -> list[str]:
+    """Lines the process prints, up to the first that starts with ``wanted``. Its stdout is
+    unbuffered on this side: a buffered reader could hold lines that ``select`` no longer
+    sees waiting in the pipe."""
     assert process.stdout is not None
     lines: list[str] = []
     end = time.monotonic() + deadline
@@ -79,7 +82,7 @@ def _read_until(process: subprocess.Popen[str], wanted: str, *, deadline: float)
         ready, _, _ = select.select([process.stdout], [], [], end - time.monotonic())
         if not ready:
             break
-        line = process.stdout.readline()
+        line = process.stdout.readline().decode()
         if not line:
             break
         lines.append(line.strip())
@@ -173,7 +176,7 @@ def test_a_frozen_client_slows_no_one_and_loses_nothing(iris_app: RunningApp) ->
             xavier.session_token,
         ],
         stdout=subprocess.PIPE,
-        text=True,
+        bufsize=0,
         env=env,
         cwd=ROOT,
     )
