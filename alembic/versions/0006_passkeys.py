@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("challenge", sqlmodel.sql.sqltypes.AutoString(length=86), nullable=False),
         sa.Column("purpose", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("user_handle", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("challenge"),

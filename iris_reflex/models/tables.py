@@ -154,6 +154,8 @@ class PasskeyChallenge(SQLModel, table=True):
     challenge: str = Field(primary_key=True, max_length=86)
     purpose: str = Field(max_length=16)
     user_id: int | None = Field(default=None, sa_column=_fk("users.id", nullable=True))
+    # A registration's WebAuthn user id, stored with the passkey once it is made.
+    user_handle: str = Field(default="", max_length=128)
     expires_at: datetime = Field(sa_column=_ts(index=True))
 
 
