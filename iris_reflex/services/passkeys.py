@@ -402,6 +402,8 @@ def verify_assertion(
     if spent is None:
         raise NotAuthenticated(REFUSED)
     credential_id = str(credential.get("rawId") or credential.get("id") or "")[:1400]
+    if not users.is_text(credential_id):
+        raise NotAuthenticated(REFUSED)
     row = session.exec(select(Passkey).where(col(Passkey.credential_id) == credential_id)).first()
     if row is None or (user_id is not None and row.user_id != user_id):
         raise NotAuthenticated(REFUSED)
