@@ -44,7 +44,7 @@ def sign_in_options(request: Request, session: DB) -> PasskeyOptionsOut:
     return PasskeyOptionsOut(public_key=options)
 
 
-@router.post("/auth/passkey/login", response_model=TokenOut, responses=errors(401, 422))
+@router.post("/auth/passkey/login", response_model=TokenOut, responses=errors(400, 401, 422))
 def sign_in(body: PasskeySignInIn, request: Request, session: DB) -> TokenOut:
     """Sign in with the answer to a passkey challenge: a new session and its bearer token,
     without password or code (a passkey is possession plus user verification)."""
@@ -57,7 +57,7 @@ def sign_in(body: PasskeySignInIn, request: Request, session: DB) -> TokenOut:
 @router.post(
     "/auth/login/second-factor/passkey/options",
     response_model=PasskeyOptionsOut,
-    responses=errors(401, 422),
+    responses=errors(400, 401, 422),
 )
 def second_factor_options(body: SecondFactorTokenIn, session: DB) -> PasskeyOptionsOut:
     """Options to pass the login's second step with one of the account's passkeys (when
@@ -69,7 +69,7 @@ def second_factor_options(body: SecondFactorTokenIn, session: DB) -> PasskeyOpti
 @router.post(
     "/auth/login/second-factor/passkey",
     response_model=TokenOut,
-    responses=errors(401, 422, 429),
+    responses=errors(400, 401, 422, 429),
 )
 def second_factor(body: PasskeySecondFactorIn, request: Request, session: DB) -> TokenOut:
     """The login's second step with a passkey. Failures are throttled like wrong codes;
@@ -93,7 +93,7 @@ def list_passkeys(caller: CurrentCaller, session: DB) -> list[PasskeyOut]:
 @signed_in.post(
     "/passkeys/options",
     response_model=PasskeyOptionsOut,
-    responses=errors(401, 403, 409, 422, 429),
+    responses=errors(400, 401, 403, 409, 422, 429),
 )
 def registration_options(
     body: ReauthenticateIn, request: Request, caller: CurrentCaller, session: DB
@@ -111,7 +111,10 @@ def registration_options(
 
 
 @signed_in.post(
-    "/passkeys", status_code=201, response_model=PasskeyOut, responses=errors(401, 403, 409, 422)
+    "/passkeys",
+    status_code=201,
+    response_model=PasskeyOut,
+    responses=errors(400, 401, 403, 409, 422),
 )
 def add_passkey(body: PasskeyIn, caller: CurrentCaller, session: DB) -> PasskeyOut:
     """Store the passkey the browser made for the caller's registration challenge."""
@@ -122,7 +125,7 @@ def add_passkey(body: PasskeyIn, caller: CurrentCaller, session: DB) -> PasskeyO
 
 
 @signed_in.patch(
-    "/passkeys/{passkey_id}", response_model=PasskeyOut, responses=errors(401, 403, 404, 422)
+    "/passkeys/{passkey_id}", response_model=PasskeyOut, responses=errors(400, 401, 403, 404, 422)
 )
 def rename_passkey(
     body: PasskeyNameIn, caller: CurrentCaller, session: DB, passkey_id: int = PasskeyId
@@ -136,7 +139,7 @@ def rename_passkey(
     "/passkeys/{passkey_id}",
     status_code=204,
     response_class=Response,
-    responses=errors(401, 403, 404, 422, 429),
+    responses=errors(400, 401, 403, 404, 422, 429),
 )
 def delete_passkey(
     body: ReauthenticateIn,
