@@ -235,7 +235,9 @@ class SecurityState(SessionState):
 
     def _passkey_refused(self, message: str) -> None:
         self.passkey_busy = False
-        self.passkey_error = message
+        # These forms ask for the password only: the service's sentence also names a code.
+        wrong = message == accounts.WRONG_PASSWORD_OR_CODE
+        self.passkey_error = accounts.WRONG_PASSWORD if wrong else message
 
     @rx.event
     @guarded
