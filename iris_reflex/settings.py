@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     friend_requests_per_hour: int = Field(default=30, ge=1)
     registrations_per_hour: int = Field(default=20, ge=1)
     searches_per_minute: int = Field(default=60, ge=1)
+    # Passkeys (services/passkeys.py): the WebAuthn relying party id (a domain of the allowed
+    # origins; empty: the first allowed origin's host that is a name, not an address), and
+    # how many passkey sign-in challenges one address may ask for per minute.
+    passkey_rp_id: str = ""
+    passkey_challenges_per_minute: int = Field(default=30, ge=1)
     # Pictures (services/images.py): the memory one decode may use, and how many decodes
     # one worker runs at once (others wait up to image_wait_seconds, then are refused).
     image_memory_mb: int = Field(default=192, ge=16)

@@ -24,7 +24,12 @@ os.environ.setdefault("IRIS_DATABASE_URL", f"sqlite:///{_TMP / 'default.db'}")
 os.environ.setdefault("IRIS_UPLOAD_DIR", str(_TMP / "uploads"))
 # Tests sign up many people from one address and search a lot: the rate limits are generous
 # here, and the tests of the limits themselves set small ones (tests/services/test_limits.py).
-for _limit in ("FRIEND_REQUESTS_PER_HOUR", "REGISTRATIONS_PER_HOUR", "SEARCHES_PER_MINUTE"):
+for _limit in (
+    "FRIEND_REQUESTS_PER_HOUR",
+    "REGISTRATIONS_PER_HOUR",
+    "SEARCHES_PER_MINUTE",
+    "PASSKEY_CHALLENGES_PER_MINUTE",
+):
     os.environ.setdefault(f"IRIS_{_limit}", "1000000")
 
 import sqlalchemy as sa  # noqa: E402

@@ -64,6 +64,7 @@ NEVER_REUSED = (
     "messages",
     "attachments",
     "recovery_codes",
+    "passkeys",
 )
 
 

@@ -51,7 +51,8 @@ def register(body: Credentials, request: Request, session: DB) -> UserOut:
     return UserOut.of(PublicUser.of(user))
 
 
-def _user_agent(request: Request) -> str:
+def user_agent(request: Request) -> str:
+    """The caller's User-Agent, cut short (it names the session in the Devices list)."""
     return request.headers.get("user-agent", "")[:512]
 
 
@@ -77,7 +78,7 @@ def login(body: Credentials, request: Request, session: DB) -> TokenOut | JSONRe
             username=body.username,
             password=body.password,
             ip=client_ip(request),
-            user_agent=_user_agent(request),
+            user_agent=user_agent(request),
         )
     except SecondFactorRequired as needed:
         out = SecondFactorOut(
@@ -101,7 +102,7 @@ def login_second_factor(body: SecondFactorIn, request: Request, session: DB) -> 
         challenge=body.second_factor_token,
         code=body.code,
         ip=client_ip(request),
-        user_agent=_user_agent(request),
+        user_agent=user_agent(request),
     )
     return TokenOut.of(signed, clock.now())
 

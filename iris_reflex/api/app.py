@@ -11,7 +11,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from iris_reflex.api import accounts, conversations, friends, media, metrics, web_session
+from iris_reflex.api import (
+    accounts,
+    conversations,
+    friends,
+    media,
+    metrics,
+    passkeys,
+    web_session,
+)
 from iris_reflex.api.errors import install_error_handlers
 from iris_reflex.api.limits import BodyLimitMiddleware
 from iris_reflex.live import fanout, outbox
@@ -41,6 +49,8 @@ def create_api() -> FastAPI:
     api.include_router(media.router, prefix="/api")
     api.include_router(accounts.router, prefix="/api")
     api.include_router(accounts.signed_in, prefix="/api")
+    api.include_router(passkeys.router, prefix="/api")
+    api.include_router(passkeys.signed_in, prefix="/api")
     api.include_router(friends.router, prefix="/api")
     api.include_router(conversations.router, prefix="/api")
     api.include_router(metrics.router, prefix="/api")

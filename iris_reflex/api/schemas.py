@@ -14,13 +14,13 @@ Why it is built this way:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from iris_reflex.models import TimerMode
 from iris_reflex.paths import attachment_url, thumbnail_url
-from iris_reflex.services import auth, friend_requests
+from iris_reflex.services import auth, friend_requests, passkeys
 from iris_reflex.services.attachments import AttachmentView
 from iris_reflex.services.conversations import ConversationSummary
 from iris_reflex.services.message_views import MessageView
@@ -100,7 +100,8 @@ class SecondFactorOut(BaseModel):
     second_factor_token: str
     expires_in: int = Field(description="Seconds until the token expires.")
     methods: list[str] = Field(
-        description="Ways to pass the step: totp (a 6-digit code), recovery_code."
+        description="Ways to pass the step: totp (a 6-digit code), recovery_code, passkey "
+        "(POST /api/auth/login/second-factor/passkey/options, then .../passkey)."
     )
 
 
@@ -110,6 +111,81 @@ class SecondFactorIn(_In):
 
     second_factor_token: Text = Field(max_length=2048)
     code: Text = Field(max_length=64)
+
+
+# ------------------------------------------------------------------------------- passkeys
+
+WebAuthnJson = Annotated[
+    dict[str, Any],
+    Field(
+        description="A PublicKeyCredential as JSON (base64url for binary fields), the shape "
+        "of PublicKeyCredential.toJSON() in browsers."
+    ),
+]
+
+
+class PasskeyOptionsOut(BaseModel):
+    """WebAuthn options: pass ``public_key`` (binary fields are base64url) as ``publicKey``
+    to ``navigator.credentials.create`` or ``.get``. Its challenge works once, for 5
+    minutes."""
+
+    public_key: dict[str, Any]
+
+
+class PasskeySignInIn(_In):
+    """The browser's answer to a sign-in challenge (``navigator.credentials.get``)."""
+
+    credential: WebAuthnJson
+
+
+class SecondFactorTokenIn(_In):
+    """The ``second_factor_token`` from the login's 202 answer."""
+
+    second_factor_token: Text = Field(max_length=2048)
+
+
+class PasskeySecondFactorIn(_In):
+    """The login's ``second_factor_token`` and the answer to its passkey challenge."""
+
+    second_factor_token: Text = Field(max_length=2048)
+    credential: WebAuthnJson
+
+
+class ReauthenticateIn(_In):
+    """Proof that the caller is the account's owner: the password, or a current code from
+    the authenticator app (or a recovery code)."""
+
+    password: Text = Field(default="", max_length=4096)
+    code: Text = Field(default="", max_length=64)
+
+
+class PasskeyIn(_In):
+    """A new passkey: its name (1 to 64 characters) and the browser's answer to the
+    registration challenge (``navigator.credentials.create``)."""
+
+    name: Text = Field(max_length=256)
+    credential: WebAuthnJson
+
+
+class PasskeyNameIn(_In):
+    """A passkey's new name (1 to 64 characters)."""
+
+    name: Text = Field(max_length=256)
+
+
+class PasskeyOut(BaseModel):
+    """One of the caller's passkeys."""
+
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, info: passkeys.PasskeyInfo) -> PasskeyOut:
+        return cls(
+            id=info.id, name=info.name, created_at=info.created_at, last_used_at=info.last_used_at
+        )
 
 
 class DeviceOut(BaseModel):

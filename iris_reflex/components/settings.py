@@ -7,9 +7,17 @@ import reflex as rx
 
 from iris_reflex.components.auth_card import labelled_input
 from iris_reflex.components.chat import initial_avatar
+from iris_reflex.components.passkeys import passkeys_loader
 from iris_reflex.services.users import PASSWORD_MAX, PASSWORD_MIN
-from iris_reflex.state.rows import DeviceRow
-from iris_reflex.state.security import CODE_FIELD, OFF_CODE, OFF_PASSWORD, SecurityState
+from iris_reflex.state.rows import DeviceRow, PasskeyRow
+from iris_reflex.state.security import (
+    CODE_FIELD,
+    OFF_CODE,
+    OFF_PASSWORD,
+    PASSKEY_NAME,
+    PASSKEY_PASSWORD,
+    SecurityState,
+)
 from iris_reflex.state.session import backend_base_js
 from iris_reflex.state.settings import (
     DEFAULT_TIMER_CHOICES,
@@ -550,6 +558,211 @@ def two_step_section() -> rx.Component:
         body,
         id="two-step",
         on_unmount=SecurityState.leave,
+    )
+
+
+def _passkey_error() -> rx.Component:
+    return rx.cond(
+        SecurityState.passkey_error,
+        rx.callout(
+            SecurityState.passkey_error,
+            icon="circle-alert",
+            color_scheme="red",
+            role="alert",
+            width="100%",
+            id="passkey-error",
+        ),
+    )
+
+
+def _cancel_passkey_form() -> rx.Component:
+    return rx.button(
+        "Cancel",
+        type="button",
+        variant="soft",
+        color_scheme="gray",
+        on_click=SecurityState.open_passkey_form(""),
+    )
+
+
+def _password_field() -> rx.Component:
+    return labelled_input(
+        "Your password",
+        PASSKEY_PASSWORD,
+        type="password",
+        auto_complete="current-password",
+        required=True,
+    )
+
+
+def _add_passkey_form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            labelled_input(
+                "Name",
+                PASSKEY_NAME,
+                max_length=64,
+                required=True,
+                placeholder="e.g. Work laptop",
+                auto_focus=True,
+            ),
+            _password_field(),
+            rx.text(
+                "Your browser then asks you to create the passkey (a fingerprint, face, PIN "
+                "or security key).",
+                size="1",
+                color_scheme="gray",
+            ),
+            _passkey_error(),
+            rx.flex(
+                rx.button(
+                    "Create passkey",
+                    type="submit",
+                    id="passkey-create",
+                    loading=SecurityState.passkey_busy,
+                ),
+                _cancel_passkey_form(),
+                spacing="2",
+                wrap="wrap",
+            ),
+            spacing="3",
+            width="100%",
+            align="start",
+        ),
+        on_submit=SecurityState.start_passkey,
+        reset_on_submit=False,
+        width="100%",
+        id="passkey-add-form",
+    )
+
+
+def _passkey_row_form(row: PasskeyRow) -> rx.Component:
+    """Rename it, or delete it with the password, under its row."""
+    rename = rx.form(
+        rx.flex(
+            rx.input(
+                name=PASSKEY_NAME,
+                default_value=row.name,
+                max_length=64,
+                required=True,
+                aria_label="New name for " + row.name,
+                flex="1",
+                min_width="10em",
+            ),
+            rx.button("Save", type="submit", variant="soft"),
+            _cancel_passkey_form(),
+            spacing="2",
+            wrap="wrap",
+            width="100%",
+        ),
+        on_submit=SecurityState.rename_passkey,
+        width="100%",
+    )
+    remove = rx.form(
+        rx.vstack(
+            rx.text("It will no longer sign you in. Confirm with your password.", size="2"),
+            _password_field(),
+            rx.flex(
+                rx.button("Delete passkey", type="submit", color_scheme="red", id="passkey-delete"),
+                _cancel_passkey_form(),
+                spacing="2",
+                wrap="wrap",
+            ),
+            spacing="3",
+            width="100%",
+            align="start",
+        ),
+        on_submit=SecurityState.remove_passkey,
+        reset_on_submit=True,
+        width="100%",
+    )
+    return rx.cond(
+        SecurityState.passkey_form == "rename:" + row.id.to_string(),
+        rename,
+        rx.cond(
+            SecurityState.passkey_form == "remove:" + row.id.to_string(),
+            rx.vstack(remove, _passkey_error(), width="100%"),
+        ),
+    )
+
+
+def _passkey(row: PasskeyRow) -> rx.Component:
+    return rx.vstack(
+        rx.flex(
+            rx.icon("key-round", size=20, aria_hidden="true", flex_shrink="0"),
+            rx.vstack(
+                rx.text(row.name, weight="medium", size="2", class_name="passkey-name"),
+                rx.text("Added ", row.created, size="1", color_scheme="gray"),
+                rx.text("Last used: ", row.used, size="1", color_scheme="gray"),
+                spacing="0",
+                flex="1",
+                min_width="0",
+            ),
+            rx.flex(
+                rx.button(
+                    "Rename",
+                    size="1",
+                    variant="soft",
+                    color_scheme="gray",
+                    type="button",
+                    on_click=SecurityState.open_passkey_form("rename:" + row.id.to_string()),
+                    aria_label="Rename " + row.name,
+                ),
+                rx.button(
+                    "Delete",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    type="button",
+                    on_click=SecurityState.open_passkey_form("remove:" + row.id.to_string()),
+                    aria_label="Delete " + row.name,
+                    class_name="passkey-delete",
+                ),
+                spacing="2",
+                flex_shrink="0",
+            ),
+            spacing="3",
+            align="center",
+            width="100%",
+        ),
+        _passkey_row_form(row),
+        spacing="2",
+        width="100%",
+        padding_y="0.5em",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        class_name="iris-passkey",
+    )
+
+
+def passkeys_section() -> rx.Component:
+    return _section(
+        "Passkeys",
+        "Sign in with your fingerprint, face, PIN or a security key instead of your "
+        "password. A passkey also passes two-step sign-in.",
+        passkeys_loader(),
+        rx.cond(
+            SecurityState.passkeys.length() > 0,
+            rx.vstack(
+                rx.foreach(SecurityState.passkeys, _passkey),
+                spacing="0",
+                width="100%",
+                id="passkeys",
+            ),
+            rx.text("No passkeys yet.", size="2", color_scheme="gray", id="no-passkeys"),
+        ),
+        rx.cond(
+            SecurityState.passkey_form == "add",
+            _add_passkey_form(),
+            rx.button(
+                rx.icon("plus", size=16),
+                "Add a passkey",
+                type="button",
+                variant="soft",
+                on_click=SecurityState.open_passkey_form("add"),
+                id="passkey-add",
+            ),
+        ),
+        id="passkeys-section",
     )
 
 

@@ -9,7 +9,8 @@ Why it is built this way:
 - **Safety**: an interval job catches anything missed (another worker's deadline, a clock
   jump), and one run at start-up sweeps whatever fell due while the app was down.
 - **Housekeeping**: the catch-up run also removes partial, abandoned and orphan uploads, and
-  login failures and sessions that have expired (``auth.prune``) and stale rate counters.
+  login failures and sessions that have expired (``auth.prune``), unanswered passkey
+  challenges (``passkeys.prune``) and stale rate counters.
 - **Telling screens**: the sweeper knows no screens; the app registers ``on_vanished``.
 - **One sweeper**: every worker runs this scheduler, but a run first takes a lock (a
   PostgreSQL advisory lock; for SQLite, an exclusive file lock beside the database) and a
@@ -36,7 +37,7 @@ from sqlalchemy import text
 
 from iris_reflex import clock, metrics
 from iris_reflex.db import forget_deleted, get_engine, session_scope
-from iris_reflex.services import auth, expiry, limits, storage, uploads
+from iris_reflex.services import auth, expiry, limits, passkeys, storage, uploads
 
 log = logging.getLogger("iris.sweeper")
 
@@ -111,6 +112,7 @@ def sweep_once(*, with_orphans: bool = False) -> tuple[list[expiry.Vanished], da
                 removed = expiry.delete_orphan_files(db, older_than=now - ORPHAN_AGE)
                 # Housekeeping: old login failures, expired sessions, stale rate counters.
                 auth.prune(db, now=now)
+                passkeys.prune(db, now=now)
                 limits.prune(db, now=now)
                 if abandoned or crashed or removed:
                     log.info(

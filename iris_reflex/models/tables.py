@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from iris_reflex.models.enums import FriendshipStatus, MessageKind, Theme
@@ -107,6 +117,46 @@ class RecoveryCode(SQLModel, table=True):
         UniqueConstraint("user_id", "code_hash", name="uq_recovery_codes_user_hash"),
         NEVER_REUSE_IDS,
     )
+
+
+class Passkey(SQLModel, table=True):
+    """A WebAuthn credential (passkey) a user registered. ``credential_id`` is the
+    authenticator's id for it (base64url), ``public_key`` its COSE key; ``sign_count`` is the
+    authenticator's last counter, kept to notice a cloned authenticator (it must grow).
+    ``user_handle`` is the random WebAuthn user id the authenticator stores with it (one per
+    user, never the database id or the username)."""
+
+    __tablename__ = "passkeys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=_fk("users.id"))
+    credential_id: str = Field(max_length=1400, unique=True)
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sign_count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    transports: str = Field(default="", max_length=128)
+    user_handle: str = Field(max_length=128)
+    name: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+    __table_args__ = (Index("ix_passkeys_user_id", "user_id"), NEVER_REUSE_IDS)
+
+
+class PasskeyChallenge(SQLModel, table=True):
+    """A WebAuthn challenge handed out and not yet answered. Keyed by the challenge itself
+    (base64url of 32 random bytes): answering deletes the row, and of any number of answers,
+    concurrent ones included, exactly one deletes it. ``purpose`` is ``register``, ``sign_in``
+    or ``second_factor``; ``user_id`` is who may answer it (none for a passkey sign-in, where
+    the passkey names its user)."""
+
+    __tablename__ = "passkey_challenges"
+
+    challenge: str = Field(primary_key=True, max_length=86)
+    purpose: str = Field(max_length=16)
+    user_id: int | None = Field(default=None, sa_column=_fk("users.id", nullable=True))
+    # A registration's WebAuthn user id, stored with the passkey once it is made.
+    user_handle: str = Field(default="", max_length=128)
+    expires_at: datetime = Field(sa_column=_ts(index=True))
 
 
 class UsedHandoff(SQLModel, table=True):

@@ -7,6 +7,7 @@ from reflex.style import set_color_mode
 
 from iris_reflex.components.settings import (
     delete_section,
+    passkeys_section,
     password_section,
     privacy_section,
     profile_section,
@@ -105,6 +106,7 @@ def _content() -> rx.Component:
         privacy_section(),
         timer_section(),
         password_section(),
+        passkeys_section(),
         two_step_section(),
         sessions_section(),
         delete_section(),

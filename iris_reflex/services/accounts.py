@@ -9,7 +9,8 @@ Why it is built this way:
   new hash: whoever knew the old password is signed out at the moment it stops working.
 - Turning two-step sign-in off, and replacing the recovery codes, need the password or a
   current code: a stolen session alone must not be able to remove the second factor or
-  read fresh recovery codes. Both count a wrong answer like a wrong password.
+  read fresh recovery codes. Both count a wrong answer like a wrong password. Adding a
+  passkey (a new way to sign in, with no password) and deleting one need the same proof.
 - Deleting an account is a sequence of short, idempotent steps, ending with the user row.
   **A crash midway leaves the account retryable**: the user row and its password survive
   until the very last step, so the person can sign in again and delete again, and every
@@ -29,12 +30,13 @@ Why it is built this way:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, delete, select
 
 from iris_reflex import clock
-from iris_reflex.errors import Conflict, Invalid
+from iris_reflex.errors import Conflict, Invalid, NotFound
 from iris_reflex.models import (
     Attachment,
     Block,
@@ -50,6 +52,7 @@ from iris_reflex.services import (
     auth,
     expiry,
     pairs,
+    passkeys,
     passwords,
     storage,
     timers,
@@ -255,6 +258,46 @@ def regenerate_recovery_codes(
     return codes
 
 
+def begin_passkey_registration(
+    session: Session, *, actor_id: int, password: str = "", code: str = "", ip: str = UNKNOWN_IP
+) -> dict[str, Any]:
+    """WebAuthn options to add a passkey, after the password or a current code: a stolen
+    session must not be able to give itself a way back in.
+
+    Raises:
+        Invalid: the password and code are wrong, or passkeys are not available here.
+        Throttled: see above. Conflict: too many passkeys already.
+    """
+    user = users.access_user(session, actor_id)
+    _reauthenticate(session, user, password=password, code=code, ip=ip)
+    session.commit()
+    return passkeys.registration_options(session, actor_id=actor_id)
+
+
+def remove_passkey(
+    session: Session,
+    *,
+    actor_id: int,
+    passkey_id: int,
+    password: str = "",
+    code: str = "",
+    ip: str = UNKNOWN_IP,
+) -> None:
+    """Delete one of the actor's passkeys, after the password or a current code (as
+    turning two-step sign-in off).
+
+    Raises:
+        NotFound: not one of the actor's passkeys (checked first, nothing is counted).
+        Invalid: the password and code are wrong. Throttled: see above.
+    """
+    user = users.access_user(session, actor_id)
+    if not any(p.id == passkey_id for p in passkeys.list_passkeys(session, actor_id=actor_id)):
+        raise NotFound(passkeys.NO_SUCH_PASSKEY)
+    _reauthenticate(session, user, password=password, code=code, ip=ip)
+    passkeys.remove(session, actor_id=actor_id, passkey_id=passkey_id)
+    session.commit()
+
+
 def sign_out_device(session: Session, identity: auth.Identity, *, handle: str) -> str:
     """End one of the actor's sessions from the Devices list; returns the ended session id."""
     return auth.revoke_device(session, identity, handle=handle)
@@ -372,6 +415,7 @@ def _remove_user(session: Session, user: User) -> bool:
         )
     )
     session.exec(delete(LoginFailure).where(col(LoginFailure.username_key) == user.username_key))
+    passkeys.forget_user(session, user_id=user_id)  # the cascade would too; said, not implied
     session.exec(delete(User).where(col(User.id) == user_id))
     session.commit()
     return True

@@ -36,7 +36,14 @@ Why it is built this way:
   challenge opens at most one session. The password attempt is *not* cleared from the
   (address, username) count until the second step passes, and every code attempt is
   reserved like a password attempt, so knowing the password buys no free code guesses. The
-  step asks ``two_factor.consume_code``; a passkey could later be another way to pass it.
+  step asks ``two_factor.consume_code``, or ``passkeys.verify_assertion`` for a passkey.
+- Passkeys (``passkeys``): a passkey sign-in is possession plus user verification, so it
+  opens a session without a password or code; as a second step it passes like a code
+  (counted the same way). Once a username is guarded (the per-username count above), a
+  correct password alone no longer signs in *an account that has a second factor or a
+  passkey*: it asks for one, and the owner passes with it (a passkey sign-in is never
+  asked for a password at all). An account with neither keeps being paced, never locked:
+  a lock that only its owner cannot open would let anyone lock any account.
 - Devices: each session row keeps a short description of the browser that signed in and
   when it was last active. ``authenticate`` runs on every event and request, so it writes
   ``last_active_at`` only when the stored one is ``ACTIVITY_EVERY`` old.
@@ -62,7 +69,7 @@ from sqlmodel import Session, col, delete, func, select, update
 from iris_reflex import clock
 from iris_reflex.errors import NotAuthenticated, NotFound, SecondFactorRequired, Throttled
 from iris_reflex.models import LoginFailure, UsedHandoff, User, UserSession
-from iris_reflex.services import passwords, two_factor, users
+from iris_reflex.services import limits, passkeys, passwords, two_factor, users
 from iris_reflex.services.addresses import UNKNOWN_ADDRESS
 from iris_reflex.settings import get_settings
 
@@ -74,6 +81,7 @@ HANDOFF_SECONDS = 60
 SECOND_FACTOR_AUDIENCE = "iris:second-factor"
 SECOND_FACTOR_SECONDS = 300
 SECOND_FACTOR_METHODS = ("totp", "recovery_code")
+PASSKEY_METHOD = "passkey"
 # ``last_active_at`` is written at most this often per session (it is on every event's path).
 ACTIVITY_EVERY = timedelta(minutes=5)
 DEVICE_MAX = 80
@@ -83,6 +91,10 @@ CLOCK_SKEW_SECONDS = 30
 SESSION_ENDED = "Your session has ended. Please sign in again."
 WRONG_CREDENTIALS = "Wrong username or password."
 CODE_NEEDED = "Enter the code from your authenticator app, or a recovery code."
+PASSKEY_NEEDED = (
+    "Your account had many failed sign-ins recently: confirm it is you with your passkey."
+)
+WRONG_PASSKEY = "That passkey was not accepted."
 WRONG_CODE = "That code is not correct."
 CHALLENGE_ENDED = "That sign-in took too long. Enter your password again."
 NO_SUCH_DEVICE = "That session has already ended."
@@ -197,13 +209,19 @@ def _lock_pair(session: Session, *, key: str, ip: str) -> None:
         session.exec(select(func.pg_advisory_xact_lock(int.from_bytes(digest, signed=True))))
 
 
-def reserve_attempt(session: Session, *, key: str, ip: str, now: datetime) -> None:
+def reserve_attempt(
+    session: Session, *, key: str, ip: str, now: datetime, second_step: bool = False
+) -> None:
     """Count this attempt of the (address, username) pair as a failure *before* the password
     is checked, or refuse it if it comes before the pair may try again.
 
     The reservation is committed at once, so parallel attempts of one pair see each other:
     a burst of guesses sent together gets no more free attempts than guesses sent one by
     one. A correct password then clears the pair (``clear_failures``).
+
+    ``second_step``: a code or passkey after a correct password. The password's attempt is
+    still counted, but over a wider limit (only the first attempt free) it does not make the
+    step right after it wait: a correct password plus a second factor still passes.
 
     Raises:
         Throttled: too early; ``retry_after`` is exactly the wait left. Nothing is counted.
@@ -225,7 +243,8 @@ def reserve_attempt(session: Session, *, key: str, ip: str, now: datetime) -> No
         crowded = address >= settings.login_max_failures_per_ip
         # Over a wider limit only the first attempt is free: the pair waits after each failure.
         guarded = crowded or username_is_guarded(session, key=key, now=now)
-        wait = _delay_seconds(pair, 1 if guarded else settings.login_free_attempts)
+        free = (2 if second_step else 1) if guarded else settings.login_free_attempts
+        wait = _delay_seconds(pair, free)
         left = (latest + timedelta(seconds=wait) - now).total_seconds()
         if left > 0:
             session.rollback()
@@ -264,6 +283,8 @@ def login(
     now = clock.now()
     key = users.username_key(username)[:64]
     ip = ip[:64] or UNKNOWN_ADDRESS
+    session.rollback()
+    guarded = bool(key) and username_is_guarded(session, key=key, now=now)  # before this one
     reserve_attempt(session, key=key, ip=ip, now=now)
     user = users.get_by_username(session, username) if key else None
     # No stored password is longer than the registration limit; checking a longer one would
@@ -280,19 +301,32 @@ def login(
     if new_hash:
         user.password_hash = new_hash
     assert user.id is not None
-    if two_factor.is_enabled(session, user.id):
+    methods = _second_factors(session, user.id, guarded=guarded)
+    if methods:
         # The attempt stays counted until the second step passes (see the module).
         session.commit()
         raise SecondFactorRequired(
-            CODE_NEEDED,
+            CODE_NEEDED if "totp" in methods else PASSKEY_NEEDED,
             challenge=_issue_challenge(user.id, now),
             expires_in=SECOND_FACTOR_SECONDS,
-            methods=SECOND_FACTOR_METHODS,
+            methods=methods,
         )
     clear_failures(session, key=key, ip=ip)
     signed_in = _open_session(session, user, now=now, user_agent=user_agent)
     session.commit()
     return signed_in
+
+
+def _second_factors(session: Session, user_id: int, *, guarded: bool) -> tuple[str, ...]:
+    """The ways to pass a second step this sign-in must take; empty: none is asked.
+
+    Two-step sign-in on: a code, or a passkey if the user has one. Off: a passkey, only
+    while the username is guarded (see the module); nothing otherwise.
+    """
+    has_passkey = passkeys.has_passkeys(session, user_id)
+    if two_factor.is_enabled(session, user_id):
+        return SECOND_FACTOR_METHODS + ((PASSKEY_METHOD,) if has_passkey else ())
+    return (PASSKEY_METHOD,) if guarded and has_passkey else ()
 
 
 def _issue_challenge(user_id: int, now: datetime) -> str:
@@ -319,6 +353,31 @@ def finish_login(
             password again), or the code is wrong (try another).
         Throttled: too many wrong passwords or codes from this address for this username.
     """
+    user, jti, expires_at = _challenge_user(session, challenge)
+    assert user.id is not None
+    user_id = user.id
+    now = clock.now()
+    key, ip = user.username_key[:64], ip[:64] or UNKNOWN_ADDRESS
+    reserve_attempt(session, key=key, ip=ip, now=now, second_step=True)
+    if not isinstance(code, str) or not two_factor.consume_code(
+        session, user_id=user_id, code=code, now=now
+    ):
+        session.rollback()
+        raise NotAuthenticated(WRONG_CODE)  # the reservation stays as the failure
+    # Commits the spent code with the spent challenge: of two uses, one wins.
+    try:
+        _spend_handoff(session, jti=jti, expires_at=expires_at)
+    except NotAuthenticated:
+        raise NotAuthenticated(CHALLENGE_ENDED) from None
+    clear_failures(session, key=key, ip=ip)
+    signed_in = _open_session(session, user, now=now, user_agent=user_agent)
+    session.commit()
+    return signed_in
+
+
+def _challenge_user(session: Session, challenge: str) -> tuple[User, str, datetime]:
+    """The user a second-step challenge is for, its ``jti`` and its expiry; else
+    ``NotAuthenticated(CHALLENGE_ENDED)``."""
     try:
         claims = _claims(challenge, SECOND_FACTOR_AUDIENCE, required=("jti",))
     except NotAuthenticated:
@@ -329,22 +388,80 @@ def finish_login(
     user = session.get(User, user_id)
     if user is None:
         raise NotAuthenticated(CHALLENGE_ENDED)
+    return user, jti, datetime.fromtimestamp(int(str(claims["exp"])), tz=UTC)
+
+
+def passkey_second_factor_options(session: Session, *, challenge: str) -> dict[str, Any]:
+    """WebAuthn options to pass the second step (of ``challenge``) with a passkey.
+
+    Raises:
+        NotAuthenticated: the challenge is forged, expired or used (password again).
+        Invalid: passkeys are not available here, or the user has none.
+    """
+    user, _, _ = _challenge_user(session, challenge)
+    assert user.id is not None
+    return passkeys.second_factor_options(session, user_id=user.id)
+
+
+def finish_login_with_passkey(
+    session: Session, *, challenge: str, credential: Any, ip: str, user_agent: str = ""
+) -> SignedIn:
+    """The second step passed with a passkey: like ``finish_login`` with a code, counted
+    the same way, and the challenge opens one session at most.
+
+    Raises:
+        NotAuthenticated: the challenge has ended (password again), or the passkey was not
+            accepted (try again). Throttled: too many failures from this address.
+    """
+    user, jti, expires_at = _challenge_user(session, challenge)
+    assert user.id is not None
     now = clock.now()
     key, ip = user.username_key[:64], ip[:64] or UNKNOWN_ADDRESS
-    reserve_attempt(session, key=key, ip=ip, now=now)
-    if not isinstance(code, str) or not two_factor.consume_code(
-        session, user_id=user_id, code=code, now=now
-    ):
-        session.rollback()
-        raise NotAuthenticated(WRONG_CODE)  # the reservation stays as the failure
-    expires_at = datetime.fromtimestamp(int(str(claims["exp"])), tz=UTC)
-    # Commits the spent code with the spent challenge: of two uses, one wins.
+    reserve_attempt(session, key=key, ip=ip, now=now, second_step=True)
     try:
-        _spend_handoff(session, jti=jti, expires_at=expires_at)
+        passkeys.verify_assertion(
+            session, credential=credential, purpose=passkeys.SECOND_FACTOR, user_id=user.id
+        )
+    except NotAuthenticated:
+        session.rollback()
+        raise NotAuthenticated(WRONG_PASSKEY) from None  # the reservation stays
+    try:
+        _spend_handoff(session, jti=jti, expires_at=expires_at)  # commits the new sign count
     except NotAuthenticated:
         raise NotAuthenticated(CHALLENGE_ENDED) from None
     clear_failures(session, key=key, ip=ip)
     signed_in = _open_session(session, user, now=now, user_agent=user_agent)
+    session.commit()
+    return signed_in
+
+
+def passkey_sign_in_options(session: Session, *, ip: str) -> dict[str, Any]:
+    """WebAuthn options to sign in with a passkey alone, counted against the address.
+
+    Raises:
+        Throttled: this address asked for too many. Invalid: passkeys are not available.
+    """
+    limits.hit(session, limits.passkey_challenges(), ip[:64] or UNKNOWN_ADDRESS)
+    return passkeys.sign_in_options(session)
+
+
+def login_with_passkey(
+    session: Session, *, credential: Any, ip: str, user_agent: str = ""
+) -> SignedIn:
+    """Sign in with a passkey (a discoverable credential, user verified): a new session,
+    without password or code. The address's failed attempts for that user are forgotten.
+
+    Raises:
+        NotAuthenticated: the response does not answer a live sign-in challenge, or names
+            no passkey, or the spec's checks refuse it.
+    """
+    user_id = passkeys.verify_assertion(session, credential=credential, purpose=passkeys.SIGN_IN)
+    user = session.get(User, user_id)
+    if user is None:
+        session.rollback()
+        raise NotAuthenticated(WRONG_PASSKEY)
+    clear_failures(session, key=user.username_key[:64], ip=ip[:64] or UNKNOWN_ADDRESS)
+    signed_in = _open_session(session, user, now=clock.now(), user_agent=user_agent)
     session.commit()
     return signed_in
 

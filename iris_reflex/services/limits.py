@@ -76,6 +76,17 @@ def searches() -> Limit:
     )
 
 
+def passkey_challenges() -> Limit:
+    """Passkey sign-in challenges one address may ask for per minute (each is a stored row,
+    and each try at a passkey sign-in needs a fresh one)."""
+    return Limit(
+        bucket="passkey_challenge",
+        count=get_settings().passkey_challenges_per_minute,
+        window=timedelta(minutes=1),
+        message="Too many passkey sign-ins were started from your network.",
+    )
+
+
 def _wait_words(seconds: int) -> str:
     if seconds < 90:
         return f"{seconds} second{'s' if seconds != 1 else ''}"

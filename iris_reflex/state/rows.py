@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from iris_reflex.paths import attachment_url, avatar_url, thumbnail_url
-from iris_reflex.services import attachments, auth, users
+from iris_reflex.services import attachments, auth, passkeys, users
 from iris_reflex.services.attachments import AttachmentView
 from iris_reflex.services.conversations import ConversationSummary
 from iris_reflex.services.message_views import MessageView
@@ -103,6 +103,25 @@ class DeviceRow:
     signed_in: str
     active: str
     current: bool
+
+
+@dataclasses.dataclass
+class PasskeyRow:
+    """One passkey in Settings; ``id`` names it for rename and delete."""
+
+    id: int
+    name: str
+    created: str
+    used: str
+
+
+def passkey_row(info: passkeys.PasskeyInfo, tz: ZoneInfo, today: date) -> PasskeyRow:
+    return PasskeyRow(
+        id=info.id,
+        name=info.name,
+        created=moment_text(info.created_at, tz, today),
+        used=moment_text(info.last_used_at, tz, today) if info.last_used_at else "Never",
+    )
 
 
 def moment_text(moment: datetime, tz: ZoneInfo, today: date) -> str:

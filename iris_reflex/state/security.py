@@ -1,4 +1,4 @@
-"""The settings page's "Two-step sign-in" and "Signed-in devices" sections.
+"""The settings page's "Passkeys", "Two-step sign-in" and "Signed-in devices" sections.
 
 Thin, like the rest of the settings: ``services.two_factor`` and ``services.accounts`` hold
 the rules; every handler first verifies the session cookie (``_signed_in``) and acts as
@@ -22,14 +22,20 @@ from iris_reflex import clock
 from iris_reflex.actions import accounts as account_actions
 from iris_reflex.db import in_session
 from iris_reflex.paths import LOGIN_ROUTE
-from iris_reflex.services import accounts, auth, two_factor
+from iris_reflex.services import accounts, auth, passkeys, two_factor
 from iris_reflex.state import rows
 from iris_reflex.state.guard import guarded
-from iris_reflex.state.rows import DeviceRow
-from iris_reflex.state.session import SessionState, tab_address
+from iris_reflex.state.rows import DeviceRow, PasskeyRow
+from iris_reflex.state.session import (
+    SessionState,
+    passkey_answer,
+    passkey_script,
+    tab_address,
+)
 
 CODE_FIELD = "totp_code"
 OFF_PASSWORD, OFF_CODE = "off_password", "off_code"
+PASSKEY_NAME, PASSKEY_PASSWORD = "passkey_name", "passkey_password"
 
 
 def _error(state: Any, message: str) -> None:
@@ -40,10 +46,13 @@ def _to_login(_state: Any, _message: str) -> Any:
     return rx.redirect(LOGIN_ROUTE)
 
 
-def _overview(db: Session, identity: auth.Identity) -> tuple[two_factor.Status, list[auth.Device]]:
+def _overview(
+    db: Session, identity: auth.Identity
+) -> tuple[two_factor.Status, list[auth.Device], list[passkeys.PasskeyInfo]]:
     return (
         two_factor.status(db, actor_id=identity.user_id),
         auth.list_devices(db, identity),
+        passkeys.list_passkeys(db, actor_id=identity.user_id),
     )
 
 
@@ -59,12 +68,23 @@ class SecurityState(SessionState):
     manage: str = ""  # "" | "off" | "regenerate": which re-authentication form is open
     security_error: str = ""
     devices: list[DeviceRow] = []
+    passkeys: list[PasskeyRow] = []
+    passkey_form: str = ""  # "" | "add" | "remove:<id>" | "rename:<id>": which form is open
+    passkey_error: str = ""
+    passkey_busy: bool = False  # the browser is making a passkey
+    _passkey_name: str = ""
 
     def _clear(self) -> None:
         self._forget_secrets()
+        self._close_passkey_form()
         self.two_step_on = False
         self.recovery_left = 0
         self.devices = []
+        self.passkeys = []
+
+    def _close_passkey_form(self) -> None:
+        self.passkey_form = self.passkey_error = self._passkey_name = ""
+        self.passkey_busy = False
 
     def _forget_secrets(self) -> None:
         self.enrolling = False
@@ -78,12 +98,13 @@ class SecurityState(SessionState):
         return auth.Identity(user_id=self._user_id, session_id=self._session_id)
 
     async def _refresh(self) -> None:
-        status, devices = await in_session(_overview, self._identity())
+        status, devices, keys = await in_session(_overview, self._identity())
         self.two_step_on = status.enabled
         self.recovery_left = status.recovery_codes_left
         tz = rows.zone(self._tz)
         today = clock.now().astimezone(tz).date()
         self.devices = [rows.device_row(d, tz, today) for d in devices]
+        self.passkeys = [rows.passkey_row(p, tz, today) for p in keys]
 
     # ----------------------------------------------------------------------------- loading
 
@@ -93,6 +114,7 @@ class SecurityState(SessionState):
         """On load of /settings: whether two-step sign-in is on, and the devices."""
         await self._signed_in()
         self._forget_secrets()
+        self._close_passkey_form()
         await self._refresh()
 
     @rx.event
@@ -208,3 +230,90 @@ class SecurityState(SessionState):
             return SessionState.log_out
         await self._refresh()
         return rx.toast.success("That device is signed out.")
+
+    # ---------------------------------------------------------------------------- passkeys
+
+    def _passkey_refused(self, message: str) -> None:
+        self.passkey_busy = False
+        # These forms ask for the password only: the service's sentence also names a code.
+        wrong = message == accounts.WRONG_PASSWORD_OR_CODE
+        self.passkey_error = accounts.WRONG_PASSWORD if wrong else message
+
+    @rx.event
+    @guarded
+    async def open_passkey_form(self, which: str) -> None:
+        """Open the form to add a passkey, or to rename or delete one (``rename:<id>``,
+        ``remove:<id>``); "" closes it."""
+        await self._signed_in()
+        kind, _, raw = str(which).partition(":")
+        known = {str(p.id) for p in self.passkeys}
+        self._close_passkey_form()
+        if kind == "add" or (kind in ("rename", "remove") and raw in known):
+            self.passkey_form = str(which)
+
+    @rx.event
+    @guarded(refused=_passkey_refused)
+    async def start_passkey(self, form: dict[str, Any]):
+        """The password proves it is the owner; then the browser makes the passkey."""
+        user_id = await self._signed_in()
+        self.passkey_error = ""
+        name = passkeys.clean_name(str(form.get(PASSKEY_NAME, "")))
+        options = await in_session(
+            accounts.begin_passkey_registration,
+            actor_id=user_id,
+            password=str(form.get(PASSKEY_PASSWORD, "")),
+            ip=tab_address(self.router),
+        )
+        self._passkey_name = name
+        self.passkey_busy = True
+        return rx.call_script(
+            passkey_script("create", options), callback=SecurityState.passkey_created
+        )
+
+    @rx.event
+    @guarded(refused=_passkey_refused)
+    async def passkey_created(self, result: dict[str, Any]):
+        """The browser's new passkey: checked and stored by the service."""
+        user_id = await self._signed_in()
+        credential, problem = passkey_answer(result)
+        if credential is None:
+            return self._passkey_refused(problem)
+        name = self._passkey_name or "Passkey"
+        await in_session(passkeys.register, actor_id=user_id, credential=credential, name=name)
+        self._close_passkey_form()
+        await self._refresh()
+        return rx.toast.success("Passkey added.")
+
+    def _open_id(self, kind: str) -> int:
+        opened, _, raw = self.passkey_form.partition(":")
+        return int(raw) if opened == kind and raw.isdigit() else 0
+
+    @rx.event
+    @guarded(refused=_passkey_refused)
+    async def rename_passkey(self, form: dict[str, Any]):
+        user_id = await self._signed_in()
+        await in_session(
+            passkeys.rename,
+            actor_id=user_id,
+            passkey_id=self._open_id("rename"),
+            name=str(form.get(PASSKEY_NAME, "")),
+        )
+        self._close_passkey_form()
+        await self._refresh()
+
+    @rx.event
+    @guarded(refused=_passkey_refused)
+    async def remove_passkey(self, form: dict[str, Any]):
+        """Delete the passkey whose form is open, with the password (as turning two-step
+        sign-in off)."""
+        user_id = await self._signed_in()
+        await in_session(
+            accounts.remove_passkey,
+            actor_id=user_id,
+            passkey_id=self._open_id("remove"),
+            password=str(form.get(PASSKEY_PASSWORD, "")),
+            ip=tab_address(self.router),
+        )
+        self._close_passkey_form()
+        await self._refresh()
+        return rx.toast.success("Passkey deleted. It no longer signs you in.")

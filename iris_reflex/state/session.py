@@ -11,6 +11,7 @@ sign-out empties all of them (each substate's ``_clear``).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import reflex as rx
 from reflex.config import get_config
@@ -51,6 +52,35 @@ def handoff_script(handoff: str) -> str:
         ".then(r => { if (r.ok) { window.location.assign('" + HOME_ROUTE + "'); }"
         " return r.ok; }).catch(() => false)"
     )
+
+
+PASSKEYS_NOT_LOADED = "Passkeys could not start here: reload the page and try again."
+PASSKEY_FAILED = "The passkey could not be used. Try again."
+_PASSKEY_ERROR_MAX = 300
+
+
+def passkey_script(kind: str, options: dict[str, Any]) -> str:
+    """JS that runs a WebAuthn ceremony (``kind`` ``create`` or ``get``) with the server's
+    options through ``assets/js/passkeys.js``; it resolves to ``{credential}`` or ``{error}``
+    and never rejects, so the callback event always hears back."""
+    method = "create" if kind == "create" else "get"
+    return (
+        "(window.irisPasskeys ? window.irisPasskeys." + method + "(" + json.dumps(options) + ")"
+        " : Promise.resolve({error: " + json.dumps(PASSKEYS_NOT_LOADED) + "}))"
+    )
+
+
+def passkey_answer(result: object) -> tuple[dict[str, Any] | None, str]:
+    """What a passkey script answered: the credential, or the sentence to show (anything
+    else a client sends here is just a failure)."""
+    if isinstance(result, dict):
+        credential = result.get("credential")
+        if isinstance(credential, dict):
+            return credential, ""
+        error = result.get("error")
+        if isinstance(error, str) and error.strip():
+            return None, error.strip()[:_PASSKEY_ERROR_MAX]
+    return None, PASSKEY_FAILED
 
 
 def tab_address(router: RouterData) -> str:

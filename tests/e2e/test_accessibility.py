@@ -34,7 +34,9 @@ def test_sign_in_pages_have_no_serious_violations(browser: Browser, iris_app: Ru
     page = browser.new_context().new_page()
     page.goto(iris_app.url + path)
     expect(
-        page.get_by_role("button", name="Sign in" if path == "/login" else "Create account")
+        page.get_by_role(
+            "button", name="Sign in" if path == "/login" else "Create account", exact=True
+        )
     ).to_be_visible(timeout=TIMEOUT)
     assert in_both_themes(page) == CLEAN
     page.context.close()

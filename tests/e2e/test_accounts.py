@@ -22,7 +22,7 @@ def log_in(page: Page, base: str, username: str, password: str = PASSWORD) -> No
     page.goto(base + "/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def test_register_log_out_log_in_and_see_home(browser: Browser, iris_url: str):
@@ -40,10 +40,10 @@ def test_register_log_out_log_in_and_see_home(browser: Browser, iris_url: str):
     screenshot(page, "home-dark")
 
     page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible(timeout=TIMEOUT)
     assert not [c for c in context.cookies() if c["name"] == "iris_session"]
     page.goto(iris_url + "/")
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible(timeout=TIMEOUT)
 
     log_in(page, iris_url, "ada.lovelace", "wrong password")
     expect(page.get_by_role("alert")).to_contain_text("Wrong username or password", timeout=TIMEOUT)
@@ -80,6 +80,6 @@ def test_tampered_session_cookie_sends_user_to_login(browser: Browser, iris_url:
     )
     page = context.new_page()
     page.goto(iris_url + "/")
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible(timeout=TIMEOUT)
     assert "/login" in page.url
     context.close()

@@ -136,10 +136,14 @@ def test_password_change_signs_the_other_device_out(browser: Browser, iris_url: 
     expect(here.get_by_label("Current password")).to_have_value("")
 
     # The other device lands on the login page without doing anything, and stays there.
-    expect(elsewhere.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
+    expect(elsewhere.get_by_role("button", name="Sign in", exact=True)).to_be_visible(
+        timeout=TIMEOUT
+    )
     expect(elsewhere).to_have_url(re.compile(r"/login$"))
     elsewhere.reload()
-    expect(elsewhere.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
+    expect(elsewhere.get_by_role("button", name="Sign in", exact=True)).to_be_visible(
+        timeout=TIMEOUT
+    )
     log_in(elsewhere, iris_url, "pat")
     expect(elsewhere.get_by_role("alert")).to_contain_text("Wrong username or password")
     log_in(elsewhere, iris_url, "pat", NEW_PASSWORD)
@@ -187,7 +191,7 @@ def test_deleted_account_leaves_friends_open_screen_live(browser: Browser, iris_
     )
     dialog.get_by_label("Your password").fill(PASSWORD)
     dialog.get_by_role("button", name="Delete my account").click()
-    expect(dora.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
+    expect(dora.get_by_role("button", name="Sign in", exact=True)).to_be_visible(timeout=TIMEOUT)
 
     # Finn's screen drops Dora and the open conversation without a reload.
     expect(finn.locator("#conversation-title")).to_have_count(0, timeout=TIMEOUT)

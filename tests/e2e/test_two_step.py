@@ -81,13 +81,15 @@ def test_set_up_two_step_sign_in_then_sign_in_with_a_code(browser: Browser, iris
     assert serious_accessibility_violations(page) == []
     devices.nth(1).get_by_role("button", name=re.compile("^Sign out")).click()
     expect(devices).to_have_count(1, timeout=TIMEOUT)
-    expect(elsewhere.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
+    expect(elsewhere.get_by_role("button", name="Sign in", exact=True)).to_be_visible(
+        timeout=TIMEOUT
+    )
     expect(elsewhere).to_have_url(re.compile(r"/login$"))
 
     # Sign out, and back in: the password alone is not enough.
     page.get_by_role("link", name="Back to chats").click()
     page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible(timeout=TIMEOUT)
     log_in(page, iris_url, "tess")
     code_box = page.get_by_label("Code", exact=True)
     expect(code_box).to_be_visible(timeout=TIMEOUT)
