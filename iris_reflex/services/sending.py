@@ -49,11 +49,12 @@ class Sent:
     recipient_id: int
 
 
-_MESSAGES = Message.__table__
+_MESSAGES = Message.metadata.tables["messages"]
+_CONVERSATIONS = Conversation.metadata.tables["conversations"]
 _INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
 _TOUCH_CONVERSATION = (
-    update(Conversation.__table__)
-    .where(Conversation.__table__.c.id == bindparam("conversation", type_=Integer))
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation", type_=Integer))
     .values(last_message_at=bindparam("at", type_=UTCDateTime))
 )
 

@@ -308,10 +308,10 @@ class MessagesState(ConversationState):
         if self._rows_shown() != len(self._views):
             self._show()
             return
-        for shown in (self.arrived, self.messages):  # only those ticks change
-            for index, row in enumerate(shown):
+        for listed in (self.arrived, self.messages):  # only those ticks change
+            for index, row in enumerate(listed):
                 if row.id in read and row.mine and row.status != "read":
-                    shown[index] = dataclasses.replace(row, status="read")
+                    listed[index] = dataclasses.replace(row, status="read")
 
     @rx.event
     @guarded
