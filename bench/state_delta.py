@@ -32,9 +32,11 @@ for _limit in ("FRIEND_REQUESTS_PER_HOUR", "REGISTRATIONS_PER_HOUR", "SEARCHES_P
 
 import reflex as rx  # noqa: E402
 from reflex.istate.data import RouterData  # noqa: E402
+from sqlmodel import func, select  # noqa: E402
 
 from bench.common import scratch_database  # noqa: E402
 from iris_reflex.db import session_scope  # noqa: E402
+from iris_reflex.models import Message  # noqa: E402
 from iris_reflex.settings import get_settings  # noqa: E402
 
 PASSWORD = "correct horse battery"
@@ -112,11 +114,23 @@ class Driver:
         await composer.send_message({"body": body, "attachment_ids": ""})
 
     @staticmethod
-    async def push_message_arrived(tab: Any) -> None:
+    async def push_message_arrived(tab: Any, message_id: int) -> None:
+        """What the fan-out does for a new message: read it once as the tab's user, then
+        the tab's hot path (appends one row; a re-read of the page where there is none)."""
         from iris_reflex.live.events import Change, TabChange
-        from iris_reflex.state.tabs import apply_change
+        from iris_reflex.services import auth, conversations
+        from iris_reflex.state import tabs
+        from iris_reflex.state.session import SessionState
 
-        await apply_change(tab, Change(TabChange.MESSAGE_ARRIVED))
+        session = await tab.get_state(SessionState)
+        show = getattr(tabs, "_show_new_message", None)
+        if show is None:
+            await tabs.apply_change(tab, Change(TabChange.MESSAGE_ARRIVED))
+            return
+        with session_scope() as db:
+            view = conversations.get_message(db, actor_id=session._user_id, message_id=message_id)
+        identity = auth.Identity(user_id=session._user_id, session_id=session._session_id)
+        await show(session, identity, view)
 
 
 async def measure(messages: int, friends_count: int) -> None:
@@ -173,7 +187,9 @@ async def measure(messages: int, friends_count: int) -> None:
 
     await Driver.send(ada, "one more message")
     send_sender = await _delta_bytes(ada)
-    await Driver.push_message_arrived(bob)
+    with session_scope() as db:
+        newest = db.exec(select(func.max(Message.id))).one()
+    await Driver.push_message_arrived(bob, newest)
     send_receiver = await _delta_bytes(bob)
     print(f"one message    sender delta {send_sender:>8,} B   receiver delta {send_receiver:>8,} B")
 
