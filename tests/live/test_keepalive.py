@@ -216,10 +216,11 @@ def test_the_renewal_names_every_key_reflex_wrote(redis_ok: None):
                 await client.pexpire(key, 500)
             done = await keepalive.renew_local_tabs(tabs)
             assert done is not None
-            assert (done.tabs, done.commands, done.renewed) == (
+            assert (done.tabs, done.keys, done.renewed, done.trips) == (
                 1,
                 len(written) + 1,
                 len(written) + 1,
+                1,
             )
             assert min([await client.pttl(k) for k in (*written, record)]) > 1500
             assert max([await client.pttl(k) for k in elsewhere_keys]) <= 500
