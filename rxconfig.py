@@ -41,6 +41,18 @@ os.environ.setdefault(
 _origins = list(_settings.origins())
 os.environ["REFLEX_CORS_ALLOWED_ORIGINS"] = ",".join(_origins)
 
+# With several workers (Redis), a tab's stored state expires IRIS_TAB_STATE_TTL (15 min)
+# after its last write or renewal instead of Reflex's hour: each worker renews the state keys
+# of the tabs connected to it every third of that (iris_reflex/live/keepalive.py), so only a
+# closed tab's state expires. Memory and disk mode keep Reflex's hour: they purge a state
+# that long after its last *write*, and nothing renews them. REFLEX_REDIS_TOKEN_EXPIRATION,
+# if set, still wins (Reflex reads it after this file); the keep-alive follows whatever the
+# state manager uses.
+_state_mode = os.environ.get("REFLEX_STATE_MANAGER_MODE") or (
+    "redis" if _settings.redis_url else "memory"
+)
+_expiry = {"redis_token_expiration": _settings.tab_state_ttl} if _state_mode == "redis" else {}
+
 # Tab state: with one worker, in memory. Reflex's default "disk" mode pickles every tab's
 # state to .states/ two seconds after each change (message text and the session cookie
 # included) and reloads it per event; Iris's state is only a view that on_load rebuilds, so
@@ -51,6 +63,7 @@ config = rx.Config(
     redis_url=_settings.redis_url or None,
     state_manager_mode="redis" if _settings.redis_url else "memory",
     cors_allowed_origins=_origins,
+    **_expiry,
     # Loopback unless IRIS_HOST says otherwise (Reflex's own default is 0.0.0.0).
     backend_host=_settings.host,
     telemetry_enabled=False,

@@ -14,7 +14,7 @@ from iris_reflex.actions import messages as message_actions
 from iris_reflex.api.app import create_api
 from iris_reflex.components.brand import CONTRAST_CSS
 from iris_reflex.jobs import sweeper
-from iris_reflex.live import fanout, outbox, presence, push, workers
+from iris_reflex.live import fanout, keepalive, outbox, presence, push, workers
 from iris_reflex.pages.home import home_page
 from iris_reflex.pages.login import login_page
 from iris_reflex.pages.register import register_page
@@ -52,7 +52,10 @@ def _wrap_socket_namespace() -> None:
     - The session cookie is taken out of the handshake headers Reflex copies into every
       tab's state (and, with several workers, pickles into Redis): ``state.connections``
       holds it for the life of the socket.
-    - A closing socket tells presence (a user's last tab going means "last seen").
+    - A closing socket tells presence (a user's last tab going means "last seen"), and
+      its tab's stored state keys are renewed together one last time, so they all expire
+      at the same moment (a tab coming back within the expiry finds all of its state,
+      after it none of it).
     """
     namespace = app.event_namespace
     if namespace is None:
@@ -68,9 +71,11 @@ def _wrap_socket_namespace() -> None:
         result = reflex_on_disconnect(sid)
         connections.forget(sid)
         if token is not None:
-            task = asyncio.get_running_loop().create_task(presence.tab_closed(token))
-            _closing.add(task)
-            task.add_done_callback(_closing.discard)
+            loop = asyncio.get_running_loop()
+            for work in (presence.tab_closed(token), keepalive.renew_tab(_tabs, token)):
+                task = loop.create_task(work)
+                _closing.add(task)
+                task.add_done_callback(_closing.discard)
         return result
 
     namespace._build_static_router_data = build_static_router_data  # type: ignore[method-assign]
@@ -78,15 +83,16 @@ def _wrap_socket_namespace() -> None:
 
 
 _closing: set[asyncio.Task[None]] = set()
+# This app's tabs, as the live layer reaches them (Reflex's managers are looked up on use).
+_tabs = ReflexTabs(app)
 
 
 async def connect_live() -> None:
     """Lifespan task: events published by actions are fanned out on this loop, pushes reach
     tabs through this app, closed tabs reach presence, and the sweep's deletions reach
     screens."""
-    tabs = ReflexTabs(app)
-    tabs.keep_tokens_of_dead_workers(workers.is_dead)
-    push.install(tabs)
+    _tabs.keep_tokens_of_dead_workers(workers.is_dead)
+    push.install(_tabs)
     _wrap_socket_namespace()
     outbox.bind(fanout.deliver)
     sweeper.on_vanished(message_actions.messages_vanished)
@@ -98,10 +104,17 @@ async def connect_live() -> None:
         push.install(None)
 
 
+async def keep_tabs_alive() -> None:
+    """Lifespan task (several workers): renew the stored state of the tabs connected to
+    this worker, so it may expire soon after a tab closes (``live.keepalive``)."""
+    await keepalive.watch(_tabs)
+
+
 app.register_lifespan_task(startup.check_database)
 app.register_lifespan_task(connect_live)
 app.register_lifespan_task(presence.watch)
 app.register_lifespan_task(workers.watch)
+app.register_lifespan_task(keep_tabs_alive)
 app.register_lifespan_task(sweeper.run)
 
 app.add_page(

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # Iris's own Redis keys (the user -> tabs registry, the workers' roll) start with this,
     # so two installations, or test runs, can share one Redis database.
     redis_prefix: str = "iris:"
+    # With several workers: how long a tab's state stays in Redis after its tab closed (the
+    # keep-alive, ``live.keepalive``, renews it every third of this while the tab is open).
+    # Reflex's ``redis_token_expiration``, set from this in rxconfig.py.
+    tab_state_ttl: int = Field(default=15 * 60, ge=60)
     metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
     # The address the backend listens on: loopback unless a deployment says otherwise.
     host: str = "127.0.0.1"

@@ -3,10 +3,11 @@
 Why it is built this way: with several workers (``IRIS_REDIS_URL``) a worker can die outright
 (``kill -9``, the OOM killer, a lost host) with no chance to clean up. What it leaves behind:
 
-- Reflex's records that its tabs' sockets are connected to it (in Redis, for an hour). A tab
-  that reconnects to another worker with its own client token is then taken for a duplicate
-  tab: Reflex hands it a *new* token and an empty state, and the page loses what it showed
-  (its open conversation). Pushes and presence also go on counting those tabs as connected.
+- Reflex's records that its tabs' sockets are connected to it (in Redis, until the tab-state
+  TTL, ``IRIS_TAB_STATE_TTL``, passes). A tab that reconnects to another worker with its own
+  client token is then taken for a duplicate tab: Reflex hands it a *new* token and an
+  empty state, and the page loses what it showed (its open conversation). Pushes and
+  presence also go on counting those tabs as connected.
 - Fan-outs it was running: a message it had stored may not have been pushed yet to the
   friend's tab on another worker. Nothing would show it there until the next push.
 

@@ -1,8 +1,9 @@
 """The session cookie of each open websocket, held by this process only.
 
 Reflex copies a socket's handshake headers into every tab's state (``router.headers``), and
-with several workers that state is pickled into Redis for an hour: the ``iris_session``
-cookie, a bearer of the whole account, would sit there with it. So the app takes the cookie
+with several workers that state is pickled into Redis (until 15 minutes after its tab
+closed, ``live.keepalive``): the ``iris_session`` cookie, a bearer of the whole account,
+would sit there with it. So the app takes the cookie
 out of the headers when a socket connects (``without_session_cookie``, wrapped around
 Reflex's router data in ``iris_reflex.py``) and keeps it here, by socket id, until the socket
 closes. Events always arrive on the socket of the worker that holds this entry; pushes from

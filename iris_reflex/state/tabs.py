@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import reflex as rx
-from reflex.state import StateUpdate
+from reflex.istate.manager.redis import StateManagerRedis
+from reflex.istate.manager.token import BaseStateToken
+from reflex.state import BaseState, StateUpdate
 from reflex.utils.token_manager import RedisTokenManager, TokenManager
 from reflex_base.event import Event
 from sqlmodel import Session
@@ -137,15 +139,62 @@ def _record_owner(raw: bytes | None) -> str | None:
     return owner if isinstance(owner, str) else None
 
 
+def _state_classes() -> list[type[BaseState]]:
+    """Every state class of the app (Reflex's own included): the tree under ``rx.State``,
+    as Reflex has registered it (a walk of a few dozen classes)."""
+    found: list[type[BaseState]] = []
+    stack: list[type[BaseState]] = [rx.State]
+    while stack:
+        cls = stack.pop()
+        found.append(cls)
+        stack.extend(cls.get_substates())
+    return found
+
+
 class ReflexTabs:
     """The live layer's way into open tabs of this Reflex app."""
 
     def __init__(self, app: Any) -> None:
         self._app = app
+        self._state_classes: list[type[BaseState]] = []
 
     def _tokens(self) -> TokenManager | None:
         namespace = self._app.event_namespace
         return None if namespace is None else namespace._token_manager
+
+    def stored_state(self) -> tuple[Any, int] | None:
+        """Reflex's Redis client and the TTL it gives a tab's state keys; None when tab
+        state is not in Redis, or the app has not set up its state manager yet."""
+        try:
+            manager = self._app.state_manager
+        except ValueError:  # not set up yet
+            return None
+        if not isinstance(manager, StateManagerRedis):
+            return None
+        self._state_classes = _state_classes()  # once a round, for ``stored_keys``
+        return manager.redis, manager.token_expiration
+
+    def local_tokens(self) -> list[str]:
+        """Tokens whose websocket is connected to this worker (Reflex also caches records
+        of other workers' tabs here: those are theirs)."""
+        manager = self._tokens()
+        if manager is None:
+            return []
+        me = manager.instance_id
+        return [
+            t for t, record in list(manager.token_to_socket.items()) if record.instance_id == me
+        ]
+
+    def stored_keys(self, token: str) -> list[str]:
+        """The keys Reflex keeps for ``token`` in Redis: one per state class of the app,
+        named as the state manager names them (``{token}_{state full name}``), and the token
+        manager's socket record (``token_manager_socket_record_{token}``)."""
+        at = BaseStateToken(ident=token, cls=rx.State)
+        keys = [at._state_key(cls) for cls in self._state_classes or _state_classes()]
+        manager = self._tokens()
+        if isinstance(manager, RedisTokenManager):
+            keys.append(manager._get_redis_key(token))
+        return keys
 
     def worker_id(self) -> str | None:
         manager = self._tokens()
@@ -175,9 +224,10 @@ class ReflexTabs:
 
         Reflex takes a token whose socket record exists for a duplicate tab and hands the
         connection a new token with an empty state. After ``kill -9`` the dead worker's
-        records stay for an hour, so every one of its tabs would come back empty (its open
-        conversation closed). Before Reflex looks, a record naming a worker that ``is_dead``
-        is deleted (only if it still names that worker), and the tab links as itself.
+        records stay until the tab-state TTL passes, so every one of its tabs would come
+        back empty (its open conversation closed). Before Reflex looks, a record naming a
+        worker that ``is_dead`` is deleted (only if it still names that worker), and the tab
+        links as itself.
         """
         manager = self._tokens()
         if not isinstance(manager, RedisTokenManager):
