@@ -10,7 +10,7 @@ from iris_reflex.db import forget_deleted
 from iris_reflex.jobs import sweeper
 from iris_reflex.live import outbox
 from iris_reflex.live.events import ConversationsChanged, MessageSent, MessagesRead
-from iris_reflex.services import auth, conversations, sending
+from iris_reflex.services import conversations, sending
 from iris_reflex.services.auth import Identity
 from iris_reflex.services.conversations import ReadReceipt
 from iris_reflex.services.message_views import MessageView, read_by_recipient
@@ -40,14 +40,7 @@ def send_message(
         attachment_ids=attachment_ids or [],
     )
     sweeper.wake_at(sent.message.expires_at)
-    outbox.publish(
-        MessageSent(
-            sender_id=sent.message.sender_id,
-            recipient_id=sent.recipient_id,
-            message_id=sent.message.id,
-        ),
-        skip_token=skip_token,
-    )
+    outbox.publish(MessageSent(sent.message), skip_token=skip_token)
     return sent
 
 
@@ -108,26 +101,25 @@ def arrive(
     db: Session, *, identity: Identity, message: MessageView, read: bool, skip_token: str
 ) -> Arrival:
     """For a tab about to show ``message``, under the tab's lock: is its session still live,
-    is the message still there, and (``read``: its conversation is open in the tab) it is
-    read now. One trip to the database where the three checks took three.
+    is the message still there between friends, and (``read``: its conversation is open in
+    the tab) it is read now. One statement in the usual case (read on arrival), two when
+    nothing was read.
 
     A deletion or expiry committed before this is seen here; one committed after it pushes
     a re-read that takes the tab's lock later, so a removed message never stays on screen.
     """
-    if not auth.session_is_live(db, identity):
-        return Arrival(signed_in=False, shown=None)
     if read:
-        receipt = conversations.mark_read_on_arrival(db, actor_id=identity.user_id, message=message)
+        receipt = conversations.read_on_arrival(db, identity=identity, message=message)
         if receipt is not None:
             _announce_read(receipt, skip_token)
             if message.id in receipt.message_ids:
                 return Arrival(signed_in=True, shown=read_by_recipient(message, receipt.read_at))
-    visible = conversations.is_visible(db, message.id)
-    return Arrival(signed_in=True, shown=message if visible else None)
+    status = conversations.arrival_status(db, identity=identity, message=message)
+    return Arrival(signed_in=status.signed_in, shown=message if status.shown else None)
 
 
 def _announce_read(receipt: ReadReceipt, skip_token: str | None) -> None:
-    sweeper.recheck()
+    sweeper.wake_at(receipt.first_deadline)  # the after-read countdowns it started
     outbox.publish(
         MessagesRead(
             reader_id=receipt.reader_id,

@@ -206,33 +206,6 @@ def wake_at(when: datetime | None) -> None:
     loop.call_soon_threadsafe(_schedule, when)
 
 
-_tasks: set[asyncio.Task[None]] = set()
-
-
-async def _recheck() -> None:
-    def upcoming() -> datetime | None:
-        with session_scope() as db:
-            return expiry.next_deadline(db)
-
-    when = await asyncio.to_thread(upcoming)
-    if when is not None:
-        _schedule(when)
-
-
-def recheck() -> None:
-    """Deadlines changed in ways the caller cannot name (after-read timers started)."""
-    loop = _loop
-    if loop is None or loop.is_closed():
-        return
-
-    def start() -> None:
-        task = loop.create_task(_recheck())
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
-
-    loop.call_soon_threadsafe(start)
-
-
 async def run() -> None:
     """Lifespan task: start the scheduler, sweep once now, keep running until shutdown."""
     global _scheduler, _loop

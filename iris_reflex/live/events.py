@@ -1,11 +1,13 @@
-"""What happened, as the live layer hears it: ids and kinds, never content.
+"""What happened, as the live layer hears it: ids and kinds, and one new message.
 
 An action publishes one of these after its transaction has committed; ``live.fanout``
-decides who hears about it. Keeping content out of events means nothing is ever pushed that
-a read by that viewer would not return (expiry, deletion and blocks are applied per viewer):
-a tab either re-reads what it may show through the services as its own user, or (a new
-message, the hot path) is handed the message as read once *for that user* by the fan-out,
-through the same service rule, and checks it is still visible before showing it.
+decides who hears about it. Nothing is ever pushed that a read by that viewer would not
+return (expiry, deletion and blocks are applied per viewer): a tab either re-reads what it
+may show through the services as its own user, or (a new message, the hot path) is handed
+the message as its sender stored it, the same for both people while it is unread, and checks
+in one statement, under its lock, that its session is live, the two are still friends and
+the message is still there before showing it. Events stay in the process that published
+them (``live.outbox``); only Reflex's deltas cross to other workers.
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ class Change:
 
 @dataclass(frozen=True)
 class MessageSent:
-    sender_id: int
-    recipient_id: int
-    message_id: int
+    """A message was stored. It travels as its sender's transaction wrote it: a new message
+    is unread, so both people see it alike (``message_views.view_of``), and each tab still
+    checks its session, the friendship and that the message is there before showing it."""
+
+    message: MessageView
 
 
 @dataclass(frozen=True)

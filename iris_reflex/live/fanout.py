@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from iris_reflex.db import in_session, session_scope
-from iris_reflex.errors import DomainError
+from iris_reflex.db import session_scope
 from iris_reflex.live import push
 from iris_reflex.live.events import (
     Change,
@@ -28,7 +27,8 @@ from iris_reflex.live.events import (
     TabChange,
     Typing,
 )
-from iris_reflex.services import conversations, friends
+from iris_reflex.services import friends
+from iris_reflex.services.message_views import MessageView
 
 
 def _friend_ids(user_id: int) -> list[int]:
@@ -43,29 +43,23 @@ async def _each(user_ids: Sequence[int], change: Change, skip: str | None) -> No
     )
 
 
-async def _new_message(user_id: int, message_id: int, skip: str | None) -> None:
-    """Hand a new message to the user's open tabs as that user sees it, read once for all of
-    them (and not at all when none is open). A message already gone (deleted, expired, no
-    longer friends) is not shown: the event that removed it re-reads the tabs anyway."""
+async def _new_message(user_id: int, view: MessageView, skip: str | None) -> None:
+    """Hand a new message to the user's open tabs (none: nothing to do). Each tab checks,
+    under its lock, that it may still show it (``message_actions.arrive``)."""
     tokens = await push.tabs_of(user_id, skip_token=skip)
-    if not tokens:
-        return
-    try:
-        view = await in_session(conversations.get_message, actor_id=user_id, message_id=message_id)
-    except DomainError:
-        return
-    await push.push_to_tabs(user_id, tokens, Change(TabChange.MESSAGE_ARRIVED, message=view))
+    if tokens:
+        await push.push_to_tabs(user_id, tokens, Change(TabChange.MESSAGE_ARRIVED, message=view))
 
 
 async def deliver(event: Event, skip_token: str | None = None) -> None:
     """Push ``event`` to every tab that must hear about it."""
     skip = skip_token
     match event:
-        case MessageSent(sender_id=sender_id, recipient_id=recipient_id, message_id=message_id):
+        case MessageSent(message=view):
             # The recipient's tabs show it (and read it if it is open); the sender's others too.
             await asyncio.gather(
-                _new_message(recipient_id, message_id, None),
-                _new_message(sender_id, message_id, skip),
+                _new_message(view.recipient_id, view, None),
+                _new_message(view.sender_id, view, skip),
             )
         case ConversationsChanged(user_ids=user_ids):
             await _each(user_ids, Change(TabChange.CONVERSATIONS), skip)

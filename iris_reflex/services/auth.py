@@ -62,7 +62,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import String, bindparam
+from sqlalchemy import BindParameter, ColumnElement, Row, String, bindparam, exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select, update
 
@@ -536,12 +536,31 @@ def open_session(session: Session, user: User, *, user_agent: str = "") -> Signe
 
 
 # Every event and push checks its session: the statement is built once (SQLAlchemy then
-# reuses its cache key and compiled SQL).
-_SESSION_BY_ID = select(UserSession).where(UserSession.id == bindparam("id", type_=String))
+# reuses its cache key and compiled SQL) and reads plain columns, not an ORM entity (the
+# ORM's loading cost more CPU than the database took to answer).
+_SESSIONS = UserSession.metadata.tables["user_sessions"]
+_SESSION_BY_ID = _SESSIONS.select().where(_SESSIONS.c.id == bindparam("id", type_=String))
 
 
-def _live_session(session: Session, *, user_id: int, session_id: str) -> UserSession:
-    row = session.exec(_SESSION_BY_ID, params={"id": session_id}).first()
+def live_session_clause(
+    *,
+    user_id: ColumnElement[int] | BindParameter[int],
+    session_id: BindParameter[str],
+    now: BindParameter[datetime],
+) -> ColumnElement[bool]:
+    """SQL that is true while the session is live for that user (not revoked, not expired):
+    ``session_is_live`` as a condition, for a hot statement that checks the session in the
+    same trip as its own work (``conversations.read_on_arrival``)."""
+    return exists().where(
+        _SESSIONS.c.id == session_id,
+        _SESSIONS.c.user_id == user_id,
+        _SESSIONS.c.revoked_at.is_(None),
+        _SESSIONS.c.expires_at > now,
+    )
+
+
+def _live_session(session: Session, *, user_id: int, session_id: str) -> Row[Any]:
+    row = session.execute(_SESSION_BY_ID, {"id": session_id}).first()
     now = clock.now()
     if row is None or row.user_id != user_id or row.revoked_at is not None or row.expires_at <= now:
         raise NotAuthenticated(SESSION_ENDED)
@@ -570,7 +589,7 @@ def authenticate(session: Session, token: str | None) -> Identity:
     return Identity(user_id=user_id, session_id=session_id)
 
 
-def _note_activity(session: Session, row: UserSession) -> None:
+def _note_activity(session: Session, row: Row[Any]) -> None:
     """Record that the session is in use, at most once per ``ACTIVITY_EVERY``: most events
     only read the row they already loaded. The conditional update keeps concurrent events
     from writing it twice."""

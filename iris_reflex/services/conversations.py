@@ -21,16 +21,28 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Integer, bindparam, case, or_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    or_,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel import Session, col, func, select, update
 
 from iris_reflex import clock
 from iris_reflex.errors import NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
 from iris_reflex.models.types import UTCDateTime
-from iris_reflex.services import expiry, friends, pairs
+from iris_reflex.services import auth, expiry, friends, pairs
+from iris_reflex.services.auth import Identity
 from iris_reflex.services.expiry import visible
 from iris_reflex.services.message_views import (
     MessageView,
@@ -65,6 +77,16 @@ class ReadReceipt:
     message_ids: list[int]
     read_at: datetime
     sender_may_see: bool
+    # When the first after-read countdown this read started ends (None: it started none).
+    first_deadline: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ArrivalStatus:
+    """Whether a tab may show a new message it was handed."""
+
+    signed_in: bool  # False: the tab's session ended, it gets nothing
+    shown: bool  # still there to be shown (not deleted or expired, still friends)
 
 
 # The statements every message runs, built once with placeholders so that SQLAlchemy reuses
@@ -77,21 +99,62 @@ _CONVERSATION_OF = select(Conversation).where(
     Conversation.user_high_id == bindparam("high", type_=Integer),
 )
 _VISIBLE_MESSAGE = select(Message).where(Message.id == _ID, visible(_NOW))
-_VISIBLE_ID = select(Message.id).where(Message.id == _ID, visible(_NOW))
 _NO_BOUND = 2**62
-_MARK_READ = (
-    update(Message)
-    .where(
-        col(Message.conversation_id) == bindparam("in_conversation", type_=Integer),
-        col(Message.recipient_id) == bindparam("reader_id", type_=Integer),
-        col(Message.read_at).is_(None),
-        visible(_NOW),
-        col(Message.id) <= bindparam("up_to_id", type_=BigInteger),
+_READER = bindparam("reader_id", type_=Integer)
+_FRIEND = bindparam("friend_id", type_=Integer)
+_SESSION_ID = bindparam("session_id", type_=String)
+_USERS = User.metadata.tables["users"]
+# Both people send and see receipts (``shared_receipts``), read in the same statement.
+_RECEIPTS_SHARED = (
+    select(func.count())
+    .select_from(_USERS)
+    .where(_USERS.c.id.in_([_READER, _FRIEND]), _USERS.c.read_receipts.is_(True))
+    .scalar_subquery()
+    == 2
+).label("receipts_shared")
+
+
+# The id, timer mode and period of each message read, and whether receipts are shared.
+_MarkRead = ReturningUpdate[int | None, str | None, int | None, bool]
+
+
+def _mark_read_statement(*also: ColumnElement[bool]) -> _MarkRead:
+    """``UPDATE ... RETURNING`` that marks the reader's unread visible messages of a
+    conversation read (up to an id), only where ``also`` holds, and says which and whether
+    the two share receipts."""
+    return (
+        update(Message)
+        .where(
+            col(Message.conversation_id) == bindparam("in_conversation", type_=Integer),
+            col(Message.recipient_id) == _READER,
+            col(Message.read_at).is_(None),
+            visible(_NOW),
+            col(Message.id) <= bindparam("up_to_id", type_=BigInteger),
+            *also,
+        )
+        .values(read_at=_NOW)
+        .returning(
+            col(Message.id), col(Message.timer_mode), col(Message.timer_seconds), _RECEIPTS_SHARED
+        )
+        # Nothing in these short sessions holds the rows: no need to synchronise them.
+        .execution_options(synchronize_session=False)
     )
-    .values(read_at=_NOW)
-    .returning(col(Message.id), col(Message.timer_mode), col(Message.timer_seconds))
-    # Nothing in these short sessions holds the rows: no need to synchronise them.
-    .execution_options(synchronize_session=False)
+
+
+_MARK_READ = _mark_read_statement()
+# A message arriving in a tab that has it open: the tab's session and the friendship are
+# checked in the same statement that reads it (one trip where three took three).
+_READ_ON_ARRIVAL = _mark_read_statement(
+    auth.live_session_clause(user_id=_READER, session_id=_SESSION_ID, now=_NOW),
+    friends.friends_clause(_READER, _FRIEND),
+)
+# The same checks for a message arriving in a tab that does not have it open.
+_ARRIVAL_STATUS = select(
+    auth.live_session_clause(user_id=_READER, session_id=_SESSION_ID, now=_NOW),
+    and_(
+        exists().where(col(Message.id) == _ID, visible(_NOW)),
+        friends.friends_clause(_READER, _FRIEND),
+    ),
 )
 
 
@@ -169,13 +232,6 @@ def list_messages(
 def _visible_message(session: Session, message_id: int, now: datetime) -> Message | None:
     """The message with this id if it is visible at ``now`` (``expiry.visible``), else ``None``."""
     return session.exec(_VISIBLE_MESSAGE, params={"id": message_id, "now": now}).first()
-
-
-def is_visible(session: Session, message_id: int) -> bool:
-    """Whether the message is still there to be shown (not deleted, not expired): one
-    primary-key lookup, for a tab about to show a view it was handed a moment ago."""
-    params = {"id": message_id, "now": clock.now()}
-    return session.exec(_VISIBLE_ID, params=params).first() is not None
 
 
 def get_message(session: Session, *, actor_id: int, message_id: int) -> MessageView:
@@ -286,6 +342,7 @@ def mark_read(
         return None
     return _read_unread(
         session,
+        _MARK_READ,
         actor_id=actor_id,
         friend_id=friend.id,
         conversation_id=conversation.id,
@@ -293,49 +350,72 @@ def mark_read(
     )
 
 
-def mark_read_on_arrival(
-    session: Session, *, actor_id: int, message: MessageView
+def read_on_arrival(
+    session: Session, *, identity: Identity, message: MessageView
 ) -> ReadReceipt | None:
-    """A message just arrived in a conversation the actor has open: it is read now, with any
-    earlier one still unread there. The hot path's ``mark_read``: the message's view says
-    which conversation and friend, so only the friendship is checked before one
-    ``UPDATE ... RETURNING``. ``None`` when nothing was unread (or they are no longer
-    friends)."""
-    if message.recipient_id != actor_id:
-        return None
-    try:
-        friends.check_friend_id(session, actor_id=actor_id, user_id=message.sender_id)
-    except NotFound:
+    """A message just arrived in a tab of its recipient that has its conversation open: it
+    is read now, with any earlier one still unread there. The hot path's ``mark_read``: one
+    ``UPDATE ... RETURNING`` that also checks the tab's session and the friendship. ``None``
+    when nothing was read (already read, gone, no longer friends, or the session ended:
+    ``arrival_status`` tells which)."""
+    if message.recipient_id != identity.user_id:
         return None
     return _read_unread(
         session,
-        actor_id=actor_id,
+        _READ_ON_ARRIVAL,
+        actor_id=identity.user_id,
         friend_id=message.sender_id,
         conversation_id=message.conversation_id,
         up_to_id=message.id,
+        session_id=identity.session_id,
     )
 
 
+def arrival_status(session: Session, *, identity: Identity, message: MessageView) -> ArrivalStatus:
+    """For a tab about to show a message it was handed: is its session still live, and is
+    the message still there (not deleted, not expired) between friends. One statement."""
+    friend_id = pairs.other(message.sender_id, message.recipient_id, me=identity.user_id)
+    params = {
+        "reader_id": identity.user_id,
+        "friend_id": friend_id,
+        "session_id": identity.session_id,
+        "id": message.id,
+        "now": clock.now(),
+    }
+    signed_in, shown = session.execute(_ARRIVAL_STATUS, params).one()
+    return ArrivalStatus(signed_in=bool(signed_in), shown=bool(signed_in) and bool(shown))
+
+
 def _read_unread(
-    session: Session, *, actor_id: int, friend_id: int, conversation_id: int, up_to_id: int | None
+    session: Session,
+    statement: _MarkRead,
+    *,
+    actor_id: int,
+    friend_id: int,
+    conversation_id: int,
+    up_to_id: int | None,
+    session_id: str | None = None,
 ) -> ReadReceipt | None:
     """Mark the actor's unread visible messages of the conversation read, committed. One
-    ``UPDATE ... RETURNING`` says which; after-read countdowns then start, one more UPDATE
-    per distinct period, in the same transaction."""
+    ``UPDATE ... RETURNING`` (``_mark_read_statement``) says which; after-read countdowns
+    then start, one more UPDATE per distinct period, in the same transaction."""
     now = clock.now()
     params = {
         "in_conversation": conversation_id,
         "reader_id": actor_id,
+        "friend_id": friend_id,
         "now": now,
         # Nothing newer than the newest id: "up to" the end when no bound is given.
         "up_to_id": up_to_id if up_to_id is not None else _NO_BOUND,
     }
-    rows = session.execute(_MARK_READ, params).all()
+    if session_id is not None:
+        params["session_id"] = session_id
+    rows = session.execute(statement, params).all()
     if not rows:
         session.rollback()
         return None
     countdowns: dict[int, list[int]] = {}
-    for message_id, mode, seconds in rows:
+    for message_id, mode, seconds, _shared in rows:
         if mode == TimerMode.AFTER_READ.value and seconds:
             countdowns.setdefault(seconds, []).append(message_id)
     for seconds, timed_ids in countdowns.items():
@@ -344,15 +424,15 @@ def _read_unread(
             .where(col(Message.id).in_(timed_ids))
             .values(expires_at=now + timedelta(seconds=seconds))
         )
-    may_see = shared_receipts(session, actor_id, friend_id)
     session.commit()
     return ReadReceipt(
         conversation_id=conversation_id,
         reader_id=actor_id,
         sender_id=friend_id,
-        message_ids=sorted(int(message_id) for message_id, _, _ in rows),
+        message_ids=sorted(int(row[0]) for row in rows),
         read_at=now,
-        sender_may_see=may_see,
+        sender_may_see=bool(rows[0][3]),
+        first_deadline=now + timedelta(seconds=min(countdowns)) if countdowns else None,
     )
 
 

@@ -53,10 +53,8 @@ class ComposerState(ConversationState):
         timer_seconds, timer_mode = self._picked_timer()
         if timer_seconds == -1:
             raise Invalid(UNREADABLE_TIMER)
-        user_id = await self._signed_in()
-        sent = await in_session(
+        sent = await self._as_signed_in(
             message_actions.send_message,
-            actor_id=user_id,
             username=self.active_username,
             body=body,
             timer_seconds=timer_seconds,

@@ -11,7 +11,8 @@ sign-out empties all of them (each substate's ``_clear``).
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import reflex as rx
 from reflex.config import get_config
@@ -25,6 +26,8 @@ from iris_reflex.paths import HOME_ROUTE, LOGIN_ROUTE
 from iris_reflex.services import addresses, auth, users
 from iris_reflex.state import connections, rows
 from iris_reflex.state.sealed import Sealed
+
+T = TypeVar("T")
 
 
 def backend_base_js() -> str:
@@ -103,6 +106,15 @@ def logout_script() -> str:
     )
 
 
+def _verified(db: Session, token: str | None, expected_user_id: int | None) -> auth.Identity:
+    """The identity the cookie's token proves, if it is the tab's own user (a tab signed in
+    as one user never acts as another who signed in later in the same browser)."""
+    identity = auth.authenticate(db, token)
+    if expected_user_id is not None and expected_user_id != identity.user_id:
+        raise NotAuthenticated("This tab belongs to another session.")
+    return identity
+
+
 def _me(db: Session, user_id: int) -> users.Me:
     return users.Me.of(users.access_user(db, user_id))
 
@@ -137,12 +149,25 @@ class SessionState(Sealed, rx.State):
     async def _signed_in(self) -> int:
         """The verified user id for this event (re-checked against the session table, off
         the event loop)."""
-        identity = await in_session(auth.authenticate, self._cookie_token())
-        if self._user_id is not None and self._user_id != identity.user_id:
-            raise NotAuthenticated("This tab belongs to another session.")
+        identity = await in_session(_verified, self._cookie_token(), self._user_id)
         self._user_id = identity.user_id
         self._session_id = identity.session_id
         return identity.user_id
+
+    async def _as_signed_in(self, action: Callable[..., T], /, **kwargs: Any) -> T:
+        """``action(db, actor_id=<the verified user>, **kwargs)``: ``_signed_in`` and the
+        action in one trip off the event loop and one database session (the hot path: a
+        message sent). Nothing runs unless the cookie's session is live and is this tab's."""
+        token, expected = self._cookie_token(), self._user_id
+
+        def verified_then_act(db: Session) -> tuple[auth.Identity, T]:
+            identity = _verified(db, token, expected)
+            return identity, action(db, actor_id=identity.user_id, **kwargs)
+
+        identity, result = await in_session(verified_then_act)
+        self._user_id = identity.user_id
+        self._session_id = identity.session_id
+        return result
 
     def _token(self) -> str:
         """This tab's client token (live pushes skip the tab that acted)."""

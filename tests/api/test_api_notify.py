@@ -94,18 +94,32 @@ def test_refused_action_tells_nobody(client, pushes):
 
 
 def test_read_receipt_reaches_reader_and_sender(client, pushes, monkeypatch):
-    rechecks = []
-    monkeypatch.setattr(sweeper, "recheck", lambda: rechecks.append(1))
     ada, bob = ada_and_bob(client)
     ada_id, bob_id = _ids(client, ada, bob)
     send(client, ada, "bob")
     pushes.settle().clear()
+    deadlines = []
+    monkeypatch.setattr(sweeper, "wake_at", deadlines.append)
     client.post("/api/conversations/ada/read", json={}, headers=bob)
     assert pushes.settle() == sorted([(bob_id, "conversations"), (ada_id, "receipts")])
-    assert rechecks == [1]
+    assert deadlines == [None]  # a message without a timer starts no countdown
     pushes.settle().clear()
     client.post("/api/conversations/ada/read", json={}, headers=bob)  # nothing left unread
     assert pushes.settle() == []
+
+
+def test_reading_an_after_read_message_wakes_the_sweep_at_its_new_deadline(
+    client, pushes, monkeypatch
+):
+    ada, bob = ada_and_bob(client)
+    send(client, ada, "bob", "soon", expires_in_seconds=30, timer_mode="after_read")
+    send(client, ada, "bob", "later", expires_in_seconds=90, timer_mode="after_read")
+    deadlines = []
+    monkeypatch.setattr(sweeper, "wake_at", deadlines.append)
+    client.post("/api/conversations/ada/read", json={}, headers=bob)
+    page = client.get("/api/conversations/ada/messages", headers=bob).json()
+    soonest = min(m["expires_at"] for m in page)
+    assert [d.isoformat().replace("+00:00", "Z") for d in deadlines] == [soonest]
 
 
 def test_timer_and_delete_refresh_both_conversations(client, pushes):

@@ -5,11 +5,29 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from iris_reflex.live import outbox
 from iris_reflex.live.events import Event, FriendsChanged, MessageSent
+from iris_reflex.services.message_views import MessageView
+
+SENT = MessageSent(
+    MessageView(
+        id=3,
+        conversation_id=1,
+        sender_id=1,
+        recipient_id=2,
+        kind="text",
+        body="hi",
+        created_at=datetime(2026, 11, 30, tzinfo=UTC),
+        expires_at=None,
+        timer_seconds=None,
+        timer_mode=None,
+        read_at=None,
+    )
+)
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +39,7 @@ def unbound() -> Iterator[None]:
 
 def test_without_a_running_app_an_event_is_dropped_not_raised():
     # nothing bound: nobody to tell
-    outbox.publish(MessageSent(sender_id=1, recipient_id=2, message_id=3))
+    outbox.publish(SENT)
 
 
 def test_events_published_from_the_loop_and_from_a_worker_thread_are_all_delivered():
@@ -32,7 +50,7 @@ def test_events_published_from_the_loop_and_from_a_worker_thread_are_all_deliver
 
     async def scenario() -> None:
         outbox.bind(deliver)
-        outbox.publish(MessageSent(sender_id=1, recipient_id=2, message_id=3), skip_token="tab-a")
+        outbox.publish(SENT, skip_token="tab-a")
         worker = threading.Thread(target=outbox.publish, args=(FriendsChanged((3, 4)),))
         worker.start()
         await asyncio.to_thread(worker.join)
@@ -41,7 +59,7 @@ def test_events_published_from_the_loop_and_from_a_worker_thread_are_all_deliver
 
     asyncio.run(scenario())
     assert delivered == [
-        (MessageSent(sender_id=1, recipient_id=2, message_id=3), "tab-a"),
+        (SENT, "tab-a"),
         (FriendsChanged((3, 4)), None),
     ]
 
@@ -56,7 +74,7 @@ def test_a_failing_fan_out_is_logged_and_later_events_still_go_out(caplog):
 
     async def scenario() -> None:
         outbox.bind(deliver)
-        outbox.publish(MessageSent(sender_id=1, recipient_id=2, message_id=3))
+        outbox.publish(SENT)
         outbox.publish(FriendsChanged((1, 2)))
         await outbox.settle()
 
