@@ -10,7 +10,6 @@ entries expire a day after their last registration.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable
@@ -43,31 +42,27 @@ class TabRegistry(Protocol):
 
 
 class MemoryRegistry:
-    """For a single backend worker (no Redis)."""
+    """For a single backend worker (no Redis). Only the event loop touches it and nothing
+    in it awaits, so each call is atomic without a lock."""
 
     def __init__(self) -> None:
         self._tabs: dict[int, set[str]] = {}
-        self._lock = asyncio.Lock()
 
     async def add(self, user_id: int, token: str) -> None:
-        async with self._lock:
-            self._tabs.setdefault(user_id, set()).add(token)
+        self._tabs.setdefault(user_id, set()).add(token)
 
     async def remove(self, user_id: int, token: str) -> None:
-        async with self._lock:
-            tabs = self._tabs.get(user_id)
-            if tabs is not None:
-                tabs.discard(token)
-                if not tabs:
-                    del self._tabs[user_id]
+        tabs = self._tabs.get(user_id)
+        if tabs is not None:
+            tabs.discard(token)
+            if not tabs:
+                del self._tabs[user_id]
 
     async def tokens(self, user_id: int) -> set[str]:
-        async with self._lock:
-            return set(self._tabs.get(user_id, ()))
+        return set(self._tabs.get(user_id, ()))
 
     async def users(self) -> set[int]:
-        async with self._lock:
-            return set(self._tabs)
+        return set(self._tabs)
 
 
 class RedisRegistry:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     exists,
     or_,
 )
+from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.dml import ReturningUpdate
@@ -41,7 +42,7 @@ from iris_reflex import clock
 from iris_reflex.errors import NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
 from iris_reflex.models.types import UTCDateTime
-from iris_reflex.services import auth, expiry, friends, pairs
+from iris_reflex.services import auth, expiry, friends, pairs, users
 from iris_reflex.services.auth import Identity
 from iris_reflex.services.expiry import visible
 from iris_reflex.services.message_views import (
@@ -104,6 +105,9 @@ _READER = bindparam("reader_id", type_=Integer)
 _FRIEND = bindparam("friend_id", type_=Integer)
 _SESSION_ID = bindparam("session_id", type_=String)
 _USERS = User.metadata.tables["users"]
+# The mark-read statements are plain SQL on the table (the ORM's bulk-update path cost more
+# CPU than the database took to run them).
+_MESSAGES = Message.metadata.tables["messages"]
 # Both people send and see receipts (``shared_receipts``), read in the same statement.
 _RECEIPTS_SHARED = (
     select(func.count())
@@ -123,21 +127,19 @@ def _mark_read_statement(*also: ColumnElement[bool]) -> _MarkRead:
     conversation read (up to an id), only where ``also`` holds, and says which and whether
     the two share receipts."""
     return (
-        update(Message)
+        update(_MESSAGES)
         .where(
-            col(Message.conversation_id) == bindparam("in_conversation", type_=Integer),
-            col(Message.recipient_id) == _READER,
-            col(Message.read_at).is_(None),
+            _MESSAGES.c.conversation_id == bindparam("in_conversation", type_=Integer),
+            _MESSAGES.c.recipient_id == _READER,
+            _MESSAGES.c.read_at.is_(None),
             visible(_NOW),
-            col(Message.id) <= bindparam("up_to_id", type_=BigInteger),
+            _MESSAGES.c.id <= bindparam("up_to_id", type_=BigInteger),
             *also,
         )
         .values(read_at=_NOW)
         .returning(
-            col(Message.id), col(Message.timer_mode), col(Message.timer_seconds), _RECEIPTS_SHARED
+            _MESSAGES.c.id, _MESSAGES.c.timer_mode, _MESSAGES.c.timer_seconds, _RECEIPTS_SHARED
         )
-        # Nothing in these short sessions holds the rows: no need to synchronise them.
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -180,6 +182,67 @@ def between(session: Session, a_id: int, b_id: int, *, create: bool) -> Conversa
         session.rollback()
         return between(session, a_id, b_id, create=False)
     return conversation
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A conversation with a friend, as sending needs it."""
+
+    friend_id: int
+    conversation_id: int
+    timer_seconds: int | None
+    timer_mode: str | None
+
+
+_CONVERSATIONS = Conversation.metadata.tables["conversations"]
+_ACTOR = bindparam("actor_id", type_=Integer)
+# The friend gate and the pair's conversation in one statement (sending's hot path).
+_FRIEND_AND_CONVERSATION = (
+    sql_select(
+        _USERS.c.id,
+        _CONVERSATIONS.c.id,
+        _CONVERSATIONS.c.timer_seconds,
+        _CONVERSATIONS.c.timer_mode,
+    )
+    .select_from(
+        _USERS.outerjoin(
+            _CONVERSATIONS,
+            or_(
+                and_(
+                    _CONVERSATIONS.c.user_low_id == _ACTOR,
+                    _CONVERSATIONS.c.user_high_id == _USERS.c.id,
+                ),
+                and_(
+                    _CONVERSATIONS.c.user_high_id == _ACTOR,
+                    _CONVERSATIONS.c.user_low_id == _USERS.c.id,
+                ),
+            ),
+        )
+    )
+    .where(
+        _USERS.c.username_key == bindparam("key", type_=String),
+        friends.friends_clause(_ACTOR, _USERS.c.id),
+    )
+)
+
+
+def open_with_friend(session: Session, *, actor_id: int, username: str) -> Opened:
+    """The conversation with a friend (``friends.access_friend``'s gate), opened if it is
+    their first message (flushed, not committed): one statement when it exists.
+
+    Raises:
+        NotFound: as ``friends.access_friend``.
+    """
+    params = {"key": users.username_key(username), "actor_id": actor_id}
+    row = session.execute(_FRIEND_AND_CONVERSATION, params).first()
+    if row is None:
+        raise NotFound(friends.NO_SUCH_CONVERSATION)
+    friend_id, conversation_id, timer_seconds, timer_mode = row
+    if conversation_id is None:
+        created = between(session, actor_id, friend_id, create=True)
+        assert created is not None and created.id is not None
+        return Opened(friend_id, created.id, created.timer_seconds, created.timer_mode)
+    return Opened(friend_id, conversation_id, timer_seconds, timer_mode)
 
 
 @dataclass(frozen=True)

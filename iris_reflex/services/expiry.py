@@ -53,9 +53,12 @@ def _visibility(now: datetime | ColumnElement[datetime], *, hidden: bool) -> Col
     (...)`` around them, so the sweep keeps using the partial indexes on ``expires_at`` and
     ``deleted_at`` (neither expression can be NULL, so the two are exact complements).
     """
-    not_deleted = col(Message.deleted_at).is_(None)
-    no_deadline = col(Message.expires_at).is_(None)
-    ahead = col(Message.expires_at) > now
+    # The table's own columns (not the ORM's attributes): the condition fits ORM queries
+    # and the plain statements of the hot path alike.
+    messages = Message.metadata.tables["messages"]
+    not_deleted = messages.c.deleted_at.is_(None)
+    no_deadline = messages.c.expires_at.is_(None)
+    ahead = messages.c.expires_at > now
     if hidden:
         return or_(not_(not_deleted), and_(not_(no_deadline), not_(ahead)))
     return and_(not_deleted, or_(no_deadline, ahead))

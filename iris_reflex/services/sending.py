@@ -1,10 +1,11 @@
 """Sending into a conversation: a message, or the notice of a changed timer.
 
 Why it is built this way:
-- Only friends talk: both entry points resolve the other person through
+- Only friends talk: both entry points resolve the other person through the gate of
   ``friends.access_friend`` (one ``NotFound`` for a stranger, a blocked pair or a missing
   user), then open the conversation row if it is the pair's first message
-  (``conversations.between``).
+  (``conversations.between``); a message does both in one statement
+  (``conversations.open_with_friend``).
 - The text is checked here, the same way for every client: trimmed, not empty (unless files
   come with it), at most ``MAX_BODY`` characters, real text with no NUL (which PostgreSQL
   cannot store). Files are the actor's own pending uploads (``uploads.check_attachable``),
@@ -103,10 +104,7 @@ def check_send_message(
     files = uploads.check_attachable(session, actor_id=actor_id, attachment_ids=attachment_ids)
     explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
     explicit_mode = validate_timer_mode(timer_mode)
-    friend = friends.access_friend(session, actor_id=actor_id, username=username)
-    assert friend.id is not None
-    conversation = conversations.between(session, actor_id, friend.id, create=True)
-    assert conversation is not None and conversation.id is not None
+    conversation = conversations.open_with_friend(session, actor_id=actor_id, username=username)
     now = clock.now()
     # No timer given: the conversation's default. An explicit 0 means "no timer" for this one.
     seconds = conversation.timer_seconds if timer_seconds is None else explicit_timer
@@ -114,9 +112,9 @@ def check_send_message(
         (explicit_mode or conversation.timer_mode or TimerMode.FROM_SEND.value) if seconds else None
     )
     message = Message(
-        conversation_id=conversation.id,
+        conversation_id=conversation.conversation_id,
         sender_id=actor_id,
-        recipient_id=friend.id,
+        recipient_id=conversation.friend_id,
         kind=MessageKind.TEXT.value,
         body=text,
         created_at=now,
@@ -131,7 +129,9 @@ def check_send_message(
         message.id = session.execute(
             _INSERT_MESSAGE, message.model_dump(exclude={"id"})
         ).scalar_one()
-        session.execute(_TOUCH_CONVERSATION, {"conversation": conversation.id, "at": now})
+        session.execute(
+            _TOUCH_CONVERSATION, {"conversation": conversation.conversation_id, "at": now}
+        )
         uploads.attach(session, actor_id=actor_id, message_id=message.id, attachment_ids=files)
         session.commit()
     except BaseException:
@@ -140,7 +140,7 @@ def check_send_message(
     view = view_of(message, viewer_id=actor_id, receipts_shared=False)
     if files:
         view = with_attachments(session, [view])[0]
-    return Sent(message=view, recipient_id=friend.id)
+    return Sent(message=view, recipient_id=conversation.friend_id)
 
 
 def set_conversation_timer(
