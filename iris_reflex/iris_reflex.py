@@ -116,6 +116,8 @@ app.register_lifespan_task(presence.watch)
 app.register_lifespan_task(workers.watch)
 app.register_lifespan_task(keep_tabs_alive)
 app.register_lifespan_task(sweeper.run)
+# Last: whatever start-up built is there to be frozen.
+app.register_lifespan_task(startup.tune_garbage_collection)
 
 app.add_page(
     home_page,
