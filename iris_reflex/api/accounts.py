@@ -139,9 +139,9 @@ def end_session(
 
 
 @signed_in.get("/me", response_model=MeOut, responses=errors(401))
-def me(caller: CurrentCaller) -> MeOut:
+def me(caller: CurrentCaller, session: DB) -> MeOut:
     """The caller's own account."""
-    return MeOut.of(users.Me.of(caller.user))
+    return MeOut.of(users.Me.of(users.access_user(session, caller.id)))
 
 
 @signed_in.patch("/me", response_model=MeOut, responses=errors(400, 401, 422))
@@ -162,8 +162,9 @@ def user(username: str, caller: CurrentCaller, session: DB) -> UserOut:
     """Someone's public profile, found as search finds people (so a user who blocked the
     caller is not found)."""
     key = users.username_key(username)
-    if key == caller.user.username_key:
-        return UserOut.of(PublicUser.of(caller.user))
+    me = users.access_user(session, caller.id)
+    if key == me.username_key:
+        return UserOut.of(PublicUser.of(me))
     for found in friends.search_users(session, actor_id=caller.id, query=username, limit=1):
         if users.username_key(found.username) == key:
             return UserOut.of(found)

@@ -4,7 +4,7 @@ Why it is built this way:
 - One way to learn who is asking. Other clients send ``Authorization: Bearer <token>``; the
   browser sends its ``HttpOnly`` session cookie (it cannot read the token, so it cannot send a
   header). Both carry the same kind of session token and are verified by the same
-  ``auth.signed_in_user``, so a revoked session stops working everywhere at once.
+  ``auth.authenticate``, so a revoked session stops working everywhere at once.
 - A bearer header wins over the cookie, so a script is never silently acting as whoever is
   logged in to the browser it runs next to.
 - The cookie is ``SameSite=Strict``: another site cannot make the browser send it. On top of
@@ -23,7 +23,6 @@ from sqlmodel import Session
 
 from iris_reflex.db import session_scope
 from iris_reflex.errors import Forbidden, NotAuthenticated
-from iris_reflex.models import User
 from iris_reflex.paths import SESSION_COOKIE
 from iris_reflex.services import addresses, auth
 from iris_reflex.settings import get_settings
@@ -56,15 +55,15 @@ def client_ip(request: Request) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """The verified identity behind a request and its user row."""
+    """The verified identity behind a request. A live session implies its user exists
+    (sessions go with their account), so the user's row is read only by routes that show
+    it (``users.access_user``), not by every request."""
 
     identity: auth.Identity
-    user: User
 
     @property
     def id(self) -> int:
-        assert self.user.id is not None
-        return self.user.id
+        return self.identity.user_id
 
 
 DB = Annotated[Session, Depends(db_session)]
@@ -100,8 +99,7 @@ def caller(request: Request, session: DB) -> Caller:
     token = request_token(request)
     if token is not None and "authorization" not in request.headers:
         check_origin(request)
-    identity, user = auth.signed_in_user(session, token)
-    return Caller(identity=identity, user=user)
+    return Caller(identity=auth.authenticate(session, token))
 
 
 CurrentCaller = Annotated[Caller, Depends(caller)]

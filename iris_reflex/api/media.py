@@ -35,7 +35,7 @@ from iris_reflex.api.schemas import MAX_ID, AttachmentOut
 from iris_reflex.db import session_scope
 from iris_reflex.errors import Invalid, NotFound, TooLarge
 from iris_reflex.paths import avatar_url
-from iris_reflex.services import avatars, downloads, storage, uploads
+from iris_reflex.services import avatars, downloads, storage, uploads, users
 from iris_reflex.services.attachments import AttachmentView
 from iris_reflex.services.media_types import NO_SUCH_FILE, ServedFile
 from iris_reflex.settings import get_settings
@@ -179,9 +179,11 @@ class AvatarOut(BaseModel):
     url: str | None
 
 
-def _set_avatar(actor_id: int, path: Path) -> str:
+def _set_avatar(actor_id: int, path: Path) -> tuple[str, str]:
+    """The new picture's version, and the username its address is under."""
     with session_scope() as session:
-        return account_actions.set_avatar(session, actor_id=actor_id, source=path)
+        version = account_actions.set_avatar(session, actor_id=actor_id, source=path)
+        return version, users.access_user(session, actor_id).username
 
 
 @router.put("/me/avatar", response_model=AvatarOut, responses=errors(401, 413, 422, 429))
@@ -190,8 +192,8 @@ async def put_avatar(request: Request, caller: CurrentCaller) -> AvatarOut:
     square, re-encoded without metadata, and shown to friends at once."""
     limit = storage.limit_bytes()
     path, _ = await storage.receive(request.stream(), limit=limit)
-    version = await run_in_threadpool(_set_avatar, caller.id, path)
-    return AvatarOut(url=avatar_url(caller.user.username, version))
+    version, username = await run_in_threadpool(_set_avatar, caller.id, path)
+    return AvatarOut(url=avatar_url(username, version))
 
 
 @router.delete("/me/avatar", status_code=204, response_class=Response, responses=errors(401))
