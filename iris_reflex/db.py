@@ -93,10 +93,15 @@ def get_engine() -> Engine:
     return engine_for(get_settings().database_url)
 
 
+def new_session() -> Session:
+    """A session on the configured database (it connects at its first statement)."""
+    return Session(get_engine(), expire_on_commit=False)
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A session for one action; services commit, anything unfinished is rolled back."""
-    with Session(get_engine(), expire_on_commit=False) as session:
+    with new_session() as session:
         yield session
 
 
