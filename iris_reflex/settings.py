@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'iris.db'}"
+    # PostgreSQL connections each backend process keeps open (``db.engine_for``); up to 10
+    # more are opened under bursts and closed again.
+    db_pool_size: int = Field(default=20, ge=1)
     jwt_secret: str = ""
     jwt_secret_file: Path = PROJECT_ROOT / ".iris-secret"
     jwt_lifetime_minutes: int = Field(default=7 * 24 * 60, ge=5)
