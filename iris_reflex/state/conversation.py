@@ -182,6 +182,9 @@ def _by_id(view: MessageView) -> int:
 # ``messages``: a delta carries every changed list whole, so a new message sends a few rows,
 # not the page (and one delta in this many carries the page).
 ARRIVED_MAX = 16
+# A page grows with the messages that arrive while it is open, up to this many; then it is
+# cut back to the newest ``PAGE_MAX``.
+KEPT_MAX = 2 * conversations.PAGE_MAX
 
 
 class MessagesState(ConversationState):
@@ -194,7 +197,9 @@ class MessagesState(ConversationState):
     messages: list[MessageRow] = []
     arrived: list[MessageRow] = []
     has_older: bool = False
-    _views: list[MessageView] = []
+    # A tuple, replaced whole: Reflex wraps a mutable value in a change-tracking proxy on
+    # every read (and each item as it is iterated), which cost more than the rows' work.
+    _views: tuple[MessageView, ...] = ()
 
     _shown_on: str = ""  # the viewer's date when the rows were built ("Today" labels)
 
@@ -246,20 +251,21 @@ class MessagesState(ConversationState):
             conversation = await self.get_state(ConversationState)
             await conversation._close()
             return
-        self._views = list(reversed(page.messages))
+        self._views = tuple(reversed(page.messages))
         self.has_older = page.has_older
         self._show()
 
     def _append(self, views: list[MessageView]) -> None:
         """Show messages this tab already has as the user sees them (the user's own, just
-        sent), without re-reading the page; a page never grows past ``PAGE_MAX``."""
+        sent), without re-reading the page. A page that grew past ``KEPT_MAX`` is cut back to
+        ``PAGE_MAX`` (one rebuild every ``PAGE_MAX`` messages, not one per message)."""
         known = {v.id for v in self._views}
         fresh = sorted((v for v in views if v.id not in known), key=_by_id)
         if not fresh:
             return
         newest = self._views[-1].id if self._views else 0
-        merged = sorted([*self._views, *fresh], key=_by_id)
-        if len(merged) > conversations.PAGE_MAX:
+        merged = tuple(sorted([*self._views, *fresh], key=_by_id))
+        if len(merged) > KEPT_MAX:
             merged = merged[-conversations.PAGE_MAX :]
             self.has_older = True
             self._views = merged
@@ -301,17 +307,24 @@ class MessagesState(ConversationState):
         if not shown:
             return
         now = clock.now()
-        self._views = [
+        self._views = tuple(
             dataclasses.replace(v, read_at=now) if v.id in read and v.read_at is None else v
             for v in self._views
-        ]
+        )
         if self._rows_shown() != len(self._views):
             self._show()
             return
-        for listed in (self.arrived, self.messages):  # only those ticks change
+        # Only those ticks change; a receipt is nearly always for the newest rows, so the
+        # page itself is looked at only when ``arrived`` did not hold them all.
+        unticked = {v.id for v in shown}
+        for listed in (self.arrived, self.messages):
+            if not unticked:
+                break
             for index, row in enumerate(listed):
-                if row.id in read and row.mine and row.status != "read":
-                    listed[index] = dataclasses.replace(row, status="read")
+                if row.id in unticked:
+                    unticked.discard(row.id)
+                    if row.mine and row.status != "read":
+                        listed[index] = dataclasses.replace(row, status="read")
 
     @rx.event
     @guarded
@@ -327,7 +340,7 @@ class MessagesState(ConversationState):
             before_id=self._views[0].id,
             limit=conversations.PAGE_DEFAULT,
         )
-        self._views = list(reversed(page.messages)) + self._views
+        self._views = tuple(reversed(page.messages)) + self._views
         self.has_older = page.has_older
         self._show()
 
@@ -352,5 +365,5 @@ class MessagesState(ConversationState):
         self.messages = []
         self.arrived = []
         self.has_older = False
-        self._views = []
+        self._views = ()
         self._shown_on = ""

@@ -41,7 +41,7 @@ from iris_reflex.services import (
     users,
 )
 from iris_reflex.settings import get_settings
-from iris_reflex.state.conversation import ARRIVED_MAX
+from iris_reflex.state.conversation import ARRIVED_MAX, KEPT_MAX
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.tabs import ReflexTabs
 from tests.state.conftest import Tab, action_args, action_name
@@ -1014,6 +1014,40 @@ def test_a_new_message_sends_its_row_not_the_page(app_db, session):
     assert _bodies(bob_tab) == [f"earlier {i}" for i in range(30)] + [
         f"new {i}" for i in range(ARRIVED_MAX + 1)
     ]
+
+
+def test_a_long_open_page_takes_new_messages_without_rebuilding_until_it_is_cut_back(
+    app_db, session
+):
+    """An open page goes on taking new messages as single rows past ``PAGE_MAX``: it is cut
+    back to the newest ``PAGE_MAX`` (one rebuild) only once it holds ``KEPT_MAX``, not on
+    every message past the hundredth (which sent the whole page with each)."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    for i in range(conversations.PAGE_DEFAULT):
+        _sent_events(session, ada, "Bob", f"earlier {i}")
+    bob_tab = _loaded_tab(bob)
+    run(bob_tab.open_conversation("Ada"))
+    assert len(bob_tab.messages) == conversations.PAGE_DEFAULT
+    push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
+    root = bob_tab.session.parent_state
+    page = bob_tab.messages_state.get_full_name()
+
+    arriving = 200
+    pages_sent = 0
+    for i in range(arriving):
+        root._clean()
+        _deliver(_sent_events(session, ada, "Bob", f"new {i}"))
+        pages_sent += "messages_rx_state_" in root.get_delta().get(page, {})
+
+    # A page-sized delta per ``ARRIVED_MAX`` messages (the folds) and per cut, not per
+    # message (the page passed ``PAGE_MAX`` after 50 of these).
+    assert pages_sent <= arriving // ARRIVED_MAX + 3
+    every = [f"earlier {i}" for i in range(conversations.PAGE_DEFAULT)]
+    every += [f"new {i}" for i in range(arriving)]
+    shown = _bodies(bob_tab)
+    assert conversations.PAGE_MAX <= len(shown) <= KEPT_MAX
+    assert shown == every[-len(shown) :]
 
 
 def test_a_message_deleted_before_its_push_lands_is_not_shown(app_db, session):
