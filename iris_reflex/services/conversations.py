@@ -47,6 +47,7 @@ from iris_reflex.services.auth import Identity
 from iris_reflex.services.expiry import visible
 from iris_reflex.services.message_views import (
     MessageView,
+    receipts_shared_clause,
     shared_receipts,
     view_of,
     with_attachments,
@@ -108,14 +109,6 @@ _USERS = User.metadata.tables["users"]
 # The mark-read statements are plain SQL on the table (the ORM's bulk-update path cost more
 # CPU than the database took to run them).
 _MESSAGES = Message.metadata.tables["messages"]
-# Both people send and see receipts (``shared_receipts``), read in the same statement.
-_RECEIPTS_SHARED = (
-    select(func.count())
-    .select_from(_USERS)
-    .where(_USERS.c.id.in_([_READER, _FRIEND]), _USERS.c.read_receipts.is_(True))
-    .scalar_subquery()
-    == 2
-).label("receipts_shared")
 
 
 # The id, timer mode and period of each message read, and whether receipts are shared.
@@ -138,23 +131,26 @@ def _mark_read_statement(*also: ColumnElement[bool]) -> _MarkRead:
         )
         .values(read_at=_NOW)
         .returning(
-            _MESSAGES.c.id, _MESSAGES.c.timer_mode, _MESSAGES.c.timer_seconds, _RECEIPTS_SHARED
+            _MESSAGES.c.id,
+            _MESSAGES.c.timer_mode,
+            _MESSAGES.c.timer_seconds,
+            receipts_shared_clause(_READER, _FRIEND).label("receipts_shared"),
         )
     )
 
 
 _MARK_READ = _mark_read_statement()
 # A message arriving in a tab that has it open: the tab's session and the friendship are
-# checked in the same statement that reads it (one trip where three took three).
+# checked in the same statement that reads it (one statement where there were three).
 _READ_ON_ARRIVAL = _mark_read_statement(
     auth.live_session_clause(user_id=_READER, session_id=_SESSION_ID, now=_NOW),
     friends.friends_clause(_READER, _FRIEND),
 )
 # The same checks for a message arriving in a tab that does not have it open.
-_ARRIVAL_STATUS = select(
+_ARRIVAL_STATUS = sql_select(
     auth.live_session_clause(user_id=_READER, session_id=_SESSION_ID, now=_NOW),
     and_(
-        exists().where(col(Message.id) == _ID, visible(_NOW)),
+        exists().where(_MESSAGES.c.id == _ID, visible(_NOW)),
         friends.friends_clause(_READER, _FRIEND),
     ),
 )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, bindparam
-from sqlmodel import Session, col, select
+from sqlalchemy import BindParameter, ColumnElement, Integer, bindparam, func
+from sqlmodel import Session, select
 
 from iris_reflex.models import Message, TimerMode, User
 from iris_reflex.services.attachments import AttachmentView, views_for_messages
@@ -36,16 +36,31 @@ class MessageView:
     attachments: tuple[AttachmentView, ...] = field(default=())
 
 
+def receipts_shared_clause(
+    a_id: BindParameter[int], b_id: BindParameter[int]
+) -> ColumnElement[bool]:
+    """SQL that is true when both users send and see read receipts (either can turn them off
+    for both): ``shared_receipts`` as a condition, for a statement that needs it alongside
+    its own work (``conversations.read_on_arrival``)."""
+    users = User.metadata.tables["users"]
+    both = (
+        select(func.count())
+        .select_from(users)
+        .where(users.c.id.in_([a_id, b_id]), users.c.read_receipts.is_(True))
+        .scalar_subquery()
+    )
+    return both == 2
+
+
 # Built once (runs on every message): SQLAlchemy reuses its cache key and compiled SQL.
-_RECEIPTS_OF = select(User.read_receipts).where(
-    col(User.id).in_(bindparam("ids", expanding=True, type_=Integer))
+_RECEIPTS_SHARED = select(
+    receipts_shared_clause(bindparam("a", type_=Integer), bindparam("b", type_=Integer))
 )
 
 
 def shared_receipts(session: Session, a_id: int, b_id: int) -> bool:
     """Whether both users send and see read receipts (either can turn them off for both)."""
-    rows = session.exec(_RECEIPTS_OF, params={"ids": [a_id, b_id]}).all()
-    return len(rows) == 2 and all(rows)
+    return bool(session.execute(_RECEIPTS_SHARED, {"a": a_id, "b": b_id}).scalar())
 
 
 def view_of(message: Message, *, viewer_id: int, receipts_shared: bool) -> MessageView:
