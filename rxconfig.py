@@ -53,6 +53,14 @@ _state_mode = os.environ.get("REFLEX_STATE_MANAGER_MODE") or (
 )
 _expiry = {"redis_token_expiration": _settings.tab_state_ttl} if _state_mode == "redis" else {}
 
+# With several workers, a tab's states stay in the memory of the worker holding its socket
+# between events (Reflex's opportunistic lock: it keeps the tab's Redis lock and writes the
+# states back when its hold ends, 5 s, or another worker asks for the tab), instead of a
+# Redis read and write per event. Every change for a tab is applied by that worker
+# (iris_reflex/live/relay.py), so nobody else asks. REFLEX_OPLOCK_ENABLED=false turns it off.
+if _state_mode == "redis":
+    os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true")
+
 # Tab state: with one worker, in memory. Reflex's default "disk" mode pickles every tab's
 # state to .states/ two seconds after each change (message text and the session cookie
 # included) and reloads it per event; Iris's state is only a view that on_load rebuilds, so

@@ -5,6 +5,7 @@ listener)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import reflex as rx
@@ -83,8 +84,19 @@ def _wrap_socket_namespace() -> None:
 
 
 _closing: set[asyncio.Task[None]] = set()
+_rereads: set[asyncio.Task[bool]] = set()
 # This app's tabs, as the live layer reaches them (Reflex's managers are looked up on use).
 _tabs = ReflexTabs(app)
+
+
+def _reread_soon(token: str) -> None:
+    """A tab whose held states were lost re-reads what it shows (``ReflexTabs.reread``)."""
+    logging.getLogger("iris.live").warning(
+        "tab %s… lost what its held states gained: re-reading it", token[:8]
+    )
+    task = asyncio.get_running_loop().create_task(_tabs.reread(token))
+    _rereads.add(task)
+    task.add_done_callback(_rereads.discard)
 
 
 async def connect_live() -> None:
@@ -92,6 +104,7 @@ async def connect_live() -> None:
     tabs through this app, closed tabs reach presence, and the sweep's deletions reach
     screens."""
     _tabs.keep_tokens_of_dead_workers(workers.is_dead)
+    _tabs.on_refused_write_back(_reread_soon)
     push.install(_tabs)
     _wrap_socket_namespace()
     outbox.bind(fanout.deliver)
@@ -110,11 +123,19 @@ async def keep_tabs_alive() -> None:
     await keepalive.watch(_tabs)
 
 
+async def keep_held_locks() -> None:
+    """Lifespan task (several workers): renew the Redis locks of the tab states this worker
+    holds in memory, so a busy worker's write-back is never refused (``live.keepalive``)."""
+    await keepalive.watch_held_locks(_tabs)
+
+
 app.register_lifespan_task(startup.check_database)
 app.register_lifespan_task(connect_live)
 app.register_lifespan_task(presence.watch)
 app.register_lifespan_task(workers.watch)
+app.register_lifespan_task(push.receive_relayed)
 app.register_lifespan_task(keep_tabs_alive)
+app.register_lifespan_task(keep_held_locks)
 app.register_lifespan_task(sweeper.run)
 # Last: whatever start-up built is there to be frozen.
 app.register_lifespan_task(startup.tune_garbage_collection)

@@ -38,6 +38,22 @@ PENDING_FANOUTS = Gauge(
 PUSHES = Counter(
     "iris_tab_pushes_total", "Changes applied to open tabs, by kind.", ["kind"], registry=REGISTRY
 )
+RELAYED = Counter(
+    "iris_relayed_changes_total",
+    "Changes handed to the worker holding the tab's socket (several workers), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+RELAY_REFUSED = Counter(
+    "iris_relay_refused_total",
+    "Relayed changes dropped because this deployment had not sealed them.",
+    registry=REGISTRY,
+)
+RELAYED_PENDING = Gauge(
+    "iris_relayed_pending",
+    "Changes relayed to this worker and not applied yet (the queue).",
+    registry=REGISTRY,
+)
 MERGED_CHANGES = Counter(
     "iris_merged_changes_total",
     "Re-read changes folded into one already on its way to the same user's tabs, by kind.",

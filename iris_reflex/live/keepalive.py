@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from iris_reflex.settings import get_settings
 
@@ -66,6 +66,11 @@ class StoredTabs(Protocol):
         """Every Redis key Reflex may keep for ``token`` (its states, its socket record)."""
         ...
 
+    def held_locks(self) -> tuple[Any, list[bytes], int] | None:
+        """The Redis client, the lock keys of the tabs whose states this worker holds in
+        memory, and the locks' expiry in ms; None when no state is held."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True)
 class Renewal:
@@ -78,8 +83,11 @@ class Renewal:
     seconds: float
 
 
-def _batches(keys: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
+K = TypeVar("K", str, bytes)
+
+
+def _batches(keys: Iterable[K], size: int) -> Iterator[list[K]]:
+    batch: list[K] = []
     for key in keys:
         batch.append(key)
         if len(batch) >= size:
@@ -159,4 +167,61 @@ async def watch(tabs: StoredTabs, *, interval: float | None = None) -> None:
             raise
         except Exception:  # noqa: BLE001 - a failed round is retried; never take the worker down
             log.exception("renewing the stored state of this worker's tabs failed")
+        await asyncio.sleep(wait)
+
+
+# Renewals of a held lock within its expiry: a worker whose event loop runs seconds behind
+# (overloaded) still renews in time.
+LOCK_RENEWALS = 10
+# Locks of the states this worker holds: each PEXPIREd in one round trip (a lock that is
+# gone stays gone).
+_EXTEND = """
+local extended = 0
+for _, key in ipairs(KEYS) do
+    extended = extended + redis.call('PEXPIRE', key, ARGV[1])
+end
+return extended
+"""
+
+
+async def extend_held_locks(tabs: StoredTabs) -> int | None:
+    """Renew the lock of every tab whose states this worker holds in memory; returns how
+    many were renewed (None when no state can be held here).
+
+    Why: Reflex's opportunistic lock keeps a tab's states in the memory of the worker using
+    them for ``oplock_hold_time`` (5 s), then writes them back under the tab's Redis lock
+    (10 s). The write waits its turn behind the tab's queued events; on a worker behind by
+    more than the 5 s left, the lock expired first, the write was refused, and what the
+    tab's states had gained in memory was dropped, so its next event started from the older
+    stored copy (``LockExpiredError`` in the log, 33 times in one overloaded 20 s run of
+    ``bench.load_tabs`` on two backends). A live worker renews the locks it holds; a dead
+    one cannot, so its tabs are free again once their locks expire."""
+    held = tabs.held_locks()
+    if held is None:
+        return None
+    redis, keys, expiry_ms = held
+    extended = 0
+    script = redis.register_script(_EXTEND)
+    for batch in _batches(keys, BATCH_KEYS):
+        extended += int(await script(keys=batch, args=[expiry_ms]))
+    return extended
+
+
+async def watch_held_locks(tabs: StoredTabs, *, interval: float | None = None) -> None:
+    """Lifespan task (several workers only): renew the locks of the states this worker
+    holds every ``interval`` seconds (default: a tenth of the lock's expiry)."""
+    if not get_settings().redis_url and interval is None:
+        return
+    while True:
+        wait = WAIT_SECONDS if interval is None else interval
+        try:
+            held = tabs.held_locks()
+            if held is not None:
+                await extend_held_locks(tabs)
+                if interval is None:
+                    wait = held[2] / 1000 / LOCK_RENEWALS
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed round is retried; never take the worker down
+            log.exception("renewing the locks this worker holds failed")
         await asyncio.sleep(wait)

@@ -20,6 +20,7 @@ from typing import Protocol
 from iris_reflex import metrics
 from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.registry import get_registry
+from iris_reflex.live.relay import get_relay
 
 log = logging.getLogger("iris.live")
 
@@ -47,6 +48,14 @@ class TabDriver(Protocol):
         """Whether the tab's websocket is connected to this worker."""
         ...
 
+    async def owner(self, token: str) -> str | None:
+        """The worker whose socket the tab is connected to; None when it is not connected."""
+        ...
+
+    def flush(self, token: str) -> None:
+        """Have the tab's stored copy (several workers) catch up with what it shows now."""
+        ...
+
     async def forget_worker(self, worker_id: str) -> int:
         """Drop the records of tabs connected to a dead worker; returns how many."""
         ...
@@ -66,18 +75,58 @@ def install(driver: TabDriver | None) -> None:
 # so a message that expired or was deleted leaves that copy too; a change that would add
 # content to it (a new message, typing) is not.
 _REREAD_OFFLINE = frozenset({TabChange.CONVERSATIONS, TabChange.FRIENDS})
+# Changes that can take something off a tab (expired, deleted, blocked): its stored copy is
+# written at once, not when the worker's hold on the tab ends (``ReflexTabs.flush``).
+_REMOVES = frozenset({TabChange.CONVERSATIONS, TabChange.FRIENDS, TabChange.RESYNC})
 
 
-async def _push_one(driver: TabDriver, user_id: int, token: str, change: Change) -> None:
-    if not await driver.is_connected(token):
-        if change.kind in _REREAD_OFFLINE:
-            await driver.apply(token, user_id, change)
-        await get_registry().remove(user_id, token)
-        return
+async def _relayed(owner: str, user_id: int, token: str, change: Change) -> bool:
+    """Hand ``change`` to ``owner``, the worker holding the tab's socket (``live.relay``);
+    False when there is no relay or nobody there heard it."""
+    relay = get_relay()
+    if relay is None:
+        return False
+    try:
+        sent = await relay.send(owner, user_id, token, change)
+    except Exception:  # noqa: BLE001 - Redis failing: apply it here, the slow way
+        log.warning("could not relay a change to worker %s…", owner[:8], exc_info=True)
+        return False
+    if sent:
+        metrics.RELAYED.labels(kind=change.kind.value).inc()
+    return sent
+
+
+async def _push_one(
+    driver: TabDriver, user_id: int, token: str, change: Change, *, relay: bool = True
+) -> None:
+    if not driver.is_local(token):
+        owner = await driver.owner(token)
+        if owner is None:
+            if change.kind in _REREAD_OFFLINE:
+                await driver.apply(token, user_id, change)
+                driver.flush(token)
+            await get_registry().remove(user_id, token)
+            return
+        if relay and await _relayed(owner, user_id, token, change):
+            return
     if not await driver.apply(token, user_id, change):
         await get_registry().remove(user_id, token)
         return
+    if change.kind in _REMOVES:
+        driver.flush(token)
     metrics.PUSHES.labels(kind=change.kind.value).inc()
+
+
+async def apply_relayed(user_id: int, token: str, change: Change) -> None:
+    """Apply a change another worker relayed for a tab connected here (if the tab has moved
+    on meanwhile, it is applied through Redis, never relayed again)."""
+    driver = _driver
+    if driver is None:
+        return
+    try:
+        await _push_one(driver, user_id, token, change, relay=False)
+    except Exception as exc:  # noqa: BLE001 - one broken tab must not stop the others
+        log.warning("relayed push to tab %s… of user %s failed: %r", token[:8], user_id, exc)
 
 
 async def tabs_of(user_id: int, *, skip_token: str | None = None) -> list[str]:
@@ -211,3 +260,15 @@ async def forget_worker(dead_worker_id: str) -> int:
     """Drop a dead worker's socket records, so its tabs no longer count as connected."""
     driver = _driver
     return await driver.forget_worker(dead_worker_id) if driver is not None else 0
+
+
+async def receive_relayed() -> None:
+    """Lifespan task (several workers): apply the changes other workers relay for the tabs
+    connected here; after a break in the subscription, re-read those tabs."""
+    relay = get_relay()
+    if relay is None:
+        return
+    try:
+        await relay.listen(worker_id, apply_relayed, resync_local_tabs)
+    finally:
+        await relay.close()

@@ -11,6 +11,7 @@ else keeps its client token, and a session ended on another device must stop rec
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pickle
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from reflex.istate.manager.token import BaseStateToken
 from reflex.state import BaseState, StateUpdate
 from reflex.utils.token_manager import RedisTokenManager, TokenManager
 from reflex_base.event import Event
+from reflex_base.utils.exceptions import LockExpiredError
 from sqlmodel import Session
 
 from iris_reflex.actions import messages as message_actions
@@ -38,6 +40,11 @@ from iris_reflex.state.session import SessionState
 from iris_reflex.state.sidebar import SidebarState
 
 log = logging.getLogger("iris.live")
+
+# Reflex names the task that ends a hold on a tab's states ``reflex_lease_breaker|{token}|…``
+# and reports its failures through the loop's exception handler from inside that task.
+_LEASE_TASK_PREFIX = "reflex_lease_breaker|"
+_LEASE_FAILURE = "Exception in Redis State Manager lease breaker"
 
 # The state a change needs first; Reflex loads it (and its parents) for the push.
 _ENTRY: dict[TabChange, type[rx.State]] = {
@@ -207,6 +214,97 @@ class ReflexTabs:
         record = manager.token_to_socket.get(token)
         return record is not None and record.instance_id == manager.instance_id
 
+    async def owner(self, token: str) -> str | None:
+        manager = self._tokens()
+        if manager is None:
+            return None
+        if self.is_local(token):
+            return manager.instance_id
+        if isinstance(manager, RedisTokenManager):
+            # Reflex's copy of the tab's socket record, which it keeps current from Redis's
+            # notifications (a record it does not hold yet is read). A stale one costs only
+            # time: the worker it names applies the change through Redis, and one that has
+            # died hears nothing, so the change is applied here.
+            return await manager._get_token_owner(token)
+        return None  # one worker: a tab not connected here is not connected
+
+    def flush(self, token: str) -> None:
+        """End this worker's hold on the tab's states, so its stored copy is written now.
+
+        With several workers Reflex's opportunistic lock (``rxconfig.py``) keeps a tab's
+        states in the memory of the worker using them and writes them to Redis when its hold
+        ends (``oplock_hold_time``, 5 s) or another worker asks for the tab. Until then the
+        stored copy still holds what a change just took away (a message that expired or was
+        deleted). Ending the hold early writes the copy as soon as the state is free (at
+        once when it is). Nothing to do without a hold (one worker, or no lease here)."""
+        try:
+            manager = self._app.state_manager
+        except ValueError:  # not set up yet
+            return
+        if isinstance(manager, StateManagerRedis):
+            lease = manager._local_leases.get(token)
+            if lease is not None and not lease.done():
+                lease.cancel()
+
+    def held_locks(self) -> tuple[Any, list[bytes], int] | None:
+        """Reflex's Redis client, the lock keys of the tabs whose states this worker holds
+        in memory now (its opportunistic leases), and the locks' expiry in milliseconds;
+        None when no state is held (one worker, or the lock is not opportunistic)."""
+        try:
+            manager = self._app.state_manager
+        except ValueError:  # not set up yet
+            return None
+        if not isinstance(manager, StateManagerRedis) or not manager._oplock_enabled:
+            return None
+        keys = [
+            manager._lock_key(BaseStateToken(ident=token, cls=rx.State))
+            for token, lease in list(manager._local_leases.items())
+            if not lease.done()
+        ]
+        return manager.redis, keys, manager.lock_expiration
+
+    def on_refused_write_back(self, refused: Callable[[str], object]) -> None:
+        """Call ``refused(token)`` when the write-back of a tab's held states is refused.
+
+        Reflex then drops what the tab's states gained while held, and the tab's next event
+        starts from the older stored copy: its page would lack messages its screen already
+        shows. The worker keeps the locks it holds alive (``keepalive.watch_held_locks``),
+        yet on a worker overloaded far past its capacity a few writes were still refused
+        (3 in a 20 s run at 150 messages/s offered to two backends that deliver 100), so
+        the app re-reads such a tab (``reread``) and it shows every message again. Installed
+        as the running loop's exception handler, around the one already there."""
+        loop = asyncio.get_running_loop()
+        previous = loop.get_exception_handler()
+
+        def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            task = asyncio.current_task(loop)
+            name = task.get_name() if task is not None else ""
+            if (
+                context.get("message") == _LEASE_FAILURE
+                and isinstance(context.get("exception"), LockExpiredError)
+                and name.startswith(_LEASE_TASK_PREFIX)
+            ):
+                refused(name.split("|")[1])
+            if previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        loop.set_exception_handler(handler)
+
+    async def reread(self, token: str) -> bool:
+        """Re-read everything the tab shows, as its own signed-in user (a tab whose held
+        states were lost); False when it is not signed in with a live session."""
+        async with self._app.modify_state(BaseStateToken(ident=token, cls=MessagesState)) as root:
+            session = await root.get_state(SessionState)
+            if session._user_id is None or session._session_id is None:
+                return False
+            identity = auth.Identity(user_id=session._user_id, session_id=session._session_id)
+            if not await in_session(auth.session_is_live, identity):
+                return False
+            await apply_change(session, Change(TabChange.RESYNC))
+        return True
+
     async def forget_worker(self, worker_id: str) -> int:
         manager = self._tokens()
         if not isinstance(manager, RedisTokenManager):
@@ -275,6 +373,7 @@ class ReflexTabs:
             if await in_session(_still_signed_in, user_id, session._session_id):
                 return False  # the same session as the asking tab (another tab of this browser)
             await session._empty_tab()
+        self.flush(token)
         if await self.is_connected(token):  # a tab without a socket is only emptied
             redirect = Event.from_event_type([rx.redirect(LOGIN_ROUTE)])
             await self._app.event_namespace.emit_update(StateUpdate(events=redirect), token)

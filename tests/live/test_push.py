@@ -26,6 +26,15 @@ class HeldTabs:
     async def is_connected(self, token: str) -> bool:
         return True
 
+    def is_local(self, token: str) -> bool:
+        return True
+
+    async def owner(self, token: str) -> str | None:
+        return "this-worker"
+
+    def flush(self, token: str) -> None:
+        pass
+
     async def apply(self, token: str, user_id: int, change: Change) -> bool:
         if not self.first_started.is_set():
             self.first_started.set()

@@ -781,6 +781,8 @@ class _ConnectedTabs:
     connected (the ``offline`` ones have a state but no socket any more), and
     ``modify_state`` hands over their state trees."""
 
+    state_manager = None  # no Redis: nothing held to write back (``ReflexTabs.flush``)
+
     def __init__(self, *tabs: Any, offline: tuple[Any, ...] = ()) -> None:
         self.roots = {
             tab.router.session.client_token: tab.session.parent_state for tab in (*tabs, *offline)
@@ -790,8 +792,14 @@ class _ConnectedTabs:
         async def is_token_connected(token: str) -> bool:
             return token in self.roots and token not in gone
 
+        # This worker's sockets, as Reflex's token manager records them.
+        here = SimpleNamespace(instance_id="this-worker")
         self.event_namespace = SimpleNamespace(
-            _token_manager=SimpleNamespace(is_token_connected=is_token_connected)
+            _token_manager=SimpleNamespace(
+                is_token_connected=is_token_connected,
+                instance_id="this-worker",
+                token_to_socket={t: here for t in self.roots if t not in gone},
+            )
         )
 
     @asynccontextmanager
@@ -1283,3 +1291,24 @@ def test_the_picker_off_overrides_the_chat_default(app_db, session, choice, time
     assert action_name(run(chat.send_message({"body": "which timer?"}))) == "_call_script"
     [sent] = [m for m in chat.messages if m.body == "which timer?"]
     assert (sent.expires_ms > 0) is timed
+
+
+def test_a_tab_whose_held_states_were_lost_reads_its_page_again(app_db, session):
+    """With several workers a tab's states may come back older than what its screen shows
+    (a refused write-back, ``ReflexTabs.on_refused_write_back``); the re-read shows every
+    message again, as the tab's own user, and only while its session lives."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    bob_tab = _loaded_tab(bob)
+    run(bob_tab.open_conversation("Ada"))
+    sending.check_send_message(session, actor_id=ada.id, username="Bob", body="ping")
+    sending.check_send_message(session, actor_id=ada.id, username="Bob", body="pong")
+    tabs = ReflexTabs(_ConnectedTabs(bob_tab))
+    token = bob_tab.router.session.client_token
+    assert _bodies(bob_tab) == []  # the older copy: opened before Ada wrote
+
+    assert run(tabs.reread(token)) is True
+    assert _bodies(bob_tab) == ["ping", "pong"]
+
+    auth.revoke_sessions(session, user_id=bob.id)
+    assert run(tabs.reread(token)) is False

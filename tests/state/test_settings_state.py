@@ -138,6 +138,8 @@ def _live_sessions(session: Session, user_id: int) -> set[str]:
 class _ConnectedTabs:
     """Stands in for the running app: these tabs are connected; emitted events are kept."""
 
+    state_manager = None  # no Redis: nothing held to write back (``ReflexTabs.flush``)
+
     def __init__(self, *tabs: Any) -> None:
         self.roots = {tab.router.session.client_token: tab.parent_state for tab in tabs}
         self.emitted: dict[str, list[Any]] = {}
@@ -148,8 +150,13 @@ class _ConnectedTabs:
         async def emit_update(update: Any, token: str) -> None:
             self.emitted.setdefault(token, []).extend(update.events)
 
+        here = SimpleNamespace(instance_id="this-worker")  # a socket on this worker
         self.event_namespace = SimpleNamespace(
-            _token_manager=SimpleNamespace(is_token_connected=is_token_connected),
+            _token_manager=SimpleNamespace(
+                is_token_connected=is_token_connected,
+                instance_id="this-worker",
+                token_to_socket=dict.fromkeys(self.roots, here),
+            ),
             emit_update=emit_update,
         )
 

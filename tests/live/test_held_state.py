@@ -1,0 +1,181 @@
+"""Tab states a worker holds in memory (Reflex's opportunistic lock, on with several
+workers), with Reflex's own Redis state manager on a real Redis.
+
+- While a worker holds a tab, its stored copy lags behind what the tab shows; a change that
+  takes something away (``ReflexTabs.flush``) has the copy written at once, not when the
+  hold ends.
+- An event that runs longer than the tab's Redis lock: without the worker renewing the locks
+  it holds, the write-back is refused and what the tab gained is lost (Reflex's behaviour,
+  shown here so the test proves the need), and the app is told which tab to re-read; with
+  the renewal (``keepalive``), it is written.
+- Without Redis nothing is held, so there is nothing to renew or write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from reflex.istate.manager.redis import StateManagerRedis
+from reflex.istate.manager.token import BaseStateToken
+from reflex.state import BaseState
+
+import iris_reflex.iris_reflex  # noqa: F401  (registers every state on rx.State)
+from iris_reflex.live import keepalive
+from iris_reflex.state import rows
+from iris_reflex.state.conversation import MessagesState
+from iris_reflex.state.tabs import ReflexTabs
+
+REDIS_URL = os.environ.get("IRIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+DEADLINE = 10.0
+
+
+@pytest.fixture
+def redis_ok(monkeypatch: pytest.MonkeyPatch) -> None:
+    import redis
+
+    try:
+        redis.from_url(REDIS_URL).ping()
+    except redis.exceptions.ConnectionError as exc:
+        if os.environ.get("IRIS_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    monkeypatch.setenv("REFLEX_OPLOCK_ENABLED", "true")  # as rxconfig.py sets it with Redis
+
+
+async def _holding_app(*, lock_ms: int, hold_ms: int) -> Any:
+    """A worker's app as ``ReflexTabs`` reads it: Reflex's Redis state manager with the
+    opportunistic lock, listening for lock notifications (as it does once it has served)."""
+    import redis.asyncio as aioredis
+
+    manager = StateManagerRedis(
+        redis=aioredis.from_url(REDIS_URL),
+        token_expiration=60,
+        lock_expiration=lock_ms,
+        lock_warning_threshold=lock_ms // 2,
+        oplock_hold_time_ms=hold_ms,
+    )
+    assert manager._oplock_enabled
+    await manager._ensure_lock_task_subscribed(timeout=DEADLINE)
+    return SimpleNamespace(state_manager=manager, event_namespace=None)
+
+
+def _messages(root: BaseState) -> Any:
+    return root.get_substate(MessagesState.get_full_name().split(".")[1:])
+
+
+async def _show(app: Any, token: str, *bodies: str) -> None:
+    """One event: the tab's page shows ``bodies``."""
+    async with app.state_manager.modify_state(BaseStateToken(ident=token, cls=MessagesState)) as r:
+        _messages(r).messages = [rows.MessageRow(id=i, body=b) for i, b in enumerate(bodies)]
+
+
+async def _stored_bodies(reader: StateManagerRedis, token: str) -> list[str]:
+    """What Redis holds for the tab, read as another worker would (no lock needed)."""
+    root = await reader.get_state(BaseStateToken(ident=token, cls=MessagesState))
+    return [m.body for m in _messages(root).messages]
+
+
+async def _until(what: str, check: Any) -> None:
+    end = time.monotonic() + DEADLINE
+    while not await check():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def test_a_flush_writes_the_held_copy_at_once(redis_ok: None):
+    import redis.asyncio as aioredis
+
+    async def scenario() -> None:
+        # A hold far longer than the test: only the flush can write the copy.
+        app = await _holding_app(lock_ms=60_000, hold_ms=50_000)
+        reader = StateManagerRedis(redis=aioredis.from_url(REDIS_URL), token_expiration=60)
+        tabs, token = ReflexTabs(app), f"held{secrets.token_hex(8)}"
+        try:
+            await _show(app, token, "first")
+            assert token in app.state_manager._local_leases  # held by this worker
+            await _show(app, token, "second")  # in memory only
+            assert await _stored_bodies(reader, token) == []
+            assert app.state_manager._local_leases[token]  # still held
+
+            # Say "second" expired: the tab re-reads without it, and the copy follows.
+            await _show(app, token, "first")
+            tabs.flush(token)
+
+            async def written() -> bool:
+                return await _stored_bodies(reader, token) == ["first"]
+
+            await _until("the held copy to be written", written)
+            lock = app.state_manager._lock_key(BaseStateToken(ident=token, cls=MessagesState))
+            assert not await reader.redis.exists(lock)  # and the tab is free for any worker
+        finally:
+            await app.state_manager.close()
+            await reader.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("renewed", [False, True], ids=["reflex-alone", "locks-renewed"])
+def test_an_event_longer_than_the_lock_keeps_what_it_showed_when_locks_are_renewed(
+    redis_ok: None, renewed: bool
+):
+    import redis.asyncio as aioredis
+
+    refused: list[str] = []
+
+    async def scenario() -> list[str]:
+        app = await _holding_app(lock_ms=1000, hold_ms=200)
+        reader = StateManagerRedis(redis=aioredis.from_url(REDIS_URL), token_expiration=60)
+        tabs, token = ReflexTabs(app), f"held{secrets.token_hex(8)}"
+        lock = app.state_manager._lock_key(BaseStateToken(ident=token, cls=MessagesState))
+        tabs.on_refused_write_back(refused.append)
+        renewing = (
+            asyncio.create_task(keepalive.watch_held_locks(tabs, interval=0.25))
+            if renewed
+            else None
+        )
+        try:
+            await _show(app, token, "first")
+            # An event on the held tab that takes 2.5 times the lock's expiry (a worker
+            # behind on its queue): the hold ends meanwhile, and its write-back waits for
+            # the event.
+            token_at = BaseStateToken(ident=token, cls=MessagesState)
+            async with app.state_manager.modify_state(token_at) as root:
+                _messages(root).messages = [rows.MessageRow(id=1, body="kept")]
+                await asyncio.sleep(2.5)
+                assert bool(await reader.redis.exists(lock)) is renewed
+
+            async def settled() -> bool:
+                # Written (the renewal kept the lock), or reported refused with the tab's
+                # token (the app then re-reads that tab).
+                if renewed:
+                    return await _stored_bodies(reader, token) == ["kept"]
+                return refused == [token]
+
+            await _until("the write-back to be done or refused", settled)
+            assert refused == ([] if renewed else [token])
+            return await _stored_bodies(reader, token)
+        finally:
+            if renewing is not None:
+                renewing.cancel()
+                await asyncio.gather(renewing, return_exceptions=True)
+            await app.state_manager.close()
+            await reader.close()
+
+    stored = asyncio.run(scenario())
+    # Reflex alone refuses the write (its lock expired): the copy stays as it was before.
+    assert stored == (["kept"] if renewed else [])
+
+
+def test_nothing_is_held_without_redis():
+    from reflex.istate.manager.memory import StateManagerMemory
+
+    tabs = ReflexTabs(SimpleNamespace(state_manager=StateManagerMemory(), event_namespace=None))
+    assert tabs.held_locks() is None
+    assert asyncio.run(keepalive.extend_held_locks(tabs)) is None
+    tabs.flush("any-token")  # nothing to write, and no error
