@@ -22,7 +22,7 @@ from iris_reflex.pages.register import register_page
 from iris_reflex.pages.settings import settings_page
 from iris_reflex.state import connections
 from iris_reflex.state.auth_forms import AuthFormState
-from iris_reflex.state.conversation import ConversationState
+from iris_reflex.state.conversation import ConversationState, MessagesState
 from iris_reflex.state.friends import FriendsState
 from iris_reflex.state.security import SecurityState
 from iris_reflex.state.session import SessionState
@@ -148,6 +148,7 @@ app.add_page(
         SessionState.require_user,
         SidebarState.load,
         FriendsState.load,
+        MessagesState.load,
         ConversationState.detect_timezone,
     ],
 )

@@ -117,6 +117,15 @@ async def _push_one(
     metrics.PUSHES.labels(kind=change.kind.value).inc()
 
 
+def store_tab_soon(token: str) -> None:
+    """Have the tab's stored copy (several workers) written once its current event ends:
+    what the tab looks at changed (a conversation opened or closed), and a tab that has to
+    reconnect to another worker must come back to it."""
+    driver = _driver
+    if driver is not None:
+        driver.flush(token)
+
+
 async def apply_relayed(user_id: int, token: str, change: Change) -> None:
     """Apply a change another worker relayed for a tab connected here (if the tab has moved
     on meanwhile, it is applied through Redis, never relayed again)."""

@@ -91,6 +91,7 @@ class ConversationState(SessionState):
         sidebar = await self.get_state(SidebarState)
         sidebar._set_active(self.active_username)
         await sidebar._refresh()
+        push.store_tab_soon(self._token())  # a tab reconnecting elsewhere comes back to it
         return rx.call_script(
             RESET_TRAY + SCROLL_TO_END + " document.getElementById('composer')?.focus(); }, 50)"
         )
@@ -103,6 +104,7 @@ class ConversationState(SessionState):
         await self._close()
         sidebar = await self.get_state(SidebarState)
         await sidebar._refresh()
+        push.store_tab_soon(self._token())
         return rx.call_script(RESET_TRAY)
 
     def _show_friend(self, friend: PublicUser) -> None:
@@ -214,6 +216,15 @@ class MessagesState(ConversationState):
 
     def _rows_shown(self) -> int:
         return len(self.messages) + len(self.arrived)
+
+    @rx.event
+    @guarded
+    async def load(self) -> None:
+        """On (re)load of the home page: the open conversation's page is read again. A tab
+        comes back with its stored states, and with several workers those may be seconds
+        older than its screen (the worker holding them died before writing them back)."""
+        await self._signed_in()
+        await self._reload()
 
     def _show_after(self, known: int, new: list[MessageView]) -> None:
         """Rows for messages that follow the ``known`` ones shown, added after them (the
