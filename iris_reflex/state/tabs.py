@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,10 +42,23 @@ from iris_reflex.state.sidebar import SidebarState
 
 log = logging.getLogger("iris.live")
 
-# Reflex names the task that ends a hold on a tab's states ``reflex_lease_breaker|{token}|…``
-# and reports its failures through the loop's exception handler from inside that task.
-_LEASE_TASK_PREFIX = "reflex_lease_breaker|"
-_LEASE_FAILURE = "Exception in Redis State Manager lease breaker"
+# Reflex's refused write-back of a held tab: a LockExpiredError raised in its ``do_flush``,
+# whose message names the tab (``Lock expired for token {token}_{state}``; a client token
+# never holds ``_``).
+_WRITE_BACK = "do_flush"
+_REFUSED_TOKEN = re.compile(r"Lock expired for token ([^_\s]+)_")
+
+
+def _refused_write_back(error: object) -> str | None:
+    """The tab whose held states Reflex failed to write back, if ``error`` is that."""
+    if not isinstance(error, LockExpiredError):
+        return None
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_name != _WRITE_BACK:
+        tb = tb.tb_next
+    found = _REFUSED_TOKEN.match(str(error))
+    return found.group(1) if tb is not None and found else None
+
 
 # The state a change needs first; Reflex loads it (and its parents) for the push.
 _ENTRY: dict[TabChange, type[rx.State]] = {
@@ -270,21 +284,22 @@ class ReflexTabs:
         starts from the older stored copy: its page would lack messages its screen already
         shows. The worker keeps the locks it holds alive (``keepalive.watch_held_locks``),
         yet on a worker overloaded far past its capacity a few writes were still refused
-        (3 in a 20 s run at 150 messages/s offered to two backends that deliver 100), so
-        the app re-reads such a tab (``reread``) and it shows every message again. Installed
-        as the running loop's exception handler, around the one already there."""
+        (4 per backend in a 20 s run at 200 messages/s offered to two backends that deliver
+        about 105), so the app re-reads such a tab (``reread``) and it shows every message
+        again. Installed as the running loop's exception handler, around the one already
+        there: Reflex reports the failure only there."""
         loop = asyncio.get_running_loop()
         previous = loop.get_exception_handler()
 
         def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-            task = asyncio.current_task(loop)
-            name = task.get_name() if task is not None else ""
-            if (
-                context.get("message") == _LEASE_FAILURE
-                and isinstance(context.get("exception"), LockExpiredError)
-                and name.startswith(_LEASE_TASK_PREFIX)
-            ):
-                refused(name.split("|")[1])
+            # Reported once by the lease's own task and, when that task was cancelled
+            # meanwhile, only as a write-back task's exception nobody retrieved: the same
+            # exception may come twice, so it is marked once seen.
+            error = context.get("exception")
+            token = _refused_write_back(error)
+            if token is not None and not getattr(error, "_iris_reread", False):
+                error._iris_reread = True  # type: ignore[union-attr]
+                refused(token)
             if previous is not None:
                 previous(loop, context)
             else:
