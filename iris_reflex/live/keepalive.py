@@ -35,14 +35,14 @@ log = logging.getLogger("iris.keepalive")
 # Keys per round trip: big enough that 1,000 tabs take a handful of trips, small enough that
 # one trip never holds Redis (or this worker's event loop) for long.
 BATCH_KEYS = 2000
-# One round trip renews a batch: the script EXPIREs each of its keys and counts the ones that
-# existed. A pipeline of EXPIRE commands cost the worker 3.7 times the CPU (redis-py builds
-# and parses each pipelined command in Python): 352 against 95 ms per 1,000 tabs,
-# bench/keepalive_cost.py.
+# One round trip renews a batch: the script PEXPIREs each of its keys and counts the ones
+# that existed (a key that is gone stays gone). A pipeline of EXPIRE commands cost the worker
+# 3.7 times the CPU (redis-py builds and parses each pipelined command in Python): 352
+# against 95 ms per 1,000 tabs, bench/keepalive_cost.py.
 _RENEW = """
 local renewed = 0
 for _, key in ipairs(KEYS) do
-    renewed = renewed + redis.call('EXPIRE', key, ARGV[1])
+    renewed = renewed + redis.call('PEXPIRE', key, ARGV[1])
 end
 return renewed
 """
@@ -100,10 +100,14 @@ def _batches(keys: Iterable[K], size: int) -> Iterator[list[K]]:
 async def renew_keys(redis: Any, keys: Iterable[str], seconds: int) -> tuple[int, int, int]:
     """``EXPIRE`` every key for ``seconds``, ``BATCH_KEYS`` to a round trip; returns (keys
     named, keys that existed, round trips). A missing key stays missing."""
+    return await _renew(redis, keys, seconds * 1000)
+
+
+async def _renew(redis: Any, keys: Iterable[K], ms: int) -> tuple[int, int, int]:
     named = renewed = trips = 0
     script = redis.register_script(_RENEW)
     for batch in _batches(keys, BATCH_KEYS):
-        renewed += int(await script(keys=batch, args=[seconds]))
+        renewed += int(await script(keys=batch, args=[ms]))
         named += len(batch)
         trips += 1
     return named, renewed, trips
@@ -173,15 +177,6 @@ async def watch(tabs: StoredTabs, *, interval: float | None = None) -> None:
 # Renewals of a held lock within its expiry: a worker whose event loop runs seconds behind
 # (overloaded) still renews in time.
 LOCK_RENEWALS = 10
-# Locks of the states this worker holds: each PEXPIREd in one round trip (a lock that is
-# gone stays gone).
-_EXTEND = """
-local extended = 0
-for _, key in ipairs(KEYS) do
-    extended = extended + redis.call('PEXPIRE', key, ARGV[1])
-end
-return extended
-"""
 
 
 async def extend_held_locks(tabs: StoredTabs) -> int | None:
@@ -200,10 +195,7 @@ async def extend_held_locks(tabs: StoredTabs) -> int | None:
     if held is None:
         return None
     redis, keys, expiry_ms = held
-    extended = 0
-    script = redis.register_script(_EXTEND)
-    for batch in _batches(keys, BATCH_KEYS):
-        extended += int(await script(keys=batch, args=[expiry_ms]))
+    _named, extended, _trips = await _renew(redis, keys, expiry_ms)
     return extended
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import secrets
 import time
 from types import SimpleNamespace
@@ -31,21 +30,14 @@ from iris_reflex.live import keepalive
 from iris_reflex.state import rows
 from iris_reflex.state.conversation import MessagesState
 from iris_reflex.state.tabs import ReflexTabs
+from tests.redis_server import REDIS_URL, require_redis
 
-REDIS_URL = os.environ.get("IRIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 DEADLINE = 10.0
 
 
 @pytest.fixture
 def redis_ok(monkeypatch: pytest.MonkeyPatch) -> None:
-    import redis
-
-    try:
-        redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("IRIS_REQUIRE_REDIS") == "1":
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    require_redis()
     monkeypatch.setenv("REFLEX_OPLOCK_ENABLED", "true")  # as rxconfig.py sets it with Redis
 
 

@@ -31,22 +31,15 @@ from iris_reflex.settings import PROJECT_ROOT
 from iris_reflex.state import rows
 from iris_reflex.state.conversation import ConversationState, MessagesState
 from iris_reflex.state.tabs import ReflexTabs
+from tests.redis_server import REDIS_URL, require_redis
 
-REDIS_URL = os.environ.get("IRIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 EXPIRY = 2  # seconds: Reflex's redis_token_expiration in this test
 INTERVAL = 0.3  # seconds between renewals (the app uses EXPIRY / 3)
 
 
 @pytest.fixture
 def redis_ok() -> None:
-    import redis
-
-    try:
-        redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("IRIS_REQUIRE_REDIS") == "1":
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    require_redis()
 
 
 class Worker:

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 
 import pytest
 
 from iris_reflex.live.registry import MemoryRegistry, RedisRegistry
-
-REDIS_URL = os.environ.get("IRIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from tests.redis_server import REDIS_URL, require_redis
 
 
 def _redis_or_skip() -> RedisRegistry:
-    import redis
-
-    try:
-        redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("IRIS_REQUIRE_REDIS") == "1":
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    require_redis()
     return RedisRegistry(REDIS_URL, prefix=f"iris-test-{secrets.token_hex(4)}:")
 
 

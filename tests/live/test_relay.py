@@ -24,21 +24,14 @@ from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.relay import LABEL, Relay
 from iris_reflex.services.attachments import AttachmentView
 from iris_reflex.services.message_views import MessageView
+from tests.redis_server import REDIS_URL, require_redis
 
-REDIS_URL = os.environ.get("IRIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 DEADLINE = 10.0
 
 
 @pytest.fixture
 def prefix() -> str:
-    import redis
-
-    try:
-        redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("IRIS_REQUIRE_REDIS") == "1":
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    require_redis()
     return f"iris-test-{secrets.token_hex(4)}:"
 
 

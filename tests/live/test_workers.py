@@ -4,7 +4,6 @@ once, a live or unknown one never is, and one survivor claims the clean-up."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
 import subprocess
@@ -15,8 +14,7 @@ import pytest
 
 from iris_reflex.live.workers import WorkerRoll
 from iris_reflex.settings import PROJECT_ROOT
-
-REDIS_URL = os.environ.get("IRIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from tests.redis_server import REDIS_URL, require_redis
 
 # A worker in its own process: joins the roll, says so, and waits to be killed.
 WORKER = """
@@ -35,14 +33,7 @@ asyncio.run(main())
 
 @pytest.fixture
 def prefix() -> str:
-    import redis
-
-    try:
-        redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("IRIS_REQUIRE_REDIS") == "1":
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    require_redis()
     return f"iris-test-{secrets.token_hex(4)}:"
 
 

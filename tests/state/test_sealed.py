@@ -9,7 +9,6 @@ them byte for byte in what was stored.
 from __future__ import annotations
 
 import asyncio
-import os
 import pickle
 import secrets
 import stat
@@ -35,8 +34,7 @@ from iris_reflex.state.auth_forms import AuthFormState
 from iris_reflex.state.conversation import MessagesState
 from iris_reflex.state.security import SecurityState
 from iris_reflex.state.sidebar import SidebarState
-
-REDIS_URL = os.environ.get("IRIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from tests.redis_server import REDIS_URL, require_redis
 
 
 class Secrets:
@@ -216,14 +214,7 @@ def test_two_seals_of_the_same_state_differ():
 
 @pytest.fixture
 def redis_client() -> Iterator[None]:
-    import redis
-
-    try:
-        redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("IRIS_REQUIRE_REDIS") == "1":
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    require_redis()
     yield None
 
 
