@@ -25,7 +25,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from iris_reflex.settings import get_settings
@@ -145,33 +145,48 @@ def interval_for(expiry_seconds: int) -> float:
     return max(expiry_seconds / 3, 0.1)
 
 
+async def _every(
+    step: Callable[[], Awaitable[float | None]], interval: float | None, failed: str
+) -> None:
+    """Run ``step`` until cancelled: ``interval`` seconds apart, or as long as the step
+    asks (``WAIT_SECONDS`` while it has nothing to do yet). A failed round is logged and
+    retried; it never takes the worker down."""
+    while True:
+        wait = WAIT_SECONDS
+        try:
+            asked = await step()
+            if asked is not None:
+                wait = asked
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed round is retried
+            log.exception(failed)
+        await asyncio.sleep(wait if interval is None else interval)
+
+
 async def watch(tabs: StoredTabs, *, interval: float | None = None) -> None:
     """Lifespan task (several workers only): renew this worker's tabs every ``interval``
     seconds (default: a third of the expiry), until cancelled."""
     if not get_settings().redis_url and interval is None:
         return
-    while True:
-        wait = WAIT_SECONDS if interval is None else interval
-        try:
-            stored = tabs.stored_state()
-            if stored is not None:
-                done = await renew_local_tabs(tabs)
-                if interval is None:
-                    wait = interval_for(stored[1])
-                if done is not None:
-                    log.debug(
-                        "renewed %d of %d keys of %d tabs in %d trips, %.1f ms",
-                        done.renewed,
-                        done.keys,
-                        done.tabs,
-                        done.trips,
-                        done.seconds * 1000,
-                    )
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - a failed round is retried; never take the worker down
-            log.exception("renewing the stored state of this worker's tabs failed")
-        await asyncio.sleep(wait)
+
+    async def renew() -> float | None:
+        stored = tabs.stored_state()
+        if stored is None:
+            return None
+        done = await renew_local_tabs(tabs)
+        if done is not None:
+            log.debug(
+                "renewed %d of %d keys of %d tabs in %d trips, %.1f ms",
+                done.renewed,
+                done.keys,
+                done.tabs,
+                done.trips,
+                done.seconds * 1000,
+            )
+        return interval_for(stored[1])
+
+    await _every(renew, interval, "renewing the stored state of this worker's tabs failed")
 
 
 # Renewals of a held lock within its expiry: a worker whose event loop runs seconds behind
@@ -204,16 +219,13 @@ async def watch_held_locks(tabs: StoredTabs, *, interval: float | None = None) -
     holds every ``interval`` seconds (default: a tenth of the lock's expiry)."""
     if not get_settings().redis_url and interval is None:
         return
-    while True:
-        wait = WAIT_SECONDS if interval is None else interval
-        try:
-            held = tabs.held_locks()
-            if held is not None:
-                await extend_held_locks(tabs)
-                if interval is None:
-                    wait = held[2] / 1000 / LOCK_RENEWALS
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - a failed round is retried; never take the worker down
-            log.exception("renewing the locks this worker holds failed")
-        await asyncio.sleep(wait)
+
+    async def extend() -> float | None:
+        held = tabs.held_locks()
+        if held is None:
+            return None
+        redis, keys, expiry_ms = held
+        await _renew(redis, keys, expiry_ms)
+        return expiry_ms / 1000 / LOCK_RENEWALS
+
+    await _every(extend, interval, "renewing the locks this worker holds failed")

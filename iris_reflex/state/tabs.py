@@ -310,15 +310,7 @@ class ReflexTabs:
     async def reread(self, token: str) -> bool:
         """Re-read everything the tab shows, as its own signed-in user (a tab whose held
         states were lost); False when it is not signed in with a live session."""
-        async with self._app.modify_state(BaseStateToken(ident=token, cls=MessagesState)) as root:
-            session = await root.get_state(SessionState)
-            if session._user_id is None or session._session_id is None:
-                return False
-            identity = auth.Identity(user_id=session._user_id, session_id=session._session_id)
-            if not await in_session(auth.session_is_live, identity):
-                return False
-            await apply_change(session, Change(TabChange.RESYNC))
-        return True
+        return await self._apply(token, Change(TabChange.RESYNC), expected_user_id=None)
 
     async def forget_worker(self, worker_id: str) -> int:
         manager = self._tokens()
@@ -367,12 +359,20 @@ class ReflexTabs:
         return bool(await namespace._token_manager.is_token_connected(token))
 
     async def apply(self, token: str, user_id: int, change: Change) -> bool:
+        return await self._apply(token, change, expected_user_id=user_id)
+
+    async def _apply(self, token: str, change: Change, *, expected_user_id: int | None) -> bool:
+        """Apply ``change`` as the tab's signed-in user, if its session is live (and that
+        user is ``expected_user_id``, when one is expected)."""
         entry = _ENTRY[change.kind]
         async with self._app.modify_state(rx.BaseStateToken(ident=token, cls=entry)) as root:
             session = await root.get_state(SessionState)
-            if session._user_id != user_id or session._session_id is None:
+            user_id, session_id = session._user_id, session._session_id
+            if user_id is None or session_id is None:
                 return False
-            identity = auth.Identity(user_id=user_id, session_id=session._session_id)
+            if expected_user_id is not None and user_id != expected_user_id:
+                return False
+            identity = auth.Identity(user_id=user_id, session_id=session_id)
             if change.kind is TabChange.MESSAGE_ARRIVED and change.message is not None:
                 return await _show_new_message(session, identity, change.message)
             if not await in_session(auth.session_is_live, identity):
