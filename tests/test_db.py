@@ -1,0 +1,100 @@
+"""The engine's pool on a real PostgreSQL and SQLite: pings only for idle connections, and
+reads of one statement without a transaction around them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from iris_reflex import db
+from iris_reflex.settings import get_settings
+
+from .conftest import create_database
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url, drop = create_database("postgresql", tmp_path_factory.mktemp("db"))
+    yield url
+    drop()
+
+
+@pytest.fixture
+def pings(monkeypatch: pytest.MonkeyPatch, postgres_url: str) -> list[Any]:
+    """The connections the pool pinged before handing them out, in order."""
+    engine = db.engine_for(postgres_url)
+    engine.dispose()
+    seen: list[Any] = []
+    real_ping = engine.dialect.do_ping
+
+    def counting_ping(dbapi_connection: Any) -> bool:
+        seen.append(dbapi_connection)
+        return real_ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counting_ping)
+    return seen
+
+
+def _backend_pid(url: str) -> int:
+    with db.engine_for(url).connect() as connection:
+        return int(connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_a_connection_back_in_the_pool_moments_ago_is_used_without_a_ping(
+    postgres_url: str, pings: list[Any]
+) -> None:
+    first = _backend_pid(postgres_url)  # a new connection: pinged once
+    assert _backend_pid(postgres_url) == first
+    assert _backend_pid(postgres_url) == first
+    assert len(pings) == 1
+
+
+def test_an_idle_connection_that_died_is_replaced_before_use(
+    postgres_url: str, pings: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server dropped it while it sat in the pool (a restart, a dropped link): the ping
+    finds out, and the caller gets a working connection, not an error."""
+    dead = _backend_pid(postgres_url)
+    admin = sa.create_engine(db.normalize_url(postgres_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": dead})
+    admin.dispose()
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has now been idle long enough
+
+    assert _backend_pid(postgres_url) not in (dead, 0)
+    assert len(pings) >= 2
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_one_statement_read_runs_outside_a_transaction(
+    kind: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, drop = create_database(kind, tmp_path_factory.mktemp("db"))
+    monkeypatch.setenv("IRIS_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+
+        def read(session: Session) -> tuple[int, bool]:
+            value = int(session.execute(sa.text("SELECT 1")).scalar_one())
+            dbapi = session.connection().connection.dbapi_connection
+            return value, _in_transaction(dbapi)
+
+        assert asyncio.run(db.in_read(read)) == (1, False)
+        if kind == "postgresql":  # sqlite3 itself begins only before a write
+            assert asyncio.run(db.in_session(read)) == (1, True)  # the usual session: open
+    finally:
+        get_settings.cache_clear()
+        drop()
+
+
+def _in_transaction(dbapi_connection: Any) -> bool:
+    if hasattr(dbapi_connection, "info"):  # psycopg
+        import psycopg
+
+        return dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    return bool(dbapi_connection.in_transaction)  # sqlite3
