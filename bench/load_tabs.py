@@ -295,9 +295,7 @@ def _seed_history(db: Session, pairs: list[tuple[User, User]], count: int) -> No
     for a, b in pairs:
         assert a.id is not None and b.id is not None
         low, high = sorted((a.id, b.id))
-        conversation = Conversation(
-            user_low_id=low, user_high_id=high, created_at=now, last_message_at=now
-        )
+        conversation = Conversation(user_low_id=low, user_high_id=high, created_at=now)
         db.add(conversation)
         db.flush()
         assert conversation.id is not None

@@ -249,7 +249,6 @@ class Conversation(SQLModel, table=True):
         default=None, sa_column=_fk("users.id", nullable=True, ondelete="SET NULL")
     )
     created_at: datetime = Field(sa_column=_ts())
-    last_message_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
     __table_args__ = (
         UniqueConstraint("user_low_id", "user_high_id", name="uq_conversations_pair"),

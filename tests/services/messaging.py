@@ -43,7 +43,6 @@ def snapshot(session: Session) -> tuple[list[tuple], list[tuple]]:
             Conversation.user_high_id,
             Conversation.timer_seconds,
             Conversation.created_at,
-            Conversation.last_message_at,
         ).order_by(Conversation.id)
     ).all()
     messages = session.exec(

@@ -97,7 +97,6 @@ def snapshot(session: Session) -> tuple[list[tuple], list[tuple]]:
             Conversation.timer_seconds,
             Conversation.timer_mode,
             Conversation.timer_set_by_id,
-            Conversation.last_message_at,
         ).order_by(Conversation.id)
     ).all()
     messages = session.exec(
@@ -441,7 +440,6 @@ def test_setting_the_conversation_timer_writes_a_notice(session, frozen_clock, s
     expected_timer = (seconds, mode) if seconds else (None, None)
     assert (conversation.timer_seconds, conversation.timer_mode) == expected_timer
     assert conversation.timer_set_by_id == ada
-    assert conversation.last_message_at == now
     assert sent.recipient_id == bob
     assert sent.message == MessageView(
         id=sent.message.id,
