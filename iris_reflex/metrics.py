@@ -7,6 +7,9 @@ worker counts for itself (a scrape reaches one worker); the figures carry no use
 
 from __future__ import annotations
 
+import functools
+from typing import TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -87,6 +90,16 @@ SWEPT = Counter(
     "Messages the sweep deleted (expired or deleted for everyone).",
     registry=REGISTRY,
 )
+
+
+_Labelled = TypeVar("_Labelled", Counter, Histogram)
+
+
+@functools.cache
+def by_kind(metric: _Labelled, kind: str) -> _Labelled:
+    """``metric.labels(kind=kind)``, looked up once: the lookup takes the metric's lock and
+    builds a key on every call, several times per message on the live path."""
+    return metric.labels(kind=kind)
 
 
 def exposition() -> bytes:

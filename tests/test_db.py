@@ -98,3 +98,98 @@ def _in_transaction(dbapi_connection: Any) -> bool:
 
         return dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
     return bool(dbapi_connection.in_transaction)  # sqlite3
+
+
+# ------------------------------------------------------------------ hot statements
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    url, drop = create_database(request.param, tmp_path_factory.mktemp("hot"))
+    yield url
+    drop()
+
+
+def _seed_session(url: str) -> None:
+    from iris_reflex import clock
+    from iris_reflex.models import User, UserSession
+
+    now = clock.now()
+    with Session(db.engine_for(url)) as session:
+        user = User(username="ada", username_key="ada", password_hash="x", created_at=now)
+        session.add(user)
+        session.flush()
+        assert user.id is not None
+        session.add(
+            UserSession(
+                id="s1", user_id=user.id, created_at=now, expires_at=now, last_active_at=None
+            )
+        )
+        session.commit()
+
+
+def test_a_hot_statement_reads_what_session_execute_reads(any_url: str) -> None:
+    """Same rows, same types (datetimes through the app's UTC type, NULLs, text), by name
+    and by position, on both databases."""
+    from iris_reflex.services import auth
+
+    _seed_session(any_url)
+    plain = auth._SESSION_BY_ID.statement
+    with Session(db.engine_for(any_url)) as session:
+        expected = session.execute(plain, {"id": "s1"}).all()
+        hot = auth._SESSION_BY_ID.run(session, {"id": "s1"})
+        assert isinstance(hot, db.HotResult)  # nothing listens: the fast way
+        rows = hot.all()
+    assert [tuple(r) for r in rows] == [tuple(r) for r in expected]
+    assert rows[0].expires_at == expected[0].expires_at
+    assert rows[0].expires_at.tzinfo is not None and rows[0].revoked_at is None
+    with Session(db.engine_for(any_url)) as session:
+        assert auth._SESSION_BY_ID.run(session, {"id": "nobody"}).first() is None
+        with pytest.raises(sa.exc.NoResultFound):
+            auth._SESSION_BY_ID.run(session, {"id": "nobody"}).one()
+
+
+def test_a_hot_statement_is_part_of_the_session_transaction(any_url: str) -> None:
+    """It runs on the session's own connection: rolled back with it. Its datetime goes
+    through the app's UTC type both ways."""
+    from iris_reflex import clock
+    from iris_reflex.models import UserSession
+
+    table = UserSession.metadata.tables["user_sessions"]
+    revoke = db.HotStatement(
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("sid", type_=sa.String))
+        .values(revoked_at=sa.bindparam("at", type_=table.c.revoked_at.type))
+        .returning(table.c.revoked_at)
+    )
+    _seed_session(any_url)
+    engine = db.engine_for(any_url)
+    now = clock.now()
+    with Session(engine) as session:
+        assert revoke.run(session, {"sid": "s1", "at": now}).scalar_one() == now
+        session.rollback()
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(table.c.revoked_at)).scalar_one() is None
+
+
+def test_a_hot_statement_goes_through_sqlalchemy_while_someone_listens(any_url: str) -> None:
+    """A listener on the engine's statements (a test counting them, a tracer) sees it."""
+    from iris_reflex.services import auth
+
+    _seed_session(any_url)
+    engine = db.engine_for(any_url)
+    seen: list[str] = []
+
+    def listen(*args: Any) -> None:
+        seen.append(args[2])
+
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with Session(engine) as session:
+            row = auth._SESSION_BY_ID.run(session, {"id": "s1"}).one()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+    assert row.id == "s1"
+    assert [s for s in seen if "user_sessions" in s]

@@ -54,7 +54,7 @@ async def _run(deliver: Deliver, event: Event, skip_token: str | None, published
         metrics.FANOUT_FAILURES.inc()
         log.exception("live fan-out of %s failed", kind)
     else:
-        metrics.DELIVERY.labels(kind=kind).observe(time.perf_counter() - published)
+        metrics.by_kind(metrics.DELIVERY, kind).observe(time.perf_counter() - published)
 
 
 def _done(task: asyncio.Task[None]) -> None:
@@ -71,7 +71,7 @@ def _start(deliver: Deliver, event: Event, skip_token: str | None, published: fl
 
 def publish(event: Event, *, skip_token: str | None = None) -> None:
     """Announce ``event`` (already committed); ``skip_token`` is the tab that acted."""
-    metrics.EVENTS.labels(kind=type(event).__name__).inc()
+    metrics.by_kind(metrics.EVENTS, type(event).__name__).inc()
     if _recording is not None:
         _recording.append((event, skip_token))
         return

@@ -92,7 +92,7 @@ async def _relayed(owner: str, user_id: int, token: str, change: Change) -> bool
         log.warning("could not relay a change to worker %s…", owner[:8], exc_info=True)
         return False
     if sent:
-        metrics.RELAYED.labels(kind=change.kind.value).inc()
+        metrics.by_kind(metrics.RELAYED, change.kind.value).inc()
     return sent
 
 
@@ -114,7 +114,7 @@ async def _push_one(
         return
     if change.kind in _REMOVES:
         driver.flush(token)
-    metrics.PUSHES.labels(kind=change.kind.value).inc()
+    metrics.by_kind(metrics.PUSHES, change.kind.value).inc()
 
 
 def store_tab_soon(token: str) -> None:
@@ -184,7 +184,7 @@ async def push_to_user(user_id: int, change: Change, *, skip_token: str | None =
     key = (user_id, skip_token, change.kind)
     if key in _following:
         _following[key] = _merged(_following[key], change)
-        metrics.MERGED_CHANGES.labels(kind=change.kind.value).inc()
+        metrics.by_kind(metrics.MERGED_CHANGES, change.kind.value).inc()
         return 0
     _following[key] = None
     reached = 0

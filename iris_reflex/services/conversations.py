@@ -39,6 +39,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel import Session, col, func, select, update
 
 from iris_reflex import clock
+from iris_reflex.db import HotStatement
 from iris_reflex.errors import NotFound
 from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User
 from iris_reflex.models.types import UTCDateTime
@@ -139,20 +140,24 @@ def _mark_read_statement(*also: ColumnElement[bool]) -> _MarkRead:
     )
 
 
-_MARK_READ = _mark_read_statement()
+_MARK_READ = HotStatement(_mark_read_statement())
 # A message arriving in a tab that has it open: the tab's session and the friendship are
 # checked in the same statement that reads it (one statement where there were three).
-_READ_ON_ARRIVAL = _mark_read_statement(
-    auth.live_session_clause(user_id=_READER, session_id=_SESSION_ID, now=_NOW),
-    friends.friends_clause(_READER, _FRIEND),
+_READ_ON_ARRIVAL = HotStatement(
+    _mark_read_statement(
+        auth.live_session_clause(user_id=_READER, session_id=_SESSION_ID, now=_NOW),
+        friends.friends_clause(_READER, _FRIEND),
+    )
 )
 # The same checks for a message arriving in a tab that does not have it open.
-_ARRIVAL_STATUS = sql_select(
-    auth.live_session_clause(user_id=_READER, session_id=_SESSION_ID, now=_NOW),
-    and_(
-        exists().where(_MESSAGES.c.id == _ID, visible(_NOW)),
-        friends.friends_clause(_READER, _FRIEND),
-    ),
+_ARRIVAL_STATUS = HotStatement(
+    sql_select(
+        auth.live_session_clause(user_id=_READER, session_id=_SESSION_ID, now=_NOW),
+        and_(
+            exists().where(_MESSAGES.c.id == _ID, visible(_NOW)),
+            friends.friends_clause(_READER, _FRIEND),
+        ),
+    )
 )
 
 
@@ -193,7 +198,7 @@ class Opened:
 _CONVERSATIONS = Conversation.metadata.tables["conversations"]
 _ACTOR = bindparam("actor_id", type_=Integer)
 # The friend gate and the pair's conversation in one statement (sending's hot path).
-_FRIEND_AND_CONVERSATION = (
+_FRIEND_AND_CONVERSATION = HotStatement(
     sql_select(
         _USERS.c.id,
         _CONVERSATIONS.c.id,
@@ -230,7 +235,7 @@ def open_with_friend(session: Session, *, actor_id: int, username: str) -> Opene
         NotFound: as ``friends.access_friend``.
     """
     params = {"key": users.username_key(username), "actor_id": actor_id}
-    row = session.execute(_FRIEND_AND_CONVERSATION, params).first()
+    row = _FRIEND_AND_CONVERSATION.run(session, params).first()
     if row is None:
         raise NotFound(friends.NO_SUCH_CONVERSATION)
     friend_id, conversation_id, timer_seconds, timer_mode = row
@@ -441,13 +446,13 @@ def arrival_status(session: Session, *, identity: Identity, message: MessageView
         "id": message.id,
         "now": clock.now(),
     }
-    signed_in, shown = session.execute(_ARRIVAL_STATUS, params).one()
+    signed_in, shown = _ARRIVAL_STATUS.run(session, params).one()
     return ArrivalStatus(signed_in=bool(signed_in), shown=bool(signed_in) and bool(shown))
 
 
 def _read_unread(
     session: Session,
-    statement: _MarkRead,
+    statement: HotStatement,
     *,
     actor_id: int,
     friend_id: int,
@@ -469,7 +474,7 @@ def _read_unread(
     }
     if session_id is not None:
         params["session_id"] = session_id
-    rows = session.execute(statement, params).all()
+    rows = statement.run(session, params).all()
     if not rows:
         session.rollback()
         return None
