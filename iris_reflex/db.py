@@ -14,7 +14,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Insert, Select, Update, event
 from sqlalchemy.engine import Dialect, Engine, make_url
@@ -234,7 +234,7 @@ class HotStatement:
     so that they see it.
     """
 
-    def __init__(self, statement: Select[Unpack[tuple[Any, ...]]] | Insert | Update) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | Insert | Update) -> None:
         self.statement = statement
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
 

@@ -31,10 +31,12 @@ class SidebarState(SessionState):
     total_unread: int = 0
     sidebar_tab: str = "chats"  # or "friends"
 
-    _summaries: list[ConversationSummary] = []  # newest activity first, as the service says
-    _conversations: list[ConversationRow] = []  # one per summary, in the same order
-    _friends: list[rows.UserRow] = []  # offered by the filter when there is no chat with them
-    _friend_users: list[users.PublicUser] = []  # the same friends, for a first message's row
+    # Tuples, replaced whole: Reflex wraps a list in a proxy on every read, and a new
+    # message reads these in every tab it reaches (py-spy: 2-3 % of a busy worker).
+    _summaries: tuple[ConversationSummary, ...] = ()  # newest activity first, as read
+    _conversations: tuple[ConversationRow, ...] = ()  # one per summary, in the same order
+    _friends: tuple[rows.UserRow, ...] = ()  # offered by the filter when there is no chat
+    _friend_users: tuple[users.PublicUser, ...] = ()  # the same friends, for a first message
     _active_username: str = ""  # the open conversation, marked in its row
 
     @rx.event
@@ -72,11 +74,11 @@ class SidebarState(SessionState):
     def _build_rows(self) -> None:
         """The rows the Chats tab shows, from the conversations as the service read them."""
         viewer, tz = self._user_id, rows.zone(self._tz)
-        self._conversations = [
+        self._conversations = tuple(
             rows.conversation_row(s, viewer_id=viewer, active_username=self._active_username, tz=tz)
             for s in self._summaries
             if viewer is not None
-        ]
+        )
         self.total_unread = sum(r.unread for r in self._conversations)
         self._show()
 
@@ -124,8 +126,8 @@ class SidebarState(SessionState):
     def _place(
         self,
         summary: ConversationSummary,
-        summaries: list[ConversationSummary],
-        conversations: list[ConversationRow],
+        summaries: tuple[ConversationSummary, ...],
+        conversations: tuple[ConversationRow, ...],
         *,
         at: int,
     ) -> None:
@@ -138,8 +140,8 @@ class SidebarState(SessionState):
             active_username=self._active_username,
             tz=rows.zone(self._tz),
         )
-        self._summaries = [*summaries[:at], summary, *summaries[at:]]
-        self._conversations = [*conversations[:at], row, *conversations[at:]]
+        self._summaries = (*summaries[:at], summary, *summaries[at:])
+        self._conversations = (*conversations[:at], row, *conversations[at:])
         self.total_unread = sum(r.unread for r in self._conversations)
         self._show()
 
@@ -148,11 +150,13 @@ class SidebarState(SessionState):
         the friends the filter offers when they may have changed."""
         if self._user_id is None:
             return
-        self._summaries = await in_session(conversations.list_conversations, actor_id=self._user_id)
+        self._summaries = tuple(
+            await in_session(conversations.list_conversations, actor_id=self._user_id)
+        )
         if with_friends:
             listed = await in_session(friends.list_friends, actor_id=self._user_id)
-            self._friend_users = listed
-            self._friends = [rows.user_row(u) for u in listed]
+            self._friend_users = tuple(listed)
+            self._friends = tuple(rows.user_row(u) for u in listed)
         self._build_rows()
 
     def _show(self) -> None:
@@ -188,8 +192,8 @@ class SidebarState(SessionState):
         self.chat_filter = ""
         self.has_conversations = False
         self.total_unread = 0
-        self._summaries = []
-        self._conversations = []
-        self._friends = []
-        self._friend_users = []
+        self._summaries = ()
+        self._conversations = ()
+        self._friends = ()
+        self._friend_users = ()
         self._active_username = ""

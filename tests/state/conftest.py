@@ -103,7 +103,7 @@ class Tab:
     @property
     def conversations(self) -> list[Any]:
         """Every sidebar row (the browser is sent only the filtered ``chat_rows``)."""
-        return self._states["sidebar"]._conversations
+        return list(self._states["sidebar"]._conversations)
 
     async def load(self) -> Any:
         """The home page's on_load after ``require_user``: sidebar, friends, time zone."""
