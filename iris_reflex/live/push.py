@@ -151,6 +151,13 @@ async def push_to_tabs(user_id: int, tokens: list[str], change: Change) -> int:
     driver = _driver
     if driver is None or not tokens:
         return 0
+    if len(tokens) == 1:  # the usual case: one tab, no task to create and gather
+        try:
+            await _push_one(driver, user_id, tokens[0], change)
+        except Exception as exc:  # noqa: BLE001 - as below: logged, the action stands
+            log.warning("push to tab %s… of user %s failed: %r", tokens[0][:8], user_id, exc)
+            return 0
+        return 1
     results = await asyncio.gather(
         *(_push_one(driver, user_id, token, change) for token in tokens), return_exceptions=True
     )

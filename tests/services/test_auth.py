@@ -789,6 +789,27 @@ def test_token_expiry_follows_the_app_clock(session, frozen_clock):
         auth.authenticate(session, signed.token)
 
 
+def test_a_token_verified_before_is_refused_once_it_expired(session, frozen_clock):
+    """Tokens already verified are remembered (by a digest) with their expiry: the token's
+    own expiry still refuses it while its session row is live."""
+    make_user(session, "ada")
+    frozen_clock.current = datetime.now(UTC).replace(microsecond=0)
+    signed = auth.login(session, username="ada", password=PASSWORD, ip=IP)
+    short = sign({**claims_of(signed.token), "exp": int(frozen_clock.current.timestamp()) + 60})
+    assert auth.authenticate(session, short).session_id == signed.session_id
+    assert auth.authenticate(session, short).session_id == signed.session_id  # remembered
+    frozen_clock.advance(seconds=60)
+    with pytest.raises(NotAuthenticated):
+        auth.authenticate(session, short)
+    assert auth.authenticate(session, signed.token).session_id == signed.session_id
+
+
+def test_a_remembered_token_is_refused_once_its_session_is_revoked(session, signed):
+    identity = auth.authenticate(session, signed.token)
+    auth.logout(session, identity)
+    assert_refused(session, signed.token)
+
+
 def test_handoff_expires_after_sixty_seconds(session, frozen_clock):
     make_user(session, "ada")
     frozen_clock.current = datetime.now(UTC).replace(microsecond=0)
