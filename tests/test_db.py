@@ -14,7 +14,7 @@ from sqlmodel import Session
 from iris_reflex import db
 from iris_reflex.settings import get_settings
 
-from .conftest import create_database
+from .conftest import create_database, truncate_all
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +103,11 @@ def _in_transaction(dbapi_connection: Any) -> bool:
 # ------------------------------------------------------------------ hot statements
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    url, drop = create_database(request.param, tmp_path_factory.mktemp("hot"))
-    yield url
-    drop()
+@pytest.fixture
+def any_url(database_url: str) -> str:
+    """The module's database on SQLite and PostgreSQL (``conftest.database_url``), emptied."""
+    truncate_all(database_url)
+    return database_url
 
 
 def _seed_session(url: str) -> None:

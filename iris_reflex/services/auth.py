@@ -72,7 +72,7 @@ from iris_reflex.errors import NotAuthenticated, NotFound, SecondFactorRequired,
 from iris_reflex.models import LoginFailure, UsedHandoff, User, UserSession
 from iris_reflex.services import limits, passkeys, passwords, two_factor, users
 from iris_reflex.services.addresses import UNKNOWN_ADDRESS
-from iris_reflex.settings import Settings, get_settings
+from iris_reflex.settings import get_settings
 
 ALGORITHM = "HS256"
 ISSUER = "iris"
@@ -131,18 +131,8 @@ class Identity:
     session_id: str
 
 
-# The signing secret of the settings in use, read once: resolving it read the secret's file
-# on every token check (1.4 % of a busy worker's CPU samples). A secret changed on disk takes
-# effect when the process restarts, as one from the environment does.
-_secret_of: tuple[Settings, str] | None = None
-
-
 def _secret() -> str:
-    global _secret_of
-    settings = get_settings()
-    if _secret_of is None or _secret_of[0] is not settings:
-        _secret_of = (settings, settings.resolved_jwt_secret())
-    return _secret_of[1]
+    return get_settings().resolved_jwt_secret()
 
 
 def _encode(claims: dict[str, object]) -> str:
