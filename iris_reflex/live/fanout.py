@@ -9,7 +9,7 @@ it has already updated itself, and a push must never lock its own tab.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from iris_reflex.db import session_scope
 from iris_reflex.live import push
@@ -43,12 +43,10 @@ async def _each(user_ids: Sequence[int], change: Change, skip: str | None) -> No
     )
 
 
-async def _new_message(user_id: int, view: MessageView, skip: str | None) -> None:
-    """Hand a new message to the user's open tabs (none: nothing to do). Each tab checks,
-    under its lock, that it may still show it (``message_actions.arrive``)."""
-    tokens = await push.tabs_of(user_id, skip_token=skip)
-    if tokens:
-        await push.push_to_tabs(user_id, tokens, Change(TabChange.MESSAGE_ARRIVED, message=view))
+def _arrived(user_id: int, tokens: list[str], view: MessageView) -> Awaitable[int]:
+    """Hand a new message to these open tabs of the user. Each tab checks, under its lock,
+    that it may still show it (``message_actions.arrive``)."""
+    return push.push_to_tabs(user_id, tokens, Change(TabChange.MESSAGE_ARRIVED, message=view))
 
 
 async def deliver(event: Event, skip_token: str | None = None) -> None:
@@ -57,9 +55,12 @@ async def deliver(event: Event, skip_token: str | None = None) -> None:
     match event:
         case MessageSent(message=view):
             # The recipient's tabs show it (and read it if it is open); the sender's others too.
+            recipient_tabs, sender_tabs = await push.tabs_of_each(
+                (view.recipient_id, view.sender_id)
+            )
             await asyncio.gather(
-                _new_message(view.recipient_id, view, None),
-                _new_message(view.sender_id, view, skip),
+                _arrived(view.recipient_id, recipient_tabs, view),
+                _arrived(view.sender_id, [t for t in sender_tabs if t != skip], view),
             )
         case ConversationsChanged(user_ids=user_ids):
             await _each(user_ids, Change(TabChange.CONVERSATIONS), skip)
@@ -68,12 +69,17 @@ async def deliver(event: Event, skip_token: str | None = None) -> None:
         ):
             # The reader's other tabs drop their unread counts; the sender sees the receipt
             # when both share receipts (ticks on those messages: nothing else changed).
+            tabs = await push.tabs_of_each((reader_id, sender_id) if may_see else (reader_id,))
             pushes = [
-                push.push_to_user(reader_id, Change(TabChange.CONVERSATIONS), skip_token=skip)
+                push.push_to_user(
+                    reader_id, Change(TabChange.CONVERSATIONS), skip_token=skip, tokens=tabs[0]
+                )
             ]
             if may_see:
                 pushes.append(
-                    push.push_to_user(sender_id, Change(TabChange.RECEIPTS, message_ids=ids))
+                    push.push_to_user(
+                        sender_id, Change(TabChange.RECEIPTS, message_ids=ids), tokens=tabs[1]
+                    )
                 )
             await asyncio.gather(*pushes)
         case FriendsChanged(user_ids=user_ids):

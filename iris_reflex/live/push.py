@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from iris_reflex import metrics
@@ -145,6 +146,14 @@ async def tabs_of(user_id: int, *, skip_token: str | None = None) -> list[str]:
     return [t for t in await get_registry().tokens(user_id) if t != skip_token]
 
 
+async def tabs_of_each(user_ids: Sequence[int]) -> list[list[str]]:
+    """Each user's registered tabs, in order, in one trip to the registry: with several
+    workers each lookup is a Redis round trip, and one event's fan-out needs two."""
+    if _driver is None:
+        return [[] for _ in user_ids]
+    return [list(tokens) for tokens in await get_registry().tokens_of(user_ids)]
+
+
 async def push_to_tabs(user_id: int, tokens: list[str], change: Change) -> int:
     """Apply ``change`` to these tabs of the user (from ``tabs_of``); returns tabs reached.
     One tab failing never stops the others."""
@@ -183,11 +192,22 @@ def _merged(queued: Change | None, change: Change) -> Change:
     return Change(change.kind, message_ids=ids)
 
 
-async def push_to_user(user_id: int, change: Change, *, skip_token: str | None = None) -> int:
+async def push_to_user(
+    user_id: int,
+    change: Change,
+    *,
+    skip_token: str | None = None,
+    tokens: Sequence[str] | None = None,
+) -> int:
     """Apply ``change`` to each of the user's open tabs but ``skip_token``; returns tabs
-    reached (0 when it was folded into a push already under way, which then runs it)."""
+    reached (0 when it was folded into a push already under way, which then runs it).
+    ``tokens``: the user's tabs, already looked up after the change (``tabs_of_each``);
+    a follow-up round looks them up again."""
+    looked_up = None if tokens is None else [t for t in tokens if t != skip_token]
     if change.kind not in _MERGEABLE:
-        return await push_to_tabs(user_id, await tabs_of(user_id, skip_token=skip_token), change)
+        if looked_up is None:
+            looked_up = await tabs_of(user_id, skip_token=skip_token)
+        return await push_to_tabs(user_id, looked_up, change)
     key = (user_id, skip_token, change.kind)
     if key in _following:
         _following[key] = _merged(_following[key], change)
@@ -198,8 +218,10 @@ async def push_to_user(user_id: int, change: Change, *, skip_token: str | None =
     next_change: Change | None = change
     try:
         while next_change is not None:
-            tokens = await tabs_of(user_id, skip_token=skip_token)
-            reached += await push_to_tabs(user_id, tokens, next_change)
+            if looked_up is None:
+                looked_up = await tabs_of(user_id, skip_token=skip_token)
+            reached += await push_to_tabs(user_id, looked_up, next_change)
+            looked_up = None
             next_change, _following[key] = _following[key], None
     finally:
         del _following[key]

@@ -170,8 +170,9 @@ class SessionState(Sealed, rx.State):
         return result
 
     def _token(self) -> str:
-        """This tab's client token (live pushes skip the tab that acted)."""
-        return self.router.session.client_token
+        """This tab's client token (live pushes skip the tab that acted). Read from the
+        session var itself: ``self.router`` builds a whole ``RouterData`` on each read."""
+        return self.rx_router_session.client_token
 
     def _show_me(self, me: users.Me) -> None:
         self.username = me.username

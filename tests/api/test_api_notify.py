@@ -9,7 +9,7 @@ fan-out runs on the app's loop after the response; ``settle`` waits for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from fastapi.testclient import TestClient
@@ -46,8 +46,15 @@ class Pushes(list[tuple[int, str]]):
 def pushes(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pushes]:
     seen = Pushes(client)
 
-    async def record(user_id: int, change: Change, *, skip_token: str | None = None) -> int:
+    async def record(
+        user_id: int,
+        change: Change,
+        *,
+        skip_token: str | None = None,
+        tokens: Sequence[str] | None = None,
+    ) -> int:
         assert skip_token is None  # the API has no tab of its own to skip
+        assert tokens in (None, [f"tab-of-{user_id}"])
         seen.append((user_id, change.kind.value))
         seen.changes.append(change)
         return 0
@@ -56,12 +63,16 @@ def pushes(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[Push
         assert skip_token is None
         return [f"tab-of-{user_id}"]
 
+    async def one_tab_of_each(user_ids: Sequence[int]) -> list[list[str]]:
+        return [[f"tab-of-{user_id}"] for user_id in user_ids]
+
     async def record_tabs(user_id: int, tokens: list[str], change: Change) -> int:
         assert tokens == [f"tab-of-{user_id}"]
         return await record(user_id, change)
 
     monkeypatch.setattr(push, "push_to_user", record)
     monkeypatch.setattr(push, "tabs_of", one_tab_each)
+    monkeypatch.setattr(push, "tabs_of_each", one_tab_of_each)
     monkeypatch.setattr(push, "push_to_tabs", record_tabs)
     yield seen
 
@@ -173,6 +184,7 @@ def test_failing_push_is_logged_and_the_action_still_succeeds(client, monkeypatc
 
     monkeypatch.setattr(push, "push_to_user", broken)
     monkeypatch.setattr(push, "tabs_of", broken)
+    monkeypatch.setattr(push, "tabs_of_each", broken)
     response = client.post("/api/conversations/bob/messages", json={"body": "hi"}, headers=ada)
     assert response.status_code == 201
     assert client.portal is not None

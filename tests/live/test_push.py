@@ -10,9 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from iris_reflex.live import push
-from iris_reflex.live.events import Change, TabChange
+from iris_reflex import clock
+from iris_reflex.live import fanout, push
+from iris_reflex.live.events import Change, MessageSent, MessagesRead, TabChange
 from iris_reflex.live.registry import get_registry
+from iris_reflex.services.message_views import MessageView
 
 
 class HeldTabs:
@@ -102,3 +104,54 @@ def test_once_a_push_is_done_the_next_one_is_not_folded(tabs):
 
     assert asyncio.run(scenario()) == 1
     assert push._following == {}
+
+
+def test_a_message_and_its_receipt_each_look_up_the_registry_once(tabs, monkeypatch):
+    """With several workers each lookup is a Redis round trip: a message's fan-out needs the
+    recipient's tabs and the sender's other tabs, its receipt the reader's other tabs and
+    the sender's, and each pair comes in one trip."""
+    registry = get_registry()
+    trips: list[tuple[int, ...]] = []
+    tokens_of, tokens = registry.tokens_of, registry.tokens
+
+    async def counted_tokens_of(user_ids):  # type: ignore[no-untyped-def]
+        trips.append(tuple(user_ids))
+        return await tokens_of(user_ids)
+
+    async def counted_tokens(user_id):  # type: ignore[no-untyped-def]
+        trips.append((user_id,))
+        return await tokens(user_id)
+
+    monkeypatch.setattr(registry, "tokens_of", counted_tokens_of)
+    monkeypatch.setattr(registry, "tokens", counted_tokens)
+    tabs.release.set()
+    ada, bob = 7, 8
+    view = MessageView(
+        id=1,
+        conversation_id=1,
+        sender_id=ada,
+        recipient_id=bob,
+        kind="text",
+        body="hi",
+        created_at=clock.now(),
+        expires_at=None,
+        timer_seconds=None,
+        timer_mode=None,
+        read_at=None,
+    )
+
+    async def scenario() -> None:
+        for user_id, token in ((ada, "ada-phone"), (ada, "ada-laptop"), (bob, "bob-tab")):
+            await registry.add(user_id, token)
+        await fanout.deliver(MessageSent(view), skip_token="ada-laptop")
+        read = MessagesRead(reader_id=bob, sender_id=ada, sender_may_see=True, message_ids=(1,))
+        await fanout.deliver(read, skip_token="bob-tab")
+
+    asyncio.run(scenario())
+    assert trips == [(bob, ada), (bob, ada)]
+    assert sorted((token, change.kind) for token, change in tabs.applied) == [
+        ("ada-laptop", TabChange.RECEIPTS),
+        ("ada-phone", TabChange.MESSAGE_ARRIVED),
+        ("ada-phone", TabChange.RECEIPTS),
+        ("bob-tab", TabChange.MESSAGE_ARRIVED),
+    ]

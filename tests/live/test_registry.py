@@ -32,6 +32,8 @@ def test_tabs_are_kept_per_user_and_removed_one_by_one(registry):
         await registry.remove(1, "tab-a")  # idempotent
         assert await registry.tokens(1) == {"tab-b"}
         assert await registry.tokens(3) == set()
+        assert await registry.tokens_of([2, 3, 1]) == [{"tab-c"}, set(), {"tab-b"}]
+        assert await registry.tokens_of([1]) == [{"tab-b"}]
         assert await registry.users() == {1, 2}
         await registry.remove(2, "tab-c")
         assert await registry.users() == {1}
