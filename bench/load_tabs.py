@@ -242,14 +242,17 @@ async def _reload_missing(tabs: list[Tab], base: str, open_name: str) -> int:
 
 
 def _seed_pairs(
-    database_url: str, secret_file: Path, names: list[tuple[str, str]], history: int = 0
+    database_url: str, secret_file: Path | None, names: list[tuple[str, str]], history: int = 0
 ) -> list[Tab]:
-    """Pairs of friends written straight into the bench's own database, each user signed in
+    """Pairs of friends written straight into the server's database, each user signed in
     with ``auth.open_session`` (the server's token format, signed with its secret): signing
     up 1,000 users through /api costs two argon2 rounds each, minutes of the server's CPU
-    before anything is measured. Every user shares one password hash."""
-    settings = get_settings()
-    settings.jwt_secret, settings.jwt_secret_file = "", secret_file
+    before anything is measured. Every user shares one password hash. ``secret_file``: the
+    secret of the server the bench started; None for a running server that reads its secret
+    from this same environment and checkout (``--url`` with ``--database-url``)."""
+    if secret_file is not None:
+        settings = get_settings()
+        settings.jwt_secret, settings.jwt_secret_file = "", secret_file
     shared_hash = passwords.hash_password(PASSWORD)
     now = clock.now()
     tabs: list[Tab] = []
@@ -449,7 +452,10 @@ def _server_log_summary(log: Path) -> None:
 
 
 async def run(
-    args: argparse.Namespace, base: str, pid: int | None, seed: tuple[str, Path] | None = None
+    args: argparse.Namespace,
+    base: str,
+    pid: int | None,
+    seed: tuple[str, Path | None] | None = None,
 ) -> None:
     """The bench. ``seed`` (database URL, the server's secret file) writes the users
     straight into the database instead of signing them up through /api."""
@@ -645,7 +651,10 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle CPU window")
     parser.add_argument("--drain", type=float, default=20.0, help="wait after the last send")
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--database-url", help="use this database instead of a scratch one")
+    parser.add_argument(
+        "--database-url",
+        help="use this database instead of a scratch one (with --url: the running server's)",
+    )
     parser.add_argument("--url", help="an already-running Iris instead of starting one")
     parser.add_argument(
         "--history",
@@ -657,8 +666,9 @@ def main() -> None:
     parser.add_argument(
         "--signup-api",
         action="store_true",
-        help="sign users up through /api (always with --url) instead of writing them to the "
-        "bench's own database",
+        help="sign users up through /api instead of writing them to the database (with "
+        "--url, always unless --database-url names the running server's database, whose "
+        "secret must be the one this environment and checkout give)",
     )
     parser.add_argument(
         "--pid",
@@ -677,7 +687,11 @@ def main() -> None:
         pid = args.pid or _listening_pid(args.url)
         if pid is None:
             print("(no process found listening on that port: no server CPU or RSS figures)")
-        asyncio.run(run(args, args.url.rstrip("/"), pid))
+        # Given its database, a running server's users are written there directly.
+        seed: tuple[str, Path | None] | None = (
+            None if args.signup_api or not args.database_url else (args.database_url, None)
+        )
+        asyncio.run(run(args, args.url.rstrip("/"), pid, seed))
         return
     log = None
     try:

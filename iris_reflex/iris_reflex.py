@@ -20,6 +20,7 @@ from iris_reflex.pages.home import home_page
 from iris_reflex.pages.login import login_page
 from iris_reflex.pages.register import register_page
 from iris_reflex.pages.settings import settings_page
+from iris_reflex.settings import get_settings
 from iris_reflex.state import connections
 from iris_reflex.state.auth_forms import AuthFormState
 from iris_reflex.state.conversation import ConversationState, MessagesState
@@ -125,7 +126,9 @@ async def keep_tabs_alive() -> None:
 
 async def keep_held_locks() -> None:
     """Lifespan task (several workers): renew the Redis locks of the tab states this worker
-    holds in memory, so a busy worker's write-back is never refused (``live.keepalive``)."""
+    holds in memory, so a busy worker's write-back is never refused and a hold may outlast
+    Reflex's lock expiry (``live.keepalive``, ``ReflexTabs.hold_states``)."""
+    _tabs.hold_states(get_settings().tab_hold_seconds)
     await keepalive.watch_held_locks(_tabs)
 
 

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # keep-alive, ``live.keepalive``, renews it every third of this while the tab is open).
     # Reflex's ``redis_token_expiration``, set from this in rxconfig.py.
     tab_state_ttl: int = Field(default=15 * 60, ge=60)
+    # With several workers: how long the worker holding a tab's socket keeps the tab's states
+    # in memory before writing them back to Redis (Reflex's opportunistic lock; the lock
+    # itself is renewed every second, ``live.keepalive``). Applied in ``state.tabs``.
+    tab_hold_seconds: float = Field(default=60, gt=0, le=3600)
     metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
     # The address the backend listens on: loopback unless a deployment says otherwise.
     host: str = "127.0.0.1"

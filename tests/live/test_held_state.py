@@ -8,6 +8,8 @@ workers), with Reflex's own Redis state manager on a real Redis.
   it holds, the write-back is refused and what the tab gained is lost (Reflex's behaviour,
   shown here so the test proves the need), and the app is told which tab to re-read; with
   the renewal (``keepalive``), it is written.
+- A hold longer than the lock's expiry (``ReflexTabs.hold_states``) lasts while the worker
+  renews its locks, and is written back at its end.
 - Without Redis nothing is held, so there is nothing to renew or write.
 """
 
@@ -180,5 +182,102 @@ def test_nothing_is_held_without_redis():
 
     tabs = ReflexTabs(SimpleNamespace(state_manager=StateManagerMemory(), event_namespace=None))
     assert tabs.held_locks() is None
+    assert not tabs.hold_states(60)
     assert asyncio.run(keepalive.extend_held_locks(tabs)) is None
     tabs.flush("any-token")  # nothing to write, and no error
+
+
+@pytest.mark.parametrize("renewed", [True, False], ids=["locks-renewed", "reflex-alone"])
+def test_a_hold_longer_than_the_lock_lasts_while_the_locks_are_renewed(
+    redis_ok: None, renewed: bool
+):
+    """``ReflexTabs.hold_states`` lets a hold outlast the lock's expiry (Reflex refuses that
+    in its settings): the worker's renewals keep the lock, the states stay in memory the
+    whole hold, and the write-back at its end is accepted. Without the renewals the lock
+    expires under the hold and the write-back is refused (why the app holds this long only
+    where it renews)."""
+    import redis.asyncio as aioredis
+
+    refused: list[str] = []
+
+    async def scenario() -> None:
+        app = await _holding_app(lock_ms=1000, hold_ms=200)
+        reader = StateManagerRedis(redis=aioredis.from_url(REDIS_URL), token_expiration=60)
+        tabs, token = ReflexTabs(app), f"held{secrets.token_hex(8)}"
+        assert tabs.hold_states(2.0)
+        assert app.state_manager.oplock_hold_time_ms == 2000
+        lock = app.state_manager._lock_key(BaseStateToken(ident=token, cls=MessagesState))
+        tabs.on_refused_write_back(refused.append)
+        renewing = (
+            asyncio.create_task(keepalive.watch_held_locks(tabs, interval=0.25))
+            if renewed
+            else None
+        )
+        try:
+            await _show(app, token, "first")
+            held_since = time.monotonic()
+
+            async def past_the_lock_expiry() -> bool:
+                return time.monotonic() - held_since > 1.5
+
+            await _until("the lock's expiry to pass", past_the_lock_expiry)
+            # Still held in memory, not written back yet; the lock is there only if renewed.
+            assert await _stored_bodies(reader, token) == []
+            assert bool(await reader.redis.exists(lock)) is renewed
+
+            async def hold_over() -> bool:
+                gc.collect()  # a task's unretrieved exception is reported when it is freed
+                if renewed:
+                    return await _stored_bodies(reader, token) == ["first"]
+                return refused == [token]
+
+            await _until("the hold to end", hold_over)
+            assert refused == ([] if renewed else [token])
+            assert await _stored_bodies(reader, token) == (["first"] if renewed else [])
+            assert not await reader.redis.exists(lock)  # free for any worker
+        finally:
+            if renewing is not None:
+                renewing.cancel()
+                await asyncio.gather(renewing, return_exceptions=True)
+            await app.state_manager.close()
+            await reader.close()
+
+    asyncio.run(scenario())
+
+
+def test_reflex_own_hold_setting_wins(redis_ok: None, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("REFLEX_OPLOCK_HOLD_TIME_MS", "300")
+
+    async def scenario() -> None:
+        app = await _holding_app(lock_ms=1000, hold_ms=300)
+        try:
+            assert not ReflexTabs(app).hold_states(60)
+            assert app.state_manager.oplock_hold_time_ms == 300
+        finally:
+            await app.state_manager.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_held_lock_is_renewed_only_once_it_is_due(redis_ok: None):
+    """Each renewal is a keyspace notification every worker parses: a lock with most of its
+    expiry left is counted and left alone, one past ``LOCK_RENEW_BELOW`` is renewed, and one
+    that is gone stays gone."""
+    import redis.asyncio as aioredis
+
+    async def scenario() -> None:
+        redis = aioredis.from_url(REDIS_URL)
+        fresh, due, gone = (f"held{secrets.token_hex(8)}_lock".encode() for _ in range(3))
+        try:
+            await redis.set(fresh, b"a", px=9_000)
+            await redis.set(due, b"b", px=3_000)
+            assert await keepalive.extend_locks(redis, [fresh, due, gone], 10_000) == 2
+            assert 8_000 < await redis.pttl(fresh) <= 9_000  # untouched
+            assert 9_000 < await redis.pttl(due) <= 10_000  # renewed to the full expiry
+            assert await redis.get(due) == b"b"  # the same lock, still its holder's
+            assert not await redis.exists(gone)
+        finally:
+            await redis.delete(fresh, due)
+            await redis.aclose()
+
+    asyncio.run(scenario())
