@@ -90,9 +90,11 @@ class Settings(BaseSettings):
     # Reflex's ``redis_token_expiration``, set from this in rxconfig.py.
     tab_state_ttl: int = Field(default=15 * 60, ge=60)
     # With several workers: how long the worker holding a tab's socket keeps the tab's states
-    # in memory before writing them back to Redis (Reflex's opportunistic lock; the lock
-    # itself is renewed every second, ``live.keepalive``). Applied in ``state.tabs``.
-    tab_hold_seconds: float = Field(default=60, gt=0, le=3600)
+    # in memory before writing them back to Redis (Reflex's opportunistic lock; Iris renews
+    # the lock of every held tab, ``live.keepalive``, so a hold may outlast the lock's 10 s).
+    # Applied in ``state.tabs``. 5 s is Reflex's own hold: longer ones cost less CPU with
+    # 1,000 tabs but their latency was erratic (README, Several workers).
+    tab_hold_seconds: float = Field(default=5, gt=0, le=3600)
     metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
     # The address the backend listens on: loopback unless a deployment says otherwise.
     host: str = "127.0.0.1"

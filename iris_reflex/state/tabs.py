@@ -266,13 +266,13 @@ class ReflexTabs:
         Redis (several workers, Reflex's opportunistic lock); False when nothing is held here
         or Reflex's own ``REFLEX_OPLOCK_HOLD_TIME`` says how long.
 
-        Why longer than Reflex's 5 s: each hold that ends costs a write-back of every state
-        of the tab and, at its next event, a new lock, a read of them all and a new lease.
-        With 1,000 tabs on two backends most events found their hold over, and a message
-        cost 11.8 ms of the backends' CPU against 8.3 with 100 tabs. Reflex keeps a hold
-        below the lock's expiry (10 s) because nothing renews the lock meanwhile; here
-        ``keepalive.watch_held_locks`` renews the lock of every held tab each second, so the
-        lock outlives the hold while the worker lives, and a dead worker's locks still
+        Why a setting: each hold that ends costs a write-back of every state of the tab
+        and, at its next event, a new lock, a read of them all and a new lease. With 1,000
+        tabs on two backends most events found their 5 s hold over, and a message cost
+        11.8 ms of the backends' CPU against 8.3 with 100 tabs. Reflex keeps a hold below
+        the lock's expiry (10 s) because nothing renews the lock meanwhile; here
+        ``keepalive.watch_held_locks`` renews the lock of every held tab once it is due, so
+        the lock outlives any hold while the worker lives, and a dead worker's locks still
         expire 10 s after its last renewal. Call it only where those renewals run."""
         try:
             manager = self._app.state_manager
