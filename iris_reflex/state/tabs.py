@@ -30,12 +30,14 @@ from sqlmodel import Session
 
 from iris_reflex.actions import messages as message_actions
 from iris_reflex.db import in_read, in_session
+from iris_reflex.errors import DomainError
 from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.registry import redis_result
 from iris_reflex.paths import LOGIN_ROUTE
 from iris_reflex.services import auth
 from iris_reflex.services.auth import Identity
 from iris_reflex.services.message_views import MessageView
+from iris_reflex.state import connections
 from iris_reflex.state.conversation import ConversationState, MessagesState
 from iris_reflex.state.friends import FriendsState
 from iris_reflex.state.session import SessionState
@@ -334,8 +336,29 @@ class ReflexTabs:
 
     async def reread(self, token: str) -> bool:
         """Re-read everything the tab shows, as its own signed-in user (a tab whose held
-        states were lost); False when it is not signed in with a live session."""
-        return await self._apply(token, Change(TabChange.RESYNC), expected_user_id=None)
+        states were lost); False when it is not signed in with a live session.
+
+        The stored copy the tab falls back to may be older than its sign-in: while 1,000 tabs
+        connected, two tabs lost the write-back of their first hold (``hydrate_and_load``),
+        their copy knew no user, and the re-read did nothing; their sends then failed
+        ("Open a conversation first") until a reload. Such a tab is identified the way its
+        own events are, by its websocket's session cookie (``state.connections``), when that
+        socket is connected to this worker; the conversation its screen still shows is
+        closed there, since the copy does not know which one it was."""
+        return await self._apply(
+            token,
+            Change(TabChange.RESYNC),
+            expected_user_id=None,
+            cookie=self._socket_session_token(token),
+        )
+
+    def _socket_session_token(self, token: str) -> str | None:
+        """The session cookie of the tab's websocket, if it is connected to this worker."""
+        manager = self._tokens()
+        record = None if manager is None else manager.token_to_socket.get(token)
+        if manager is None or record is None or record.instance_id != manager.instance_id:
+            return None
+        return connections.session_token(record.sid)
 
     async def forget_worker(self, worker_id: str) -> int:
         manager = self._tokens()
@@ -386,13 +409,32 @@ class ReflexTabs:
     async def apply(self, token: str, user_id: int, change: Change) -> bool:
         return await self._apply(token, change, expected_user_id=user_id)
 
-    async def _apply(self, token: str, change: Change, *, expected_user_id: int | None) -> bool:
+    async def _apply(
+        self,
+        token: str,
+        change: Change,
+        *,
+        expected_user_id: int | None,
+        cookie: str | None = None,
+    ) -> bool:
         """Apply ``change`` as the tab's signed-in user, if its session is live (and that
-        user is ``expected_user_id``, when one is expected)."""
+        user is ``expected_user_id``, when one is expected). ``cookie``: the session token
+        of the tab's socket, which identifies a tab whose state knows no user yet."""
         entry = _ENTRY[change.kind]
         async with self._app.modify_state(rx.BaseStateToken(ident=token, cls=entry)) as root:
             session = await root.get_state(SessionState)
             user_id, session_id = session._user_id, session._session_id
+            if (user_id is None or session_id is None) and cookie is not None:
+                try:
+                    proven = await in_session(auth.authenticate, cookie)
+                except DomainError:
+                    return False
+                session._user_id = user_id = proven.user_id
+                session._session_id = session_id = proven.session_id
+                # The conversation the screen shows is not in this copy: the delta closes it
+                # (the page and the state agree again; the user opens it anew).
+                conversation = await session.get_state(ConversationState)
+                await conversation._close()
             if user_id is None or session_id is None:
                 return False
             if expected_user_id is not None and user_id != expected_user_id:
