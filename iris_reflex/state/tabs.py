@@ -346,10 +346,7 @@ class ReflexTabs:
         socket is connected to this worker; the conversation its screen still shows is
         closed there, since the copy does not know which one it was."""
         return await self._apply(
-            token,
-            Change(TabChange.RESYNC),
-            expected_user_id=None,
-            cookie=self._socket_session_token(token),
+            token, Change(TabChange.RESYNC), expected_user_id=None, by_socket_cookie=True
         )
 
     def _socket_session_token(self, token: str) -> str | None:
@@ -415,16 +412,18 @@ class ReflexTabs:
         change: Change,
         *,
         expected_user_id: int | None,
-        cookie: str | None = None,
+        by_socket_cookie: bool = False,
     ) -> bool:
         """Apply ``change`` as the tab's signed-in user, if its session is live (and that
-        user is ``expected_user_id``, when one is expected). ``cookie``: the session token
-        of the tab's socket, which identifies a tab whose state knows no user yet."""
+        user is ``expected_user_id``, when one is expected). ``by_socket_cookie``: a tab
+        whose state knows no user is identified by its socket's session cookie."""
         entry = _ENTRY[change.kind]
         async with self._app.modify_state(rx.BaseStateToken(ident=token, cls=entry)) as root:
             session = await root.get_state(SessionState)
             user_id, session_id = session._user_id, session._session_id
-            if (user_id is None or session_id is None) and cookie is not None:
+            unknown = user_id is None or session_id is None
+            cookie = self._socket_session_token(token) if unknown and by_socket_cookie else None
+            if cookie is not None:
                 try:
                     proven = await in_session(auth.authenticate, cookie)
                 except DomainError:
