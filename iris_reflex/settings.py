@@ -92,8 +92,9 @@ class Settings(BaseSettings):
     # With several workers: how long the worker holding a tab's socket keeps the tab's states
     # in memory before writing them back to Redis (Reflex's opportunistic lock; Iris renews
     # the lock of every held tab, ``live.keepalive``, so a hold may outlast the lock's 10 s).
-    # Applied in ``state.tabs``. 5 s is Reflex's own hold: longer ones cost less CPU with
-    # 1,000 tabs but their latency was erratic (README, Several workers).
+    # Applied in ``state.tabs``. 5 s is Reflex's own hold: a longer one cost less CPU with
+    # 1,000 tabs, but a dying worker's tabs wait out the locks it held, and with a long hold
+    # those are most of its tabs (README, Several workers).
     tab_hold_seconds: float = Field(default=5, gt=0, le=3600)
     metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
     # The address the backend listens on: loopback unless a deployment says otherwise.
