@@ -193,10 +193,11 @@ async def watch(tabs: StoredTabs, *, interval: float | None = None) -> None:
 # (overloaded) still renews in time.
 LOCK_RENEWALS = 10
 # A held lock is renewed once less than this share of its expiry is left, not at every look
-# (about every 4 s at Reflex's 10 s expiry, leaving 6 s for a late look): each PEXPIRE is a
-# keyspace notification that Reflex's lock listener in every worker receives and parses, so
-# renewing at every look sent each worker one message per held tab of the deployment each
-# second (1,000 a second with 1,000 tabs held), now about a quarter of that.
+# (every 4 to 5 s at Reflex's 10 s expiry, so a look that comes late still has 5 s, where
+# renewing at every look left 9): each PEXPIRE is a keyspace notification that Reflex's lock
+# listener in every worker receives and parses, so renewing at every look sent each worker
+# one message per held tab of the deployment each second (1,000 a second with 1,000 tabs
+# held), now about a quarter of that.
 LOCK_RENEW_BELOW = 0.6
 # One round trip: count the locks still there, renew those that are due.
 _EXTEND_LOCKS = """
