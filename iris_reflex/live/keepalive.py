@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
+from iris_reflex.live.registry import redis_result
 from iris_reflex.settings import get_settings
 
 log = logging.getLogger("iris.keepalive")
@@ -66,10 +67,20 @@ class StoredTabs(Protocol):
         """Every Redis key Reflex may keep for ``token`` (its states, its socket record)."""
         ...
 
-    def held_locks(self) -> tuple[Any, list[bytes], int] | None:
-        """The Redis client, the lock keys of the tabs whose states this worker holds in
-        memory, and the locks' expiry in ms; None when no state is held."""
+    def held_locks(self) -> HeldLocks | None:
+        """The locks of the tabs whose states this worker holds in memory; None when no
+        state is held here (one worker, or the lock is not opportunistic)."""
         ...
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldLocks:
+    """The Reflex locks this worker holds for tabs whose states it keeps in memory."""
+
+    redis: Any  # Reflex's Redis client (the locks live in its database)
+    locks: list[tuple[bytes, bytes]]  # (lock key, this worker's lock id)
+    expiry_ms: int  # Reflex's lock expiry
+    worker_id: str | None  # this worker's name on the roll; None: not listed (tests)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,10 +95,11 @@ class Renewal:
 
 
 K = TypeVar("K", str, bytes)
+T = TypeVar("T")
 
 
-def _batches(keys: Iterable[K], size: int) -> Iterator[list[K]]:
-    batch: list[K] = []
+def _batches(keys: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for key in keys:
         batch.append(key)
         if len(batch) >= size:
@@ -199,63 +211,123 @@ LOCK_RENEWALS = 10
 # one message per held tab of the deployment each second (1,000 a second with 1,000 tabs
 # held), now about a quarter of that.
 LOCK_RENEW_BELOW = 0.6
-# One round trip: count the locks still there, renew those that are due.
+# One round trip per batch: count the locks still there; of those still this worker's (the
+# lock id it took them with), renew the due ones and list them under this worker's name, so
+# that if it dies the survivors can release them (``release_locks_of``) instead of its tabs
+# waiting out the expiry. The list is written afresh at each look (ARGV[3]: "fresh" in the
+# first batch, "more" after it, "none" to keep no list) and expires with the locks.
 _EXTEND_LOCKS = """
+local listed = KEYS[1]
+local mode = ARGV[3]
+if mode == 'fresh' then redis.call('DEL', listed) end
 local held = 0
-for _, key in ipairs(KEYS) do
-    local left = redis.call('PTTL', key)
-    if left ~= -2 then
+for i = 2, #KEYS do
+    local key = KEYS[i]
+    local current = redis.call('GET', key)
+    if current then
         held = held + 1
-        if left >= 0 and left < tonumber(ARGV[2]) then
-            redis.call('PEXPIRE', key, ARGV[1])
+        -- An empty id: the holder's id is not known; whatever holds the lock is taken for it.
+        if ARGV[i + 2] == '' or current == ARGV[i + 2] then
+            local left = redis.call('PTTL', key)
+            if left >= 0 and left < tonumber(ARGV[2]) then
+                redis.call('PEXPIRE', key, ARGV[1])
+            end
+            if mode ~= 'none' then redis.call('HSET', listed, key, current) end
         end
     end
 end
+if mode ~= 'none' then redis.call('PEXPIRE', listed, ARGV[1]) end
 return held
+"""
+# Release every lock a dead worker listed that is still its own (a lock that expired and
+# was taken by another worker since is left alone); the list goes too.
+_RELEASE_LOCKS = """
+local listed = redis.call('HGETALL', KEYS[1])
+local released = 0
+for i = 1, #listed, 2 do
+    if redis.call('GET', listed[i]) == listed[i + 1] then
+        released = released + redis.call('DEL', listed[i])
+    end
+end
+redis.call('DEL', KEYS[1])
+return released
 """
 
 
-async def extend_locks(redis: Any, keys: Iterable[bytes], expiry_ms: int) -> int:
-    """Renew to ``expiry_ms`` each of these locks that has less than ``LOCK_RENEW_BELOW``
-    of it left, ``BATCH_KEYS`` to a round trip; returns how many are still there."""
+def held_locks_key(worker_id: str) -> str:
+    """Where ``worker_id`` lists the tab locks it holds (in Reflex's Redis database; the
+    name must not end in ``_lock``, which Reflex's lock listener would take for a lock)."""
+    return f"{get_settings().redis_prefix}held-locks:{worker_id}"
+
+
+async def extend_locks(
+    redis: Any,
+    locks: Iterable[tuple[bytes, bytes]],
+    expiry_ms: int,
+    *,
+    worker_id: str | None = None,
+) -> int:
+    """Renew to ``expiry_ms`` each of these locks that is still held with its lock id and
+    has less than ``LOCK_RENEW_BELOW`` of it left, ``BATCH_KEYS`` to a round trip, and list
+    them as ``worker_id``'s (when given); returns how many of the locks are still there."""
     script = redis.register_script(_EXTEND_LOCKS)
     due = int(expiry_ms * LOCK_RENEW_BELOW)
+    listed = held_locks_key(worker_id) if worker_id is not None else "-"
+    mode = "fresh" if worker_id is not None else "none"
     held = 0
-    for batch in _batches(keys, BATCH_KEYS):
-        held += int(await script(keys=batch, args=[expiry_ms, due]))
+    for batch in _batches(locks, BATCH_KEYS // 2):
+        keys = [listed, *(key for key, _ in batch)]
+        held += int(await script(keys=keys, args=[expiry_ms, due, mode, *(i for _, i in batch)]))
+        mode = "more" if mode == "fresh" else mode
+    if mode == "fresh":  # nothing held: an empty list
+        await redis_result(redis.delete(listed))
     return held
 
 
+async def release_locks_of(redis: Any, worker_id: str) -> int:
+    """Release the tab locks a dead worker still held (those it listed at its last look);
+    returns how many. Its tabs are then free at once, where they waited out the lock's
+    expiry (10 s after its last renewal). One round trip."""
+    script = redis.register_script(_RELEASE_LOCKS)
+    return int(await script(keys=[held_locks_key(worker_id)]))
+
+
 async def extend_held_locks(tabs: StoredTabs) -> int | None:
-    """Renew the lock of every tab whose states this worker holds in memory once it is due;
-    returns how many are still there (None when no state can be held here).
+    """Renew the lock of every tab whose states this worker holds in memory once it is due,
+    and list them under its name; returns how many are still there (None when no state can
+    be held here).
 
     Why: Reflex's opportunistic lock keeps a tab's states in the memory of the worker using
-    them for ``oplock_hold_time`` (5 s), then writes them back under the tab's Redis lock
-    (10 s). The write waits its turn behind the tab's queued events; on a worker behind by
-    more than the 5 s left, the lock expired first, the write was refused, and what the
-    tab's states had gained in memory was dropped, so its next event started from the older
-    stored copy (``LockExpiredError`` in the log, 33 times in one overloaded 20 s run of
-    ``bench.load_tabs`` on two backends). A live worker renews the locks it holds; a dead
-    one cannot, so its tabs are free again once their locks expire."""
+    them for ``oplock_hold_time`` (5 s by Reflex's default), then writes them back under the
+    tab's Redis lock (10 s). The write waits its turn behind the tab's queued events; on a
+    worker behind by more than the 5 s left, the lock expired first, the write was refused,
+    and what the tab's states had gained in memory was dropped, so its next event started
+    from the older stored copy (``LockExpiredError`` in the log, 33 times in one overloaded
+    20 s run of ``bench.load_tabs`` on two backends). A live worker renews the locks it
+    holds; a dead one cannot, and the survivors release what it listed (``workers``)."""
     held = tabs.held_locks()
     if held is None:
         return None
-    return await extend_locks(*held)
+    return await extend_locks(held.redis, held.locks, held.expiry_ms, worker_id=held.worker_id)
 
 
 async def watch_held_locks(tabs: StoredTabs, *, interval: float | None = None) -> None:
     """Lifespan task (several workers only): look at the locks of the states this worker
-    holds every ``interval`` seconds (default: a tenth of the lock's expiry) and renew those
-    that are due."""
+    holds every ``interval`` seconds (default: a tenth of the lock's expiry), renew those
+    that are due and list them. An idle worker that held nothing at its last look makes no
+    round trip."""
     if not get_settings().redis_url and interval is None:
         return
+    listed = True  # a list from an earlier life of this name is emptied at the first look
 
     async def extend() -> float | None:
+        nonlocal listed
         held = tabs.held_locks()
         if held is None:
             return None
-        await extend_locks(*held)
-        return held[2] / 1000 / LOCK_RENEWALS
+        if held.locks or listed:
+            await extend_locks(held.redis, held.locks, held.expiry_ms, worker_id=held.worker_id)
+            listed = bool(held.locks)
+        return held.expiry_ms / 1000 / LOCK_RENEWALS
 
     await _every(extend, interval, "renewing the locks this worker holds failed")

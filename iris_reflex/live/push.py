@@ -61,6 +61,10 @@ class TabDriver(Protocol):
         """Drop the records of tabs connected to a dead worker; returns how many."""
         ...
 
+    async def release_locks_of(self, worker_id: str) -> int:
+        """Release the tab locks a dead worker held; returns how many."""
+        ...
+
 
 _driver: TabDriver | None = None
 
@@ -298,6 +302,12 @@ async def forget_worker(dead_worker_id: str) -> int:
     """Drop a dead worker's socket records, so its tabs no longer count as connected."""
     driver = _driver
     return await driver.forget_worker(dead_worker_id) if driver is not None else 0
+
+
+async def release_locks_of(dead_worker_id: str) -> int:
+    """Free the tabs a dead worker held, so they need not wait out its locks' expiry."""
+    driver = _driver
+    return await driver.release_locks_of(dead_worker_id) if driver is not None else 0
 
 
 async def receive_relayed() -> None:

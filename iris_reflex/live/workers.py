@@ -23,6 +23,11 @@ on the roll still lives. The other workers then
    a re-read after its death reads it;
 3. one of them (whoever claims it first) drops the dead worker's socket records.
 
+Before all that, they release the Reflex locks it held on tabs whose states it kept in memory
+(each worker lists them every second, ``keepalive.extend_locks``): its tabs, reconnecting to
+the others, would otherwise wait out those locks' expiry (10 s after its last renewal), and
+with a long hold (``IRIS_TAB_HOLD_SECONDS``) those are most of its tabs.
+
 A worker that is not on the roll (still starting, or another version) counts as alive: a
 token is taken over only from a worker known to be gone.
 """
@@ -145,12 +150,17 @@ async def _tick(roll: WorkerRoll) -> None:
         return
     await roll.join(worker_id)
     for dead in await roll.newly_dead():
+        # First, so that its tabs (reconnecting here) and the re-reads below need not wait
+        # for its locks to expire; every survivor tries, the first one releases.
+        released = await push.release_locks_of(dead)
         resynced = await push.resync_local_tabs()
         forgotten = await push.forget_worker(dead) if await roll.claim(dead) else 0
         await presence.sweep()  # its tabs' people are offline unless they have others
         log.warning(
-            "backend worker %s… is gone: re-read %d tabs here, dropped %d of its socket records",
+            "backend worker %s… is gone: released %d of its tab locks, re-read %d tabs here, "
+            "dropped %d of its socket records",
             dead[:8],
+            released,
             resynced,
             forgotten,
         )

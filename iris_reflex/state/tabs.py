@@ -32,6 +32,7 @@ from iris_reflex.actions import messages as message_actions
 from iris_reflex.db import in_read, in_session
 from iris_reflex.errors import DomainError
 from iris_reflex.live.events import Change, TabChange
+from iris_reflex.live.keepalive import HeldLocks, release_locks_of
 from iris_reflex.live.registry import redis_result
 from iris_reflex.paths import LOGIN_ROUTE
 from iris_reflex.services import auth
@@ -163,6 +164,14 @@ def _record_owner(raw: bytes | None) -> str | None:
     return owner if isinstance(owner, str) else None
 
 
+def _lease_lock_id(lease: asyncio.Task[Any]) -> bytes:
+    """The lock id a Reflex lease holds its tab's lock with, from the lease task's name
+    (``reflex_lease_breaker|{token}|{lock id}``); empty if Reflex named it otherwise, and
+    the lock is then renewed whoever holds it (as before lock ids were checked)."""
+    _, _, lock_id = lease.get_name().rpartition("|")
+    return lock_id.encode() if lease.get_name().startswith("reflex_lease_breaker|") else b""
+
+
 def _state_classes() -> list[type[BaseState]]:
     """Every state class of the app (Reflex's own included): the tree under ``rx.State``,
     as Reflex has registered it (a walk of a few dozen classes)."""
@@ -182,6 +191,17 @@ class ReflexTabs:
         self._app = app
         self._state_classes: list[type[BaseState]] = []
 
+    def _redis_manager(self, *, holding: bool = False) -> StateManagerRedis | None:
+        """Reflex's Redis state manager (several workers); with ``holding``, only when it
+        holds tabs' states in memory (its opportunistic lock). None before it is set up."""
+        try:
+            manager = self._app.state_manager
+        except ValueError:  # not set up yet
+            return None
+        if not isinstance(manager, StateManagerRedis):
+            return None
+        return manager if manager._oplock_enabled or not holding else None
+
     def _tokens(self) -> TokenManager | None:
         namespace = self._app.event_namespace
         return None if namespace is None else namespace._token_manager
@@ -189,11 +209,8 @@ class ReflexTabs:
     def stored_state(self) -> tuple[Any, int] | None:
         """Reflex's Redis client and the TTL it gives a tab's state keys; None when tab
         state is not in Redis, or the app has not set up its state manager yet."""
-        try:
-            manager = self._app.state_manager
-        except ValueError:  # not set up yet
-            return None
-        if not isinstance(manager, StateManagerRedis):
+        manager = self._redis_manager()
+        if manager is None:
             return None
         self._state_classes = _state_classes()  # once a round, for ``stored_keys``
         return manager.redis, manager.token_expiration
@@ -254,14 +271,10 @@ class ReflexTabs:
         stored copy still holds what a change just took away (a message that expired or was
         deleted). Ending the hold early writes the copy as soon as the state is free (at
         once when it is). Nothing to do without a hold (one worker, or no lease here)."""
-        try:
-            manager = self._app.state_manager
-        except ValueError:  # not set up yet
-            return
-        if isinstance(manager, StateManagerRedis):
-            lease = manager._local_leases.get(token)
-            if lease is not None and not lease.done():
-                lease.cancel()
+        manager = self._redis_manager(holding=True)
+        lease = None if manager is None else manager._local_leases.get(token)
+        if lease is not None and not lease.done():
+            lease.cancel()
 
     def hold_states(self, seconds: float) -> bool:
         """Keep a tab's states in this worker's memory for ``seconds`` between write-backs to
@@ -276,33 +289,30 @@ class ReflexTabs:
         ``keepalive.watch_held_locks`` renews the lock of every held tab once it is due, so
         the lock outlives any hold while the worker lives, and a dead worker's locks still
         expire 10 s after its last renewal. Call it only where those renewals run."""
-        try:
-            manager = self._app.state_manager
-        except ValueError:  # not set up yet
-            return False
-        if not isinstance(manager, StateManagerRedis) or not manager._oplock_enabled:
-            return False
-        if oplock_hold_time():
+        manager = self._redis_manager(holding=True)
+        if manager is None or oplock_hold_time():
             return False
         manager.oplock_hold_time_ms = max(1, round(seconds * 1000))
         return True
 
-    def held_locks(self) -> tuple[Any, list[bytes], int] | None:
-        """Reflex's Redis client, the lock keys of the tabs whose states this worker holds
-        in memory now (its opportunistic leases), and the locks' expiry in milliseconds;
-        None when no state is held (one worker, or the lock is not opportunistic)."""
-        try:
-            manager = self._app.state_manager
-        except ValueError:  # not set up yet
+    def held_locks(self) -> HeldLocks | None:
+        """The locks of the tabs whose states this worker holds in memory now (its
+        opportunistic leases), each with the lock id it took it with; None when no state is
+        held (one worker, or the lock is not opportunistic)."""
+        manager = self._redis_manager(holding=True)
+        if manager is None:
             return None
-        if not isinstance(manager, StateManagerRedis) or not manager._oplock_enabled:
-            return None
-        keys = [
-            manager._lock_key(BaseStateToken(ident=token, cls=rx.State))
+        locks = [
+            (manager._lock_key(BaseStateToken(ident=token, cls=rx.State)), _lease_lock_id(lease))
             for token, lease in list(manager._local_leases.items())
             if not lease.done()
         ]
-        return manager.redis, keys, manager.lock_expiration
+        return HeldLocks(manager.redis, locks, manager.lock_expiration, self.worker_id())
+
+    async def release_locks_of(self, worker_id: str) -> int:
+        """Release the tab locks a dead worker held (``keepalive.release_locks_of``)."""
+        manager = self._redis_manager(holding=True)
+        return 0 if manager is None else await release_locks_of(manager.redis, worker_id)
 
     def on_refused_write_back(self, refused: Callable[[str], object]) -> None:
         """Call ``refused(token)`` when the write-back of a tab's held states is refused.

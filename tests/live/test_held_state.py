@@ -266,16 +266,162 @@ def test_a_held_lock_is_renewed_only_once_it_is_due(redis_ok: None):
     async def scenario() -> None:
         redis = aioredis.from_url(REDIS_URL)
         fresh, due, gone = (f"held{secrets.token_hex(8)}_lock".encode() for _ in range(3))
+        locks = [(fresh, b"a"), (due, b"b"), (gone, b"c")]
         try:
             await redis.set(fresh, b"a", px=9_000)
             await redis.set(due, b"b", px=3_000)
-            assert await keepalive.extend_locks(redis, [fresh, due, gone], 10_000) == 2
+            assert await keepalive.extend_locks(redis, locks, 10_000) == 2
             assert 8_000 < await redis.pttl(fresh) <= 9_000  # untouched
             assert 9_000 < await redis.pttl(due) <= 10_000  # renewed to the full expiry
             assert await redis.get(due) == b"b"  # the same lock, still its holder's
             assert not await redis.exists(gone)
         finally:
             await redis.delete(fresh, due)
+            await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_renews_and_lists_only_the_locks_that_are_still_its_own(redis_ok: None):
+    """Each look lists this worker's held locks under its name (for the survivors to release
+    if it dies). A lock that expired and was taken by another worker since is counted but
+    neither renewed nor listed, and the list is written afresh: a lock no longer held leaves
+    it, and a worker holding nothing keeps an empty one."""
+    import redis.asyncio as aioredis
+
+    async def scenario() -> None:
+        redis = aioredis.from_url(REDIS_URL)
+        worker = f"worker-{secrets.token_hex(4)}"
+        listed = keepalive.held_locks_key(worker)
+        mine, taken = (f"held{secrets.token_hex(8)}_lock".encode() for _ in range(2))
+        try:
+            await redis.set(mine, b"mine-1", px=3_000)
+            await redis.set(taken, b"someone-else", px=3_000)
+            locks = [(mine, b"mine-1"), (taken, b"mine-2")]
+            assert await keepalive.extend_locks(redis, locks, 10_000, worker_id=worker) == 2
+            assert await redis.hgetall(listed) == {mine: b"mine-1"}
+            assert 9_000 < await redis.pttl(mine) <= 10_000  # due, and its own: renewed
+            assert await redis.pttl(taken) <= 3_000  # another worker's: left alone
+            assert 0 < await redis.pttl(listed) <= 10_000  # the list goes with the locks
+
+            await keepalive.extend_locks(redis, [], 10_000, worker_id=worker)
+            assert not await redis.exists(listed)  # holds nothing now: nothing listed
+        finally:
+            await redis.delete(mine, taken, listed)
+            await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+# A worker in its own process that holds a tab's states (a lease on its Redis lock), lists
+# its locks as the app's renewal does, says so, and waits to be killed.
+HOLDING_WORKER = """
+import asyncio, sys
+import redis.asyncio as aioredis
+from types import SimpleNamespace
+from reflex.istate.manager.redis import StateManagerRedis
+from reflex.istate.manager.token import BaseStateToken
+import reflex as rx
+from iris_reflex.live import keepalive
+from iris_reflex.state.tabs import ReflexTabs
+
+async def main():
+    manager = StateManagerRedis(
+        redis=aioredis.from_url(sys.argv[1]), token_expiration=60,
+        lock_expiration=30_000, lock_warning_threshold=20_000, oplock_hold_time_ms=25_000,
+    )
+    await manager._ensure_lock_task_subscribed(timeout=10)
+    async with manager.modify_state(BaseStateToken(ident=sys.argv[2], cls=rx.State)):
+        pass
+    held = ReflexTabs(SimpleNamespace(state_manager=manager, event_namespace=None)).held_locks()
+    await keepalive.extend_locks(held.redis, held.locks, held.expiry_ms, worker_id=sys.argv[3])
+    print("held", held.locks[0][0].decode(), held.locks[0][1].decode(), flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def test_the_locks_of_a_killed_worker_are_released_and_its_tab_is_free_at_once(redis_ok: None):
+    """A worker killed while it held a tab leaves the tab's Redis lock behind, which another
+    worker would wait out (here 30 s; the app's is 10 s after its last renewal). The
+    survivors release the locks it listed (``ReflexTabs.release_locks_of``), and another
+    worker then takes the tab and writes it."""
+    import signal
+    import subprocess
+    import sys
+
+    import redis.asyncio as aioredis
+
+    from iris_reflex.settings import PROJECT_ROOT
+
+    token, dead = f"held{secrets.token_hex(8)}", f"worker-{secrets.token_hex(4)}"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDING_WORKER, REDIS_URL, token, dead],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
+    try:
+        assert holder.stdout is not None
+        said, lock_key, lock_id = holder.stdout.readline().split()
+        assert said == "held"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+
+        async def scenario() -> None:
+            survivor = await _holding_app(lock_ms=10_000, hold_ms=50)
+            tabs = ReflexTabs(survivor)
+            try:
+                redis = survivor.state_manager.redis
+                # The lease's own lock id, read off Reflex's task: the one held in Redis.
+                assert await redis.get(lock_key) == lock_id.encode()
+                assert await redis.pttl(lock_key) > 20_000  # would be waited out
+                assert await tabs.release_locks_of(dead) == 1
+                assert not await redis.exists(lock_key)
+                assert not await redis.exists(keepalive.held_locks_key(dead))
+                assert await tabs.release_locks_of(dead) == 0  # once
+
+                await _show(survivor, token, "after")  # the tab is this worker's now
+                tabs.flush(token)
+                reader = StateManagerRedis(redis=aioredis.from_url(REDIS_URL), token_expiration=60)
+                try:
+
+                    async def written() -> bool:
+                        return await _stored_bodies(reader, token) == ["after"]
+
+                    await _until("the survivor's write-back", written)
+                finally:
+                    await reader.close()
+            finally:
+                await survivor.state_manager.close()
+
+        asyncio.run(scenario())
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=10)
+
+
+def test_a_released_lock_since_taken_by_another_worker_is_left_alone(redis_ok: None):
+    import redis.asyncio as aioredis
+
+    async def scenario() -> None:
+        redis = aioredis.from_url(REDIS_URL)
+        dead = f"worker-{secrets.token_hex(4)}"
+        still, retaken = (f"held{secrets.token_hex(8)}_lock".encode() for _ in range(2))
+        try:
+            await redis.set(still, b"dead-1", px=10_000)
+            await redis.set(retaken, b"dead-2", px=10_000)
+            locks = [(still, b"dead-1"), (retaken, b"dead-2")]
+            await keepalive.extend_locks(redis, locks, 10_000, worker_id=dead)
+            # Its lock expired meanwhile and a live worker took it.
+            await redis.set(retaken, b"alive-1", px=10_000)
+            assert await keepalive.release_locks_of(redis, dead) == 1
+            assert not await redis.exists(still)
+            assert await redis.get(retaken) == b"alive-1"
+        finally:
+            await redis.delete(still, retaken, keepalive.held_locks_key(dead))
             await redis.aclose()
 
     asyncio.run(scenario())
