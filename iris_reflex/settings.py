@@ -92,10 +92,11 @@ class Settings(BaseSettings):
     # With several workers: how long the worker holding a tab's socket keeps the tab's states
     # in memory before writing them back to Redis (Reflex's opportunistic lock; Iris renews
     # the lock of every held tab, ``live.keepalive``, so a hold may outlast the lock's 10 s).
-    # Applied in ``state.tabs``. 5 s is Reflex's own hold: a longer one cost less CPU with
-    # 1,000 tabs, but a dying worker's tabs wait out the locks it held, and with a long hold
-    # those are most of its tabs (README, Several workers).
-    tab_hold_seconds: float = Field(default=5, gt=0, le=3600)
+    # Applied in ``state.tabs``. Reflex's own hold is 5 s; with 1,000 tabs most events then
+    # found their tab's hold over and paid for a new lock, a read and a write-back of every
+    # state. A dying worker's holds cost nothing more: the survivors release its locks
+    # (``live.workers``), so its tabs need not wait them out (README, Several workers).
+    tab_hold_seconds: float = Field(default=60, gt=0, le=3600)
     metrics_token: str = ""  # who may read /api/metrics; unset, the endpoint answers 404
     # The address the backend listens on: loopback unless a deployment says otherwise.
     host: str = "127.0.0.1"
