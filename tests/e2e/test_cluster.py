@@ -711,6 +711,10 @@ async def _expiry_scenario(cluster: Cluster) -> ExpiryOutcome:
         body = f"{pair}n0-{secrets.token_hex(8)}"
         await sender.emit(names.send_message, {"form": {"body": body, "attachment_ids": ""}})
         await _until(lambda: body in reader.shown, "the timed message at the friend's tab")
+        # A tab's states stay in its worker's memory for a hold (a minute, longer than this
+        # message lives); opening the conversation again has each tab's copy written at once.
+        for tab in (sender, reader):
+            await tab.emit(names.open_conversation, {"username": tab.friend})
         # On screen: in both tabs' state in Redis (a re-read there gives it back), sealed.
         await _until(
             lambda: all(
