@@ -16,9 +16,12 @@ workers), with Reflex's own Redis state manager on a real Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import secrets
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -83,6 +86,44 @@ async def _until(what: str, check: Any) -> None:
         await asyncio.sleep(0.02)
 
 
+@dataclass
+class RenewingWorker:
+    """One worker holding one tab (2 s locks), and what the tests look at."""
+
+    app: Any
+    tabs: ReflexTabs
+    token: str
+    lock: bytes  # the tab's Redis lock key
+    reader: StateManagerRedis  # another worker's view of Redis (reads need no lock)
+    refused: list[str]  # tabs whose write-back was refused, as the app is told
+
+
+@contextlib.asynccontextmanager
+async def _renewing_worker(*, renewed: bool) -> AsyncIterator[RenewingWorker]:
+    """A worker with 2 s locks and 0.4 s holds, renewing the locks it holds every 0.2 s (as
+    the app's 10 s lock, looked at every second, is renewed with 5 s to spare: a loaded CI
+    machine still renews it), or, without ``renewed``, Reflex alone."""
+    import redis.asyncio as aioredis
+
+    app = await _holding_app(lock_ms=2000, hold_ms=400)
+    reader = StateManagerRedis(redis=aioredis.from_url(REDIS_URL), token_expiration=60)
+    tabs, token = ReflexTabs(app), f"held{secrets.token_hex(8)}"
+    lock = app.state_manager._lock_key(BaseStateToken(ident=token, cls=MessagesState))
+    worker = RenewingWorker(app, tabs, token, lock, reader, refused=[])
+    tabs.on_refused_write_back(worker.refused.append)
+    renewing = (
+        asyncio.create_task(keepalive.watch_held_locks(tabs, interval=0.2)) if renewed else None
+    )
+    try:
+        yield worker
+    finally:
+        if renewing is not None:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+        await app.state_manager.close()
+        await reader.close()
+
+
 def test_a_flush_writes_the_held_copy_at_once(redis_ok: None):
     import redis.asyncio as aioredis
 
@@ -123,54 +164,34 @@ def test_a_flush_writes_the_held_copy_at_once(redis_ok: None):
 def test_an_event_longer_than_the_lock_keeps_what_it_showed_when_locks_are_renewed(
     redis_ok: None, renewed: bool, flushed: bool
 ):
-    import redis.asyncio as aioredis
-
-    refused: list[str] = []
-
     async def scenario() -> list[str]:
-        # A 2 s lock looked at every 0.2 s is renewed with 1 s to spare (as the app's 10 s
-        # lock, looked at every second, is with 5 s): a loaded CI machine still renews it.
-        app = await _holding_app(lock_ms=2000, hold_ms=400)
-        reader = StateManagerRedis(redis=aioredis.from_url(REDIS_URL), token_expiration=60)
-        tabs, token = ReflexTabs(app), f"held{secrets.token_hex(8)}"
-        lock = app.state_manager._lock_key(BaseStateToken(ident=token, cls=MessagesState))
-        tabs.on_refused_write_back(refused.append)
-        renewing = (
-            asyncio.create_task(keepalive.watch_held_locks(tabs, interval=0.2)) if renewed else None
-        )
-        try:
-            await _show(app, token, "first")
+        async with _renewing_worker(renewed=renewed) as w:
+            await _show(w.app, w.token, "first")
             # An event on the held tab that takes 2.5 times the lock's expiry (a worker
             # behind on its queue): the hold ends meanwhile, and its write-back waits for
             # the event.
-            token_at = BaseStateToken(ident=token, cls=MessagesState)
-            async with app.state_manager.modify_state(token_at) as root:
+            token_at = BaseStateToken(ident=w.token, cls=MessagesState)
+            async with w.app.state_manager.modify_state(token_at) as root:
                 _messages(root).messages = [rows.MessageRow(id=1, body="kept")]
                 await asyncio.sleep(5.0)
-                assert bool(await reader.redis.exists(lock)) is renewed
+                assert bool(await w.reader.redis.exists(w.lock)) is renewed
                 if flushed:
                     # The hold is ended again while its write-back waits (a change that
                     # took something away): Reflex then reports the refusal only as an
                     # exception of the write-back task that nobody retrieved.
-                    tabs.flush(token)
+                    w.tabs.flush(w.token)
 
             async def settled() -> bool:
                 # Written (the renewal kept the lock), or reported refused with the tab's
                 # token (the app then re-reads that tab).
                 if renewed:
-                    return await _stored_bodies(reader, token) == ["kept"]
+                    return await _stored_bodies(w.reader, w.token) == ["kept"]
                 gc.collect()  # a task's unretrieved exception is reported when it is freed
-                return refused == [token]
+                return w.refused == [w.token]
 
             await _until("the write-back to be done or refused", settled)
-            assert refused == ([] if renewed else [token])
-            return await _stored_bodies(reader, token)
-        finally:
-            if renewing is not None:
-                renewing.cancel()
-                await asyncio.gather(renewing, return_exceptions=True)
-            await app.state_manager.close()
-            await reader.close()
+            assert w.refused == ([] if renewed else [w.token])
+            return await _stored_bodies(w.reader, w.token)
 
     stored = asyncio.run(scenario())
     # Reflex alone refuses the write (its lock expired): the copy stays as it was before.
@@ -196,23 +217,12 @@ def test_a_hold_longer_than_the_lock_lasts_while_the_locks_are_renewed(
     whole hold, and the write-back at its end is accepted. Without the renewals the lock
     expires under the hold and the write-back is refused (why the app holds this long only
     where it renews)."""
-    import redis.asyncio as aioredis
-
-    refused: list[str] = []
 
     async def scenario() -> None:
-        app = await _holding_app(lock_ms=2000, hold_ms=400)  # renewed as above
-        reader = StateManagerRedis(redis=aioredis.from_url(REDIS_URL), token_expiration=60)
-        tabs, token = ReflexTabs(app), f"held{secrets.token_hex(8)}"
-        assert tabs.hold_states(4.0)
-        assert app.state_manager.oplock_hold_time_ms == 4000
-        lock = app.state_manager._lock_key(BaseStateToken(ident=token, cls=MessagesState))
-        tabs.on_refused_write_back(refused.append)
-        renewing = (
-            asyncio.create_task(keepalive.watch_held_locks(tabs, interval=0.2)) if renewed else None
-        )
-        try:
-            await _show(app, token, "first")
+        async with _renewing_worker(renewed=renewed) as w:
+            assert w.tabs.hold_states(4.0)
+            assert w.app.state_manager.oplock_hold_time_ms == 4000
+            await _show(w.app, w.token, "first")
             held_since = time.monotonic()
 
             async def past_the_lock_expiry() -> bool:
@@ -220,25 +230,19 @@ def test_a_hold_longer_than_the_lock_lasts_while_the_locks_are_renewed(
 
             await _until("the lock's expiry to pass", past_the_lock_expiry)
             # Still held in memory, not written back yet; the lock is there only if renewed.
-            assert await _stored_bodies(reader, token) == []
-            assert bool(await reader.redis.exists(lock)) is renewed
+            assert await _stored_bodies(w.reader, w.token) == []
+            assert bool(await w.reader.redis.exists(w.lock)) is renewed
 
             async def hold_over() -> bool:
                 gc.collect()  # a task's unretrieved exception is reported when it is freed
                 if renewed:
-                    return await _stored_bodies(reader, token) == ["first"]
-                return refused == [token]
+                    return await _stored_bodies(w.reader, w.token) == ["first"]
+                return w.refused == [w.token]
 
             await _until("the hold to end", hold_over)
-            assert refused == ([] if renewed else [token])
-            assert await _stored_bodies(reader, token) == (["first"] if renewed else [])
-            assert not await reader.redis.exists(lock)  # free for any worker
-        finally:
-            if renewing is not None:
-                renewing.cancel()
-                await asyncio.gather(renewing, return_exceptions=True)
-            await app.state_manager.close()
-            await reader.close()
+            assert w.refused == ([] if renewed else [w.token])
+            assert await _stored_bodies(w.reader, w.token) == (["first"] if renewed else [])
+            assert not await w.reader.redis.exists(w.lock)  # free for any worker
 
     asyncio.run(scenario())
 
@@ -318,6 +322,8 @@ def test_a_worker_renews_and_lists_only_the_locks_that_are_still_its_own(redis_o
 HOLDING_WORKER = """
 import asyncio, sys
 import redis.asyncio as aioredis
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import SimpleNamespace
 from reflex.istate.manager.redis import StateManagerRedis
 from reflex.istate.manager.token import BaseStateToken
