@@ -128,6 +128,21 @@ def _bodies(delta: dict[str, Any]) -> Iterator[str]:
                         yield row["body"]
 
 
+def _repeated_rows(delta: dict[str, Any]) -> int:
+    """Rows of a page (one ``messages`` or ``arrived`` list) whose body is listed there
+    before: a message shown twice."""
+    repeated = 0
+    for substate in delta.values():
+        if not isinstance(substate, dict):
+            continue
+        for name in ("messages_rx_state_", "arrived_rx_state_"):
+            rows = substate.get(name)
+            if isinstance(rows, list):
+                bodies = [r["body"] for r in rows if isinstance(r, dict) and "body" in r]
+                repeated += len(bodies) - len(set(bodies))
+    return repeated
+
+
 def _field(delta: dict[str, Any], name: str) -> Iterator[Any]:
     """Every value of var ``name`` in a delta, whichever substate carries it."""
     for substate in delta.values():
@@ -150,10 +165,18 @@ class Tab:
     latencies_ms: list[float] = field(default_factory=list)
     echo_pending: dict[str, float] = field(default_factory=dict)  # own bodies -> emit time
     echo_ms: list[float] = field(default_factory=list)
+    echo_seen: set[str] = field(default_factory=set)  # own bodies shown back (acknowledged)
     last_delivery: float = 0.0
     client_events: Counter[str] = field(default_factory=Counter)
     updates: int = 0
     error: str = ""
+    disconnects: int = 0  # sockets lost (``--kill-after``: its worker died)
+    reconnects: int = 0  # sockets opened again after a loss
+    new_tokens: int = 0  # reconnections the server took for a duplicate tab (empty state)
+    closing: bool = False
+    reconnecting: asyncio.Task[None] | None = None
+    refused_sends: int = 0  # sends emitted while its socket was down (never acknowledged)
+    repeated_rows: int = 0  # a body listed twice in one page (must stay 0: exactly once)
 
     async def emit(self, name: str, payload: dict[str, Any]) -> None:
         assert self.sio is not None
@@ -175,7 +198,9 @@ class Tab:
                     self.last_delivery = now
                 elif (sent := self.echo_pending.pop(body, None)) is not None:
                     self.echo_ms.append((now - sent) * 1000)
+                    self.echo_seen.add(body)
         if delta:
+            self.repeated_rows += _repeated_rows(delta)
             if True in _field(delta, constants.CompileVars.IS_HYDRATED):
                 self.hydrated.set()
             if self.friend in _field(delta, "active_username"):
@@ -199,34 +224,77 @@ class Tab:
             self.error = f"redirected: {event.get('payload')}"
 
 
-async def _connect(tab: Tab, base: str, open_name: str) -> None:
-    """Connect, let the page load, open the conversation with the friend."""
-    tab.sio = socketio.AsyncClient(
+async def _open_socket(tab: Tab, base: str, *, reconnect: bool) -> None:
+    """A socket for the tab: its client token, its cookie, the boot event. ``reconnect``: a
+    lost socket is opened again the same way, through ``base``, as the page does. (Not
+    python-socketio's own reconnection: python-engineio pops the extra headers on the first
+    connect, so a reconnected socket would carry no cookie, which a browser always sends.)"""
+    sio = socketio.AsyncClient(
         reconnection=False,
         # python-engineio moves a Cookie header into aiohttp's cookie jar, which never
         # sends cookies to an IP address such as 127.0.0.1; extra options go on as they are.
         websocket_extra_options={"headers": {"Cookie": f"{SESSION_COOKIE}={tab.session_token}"}},
     )
-    tab.sio.on("event", tab.on_update, namespace=NAMESPACE)
+    sio.on("event", tab.on_update, namespace=NAMESPACE)
+
+    async def new_token(token: str) -> None:
+        # Taken for a duplicate tab: the server handed a new token and an empty state.
+        tab.new_tokens += 1
+        tab.client_token = token
+
+    async def lost(*_reason: object) -> None:
+        tab.disconnects += 1
+        if reconnect and not tab.closing:
+            tab.reconnecting = asyncio.create_task(_reopen(tab, base))
+
+    sio.on("new_token", new_token, namespace=NAMESPACE)
+    sio.on("disconnect", lost, namespace=NAMESPACE)
     boot = {"name": BOOT_EVENT, "payload": {}, "router_data": ROUTER_DATA}
-    await tab.sio.connect(
-        f"{base}?{urllib.parse.urlencode({'token': tab.client_token})}",
-        socketio_path=NAMESPACE,
-        namespaces=[NAMESPACE],
-        transports=["websocket"],
-        auth={constants.CompileVars.CONNECT_AUTH_EVENT: boot},
-        wait_timeout=LOAD_TIMEOUT,
-    )
+    try:
+        await sio.connect(
+            f"{base}?{urllib.parse.urlencode({'token': tab.client_token})}",
+            socketio_path=NAMESPACE,
+            namespaces=[NAMESPACE],
+            transports=["websocket"],
+            auth={constants.CompileVars.CONNECT_AUTH_EVENT: boot},
+            wait_timeout=LOAD_TIMEOUT,
+        )
+    except BaseException:
+        await sio.disconnect()  # a half-open attempt must not keep the token linked
+        raise
+    tab.sio = sio
+
+
+async def _reopen(tab: Tab, base: str) -> None:
+    """Connect a tab whose socket was lost again, with the page's back-off (200 ms more per
+    failed try, at most 2 s), for up to ``LOAD_TIMEOUT``."""
+    end = time.perf_counter() + LOAD_TIMEOUT
+    attempt = 0
+    while not tab.closing and time.perf_counter() < end:
+        try:
+            await _open_socket(tab, base, reconnect=True)
+        except Exception:  # noqa: BLE001 - try again, as the page does
+            attempt = min(attempt + 1, 10)
+            await asyncio.sleep(0.2 * attempt)
+            continue
+        tab.reconnects += 1
+        return
+
+
+async def _connect(tab: Tab, base: str, open_name: str, *, reconnect: bool = False) -> None:
+    """Connect, let the page load, open the conversation with the friend. ``reconnect``: a
+    lost socket connects again (``--kill-after``)."""
+    await _open_socket(tab, base, reconnect=reconnect)
     await asyncio.wait_for(tab.hydrated.wait(), LOAD_TIMEOUT)
     await tab.emit(open_name, {"username": tab.friend})
     await asyncio.wait_for(tab.opened.wait(), LOAD_TIMEOUT)
 
 
-async def _reload_missing(tabs: list[Tab], base: str, open_name: str) -> int:
+async def _reload_missing(tabs: list[Tab], base: str, open_name: str) -> set[str]:
     """Open each tab that has missing messages afresh (a browser reload: a new socket, the
-    page loaded again) and count the messages that are still not shown. Slow is allowed
+    page loaded again) and return the messages that are still not shown. Slow is allowed
     under overload, lost is not: this tells the one from the other."""
-    still = 0
+    still: set[str] = set()
     for tab in tabs:
         if not tab.pending:
             continue
@@ -237,8 +305,36 @@ async def _reload_missing(tabs: list[Tab], base: str, open_name: str) -> int:
         finally:
             if fresh.sio is not None and fresh.sio.connected:
                 await fresh.sio.disconnect()
-        still += len(fresh.pending)
+        still.update(fresh.pending)
     return still
+
+
+def _kill_a_backend(cluster_pid: int) -> tuple[int, list[int]]:
+    """``kill -9`` the Granian worker(s) of one backend of ``./iris cluster`` (the process
+    tree ``cluster_pid``): the backend with the lowest pid. Returns it and what was killed."""
+    tree = psutil.Process(cluster_pid).children(recursive=True)
+    backends = sorted(
+        (p for p in tree if "--backend-only" in " ".join(p.cmdline())),
+        key=lambda p: p.pid,
+    )
+    top = [p for p in backends if p.ppid() not in {b.pid for b in backends}]
+    if not top:
+        raise SystemExit("--kill-after: no `--backend-only` process under --pid")
+    workers = top[0].children()
+    for worker in workers:
+        worker.kill()
+    return top[0].pid, [w.pid for w in workers]
+
+
+def _stored_bodies(database_url: str, run_id: str) -> set[str]:
+    """The bench's messages of this run that the server stored."""
+    from sqlalchemy import text
+
+    with engine_for(database_url).connect() as db:
+        rows = db.execute(
+            text("SELECT body FROM messages WHERE body LIKE :run"), {"run": f"lt-{run_id}-%"}
+        )
+        return {row[0] for row in rows}
 
 
 def _seed_pairs(
@@ -451,6 +547,39 @@ def _server_log_summary(log: Path) -> None:
         print(f"  {count:5d} x {line}")
 
 
+def _report_kill(
+    args: argparse.Namespace,
+    tabs: list[Tab],
+    killed: tuple[int, list[int]],
+    still_missing: set[str],
+    seed: tuple[str, Path | None] | None,
+    run_id: str,
+) -> None:
+    """What ``--kill-after`` did: the tabs that lost their socket and came back, the sends
+    refused while they were down, and (given the database) whether every stored message is
+    shown at its partner and every acknowledged one was stored."""
+    backend, workers = killed
+    lost = [tab for tab in tabs if tab.disconnects]
+    back = sum(1 for tab in lost if tab.sio is not None and tab.sio.connected)
+    print(
+        f"| killed at {args.kill_after:.0f} s: backend pid {backend}, worker pid(s) "
+        f"{', '.join(map(str, workers))} | {len(lost)} tabs lost their socket, {back} of them "
+        f"connected again ({sum(t.new_tokens for t in tabs)} given a new token); "
+        f"{sum(t.refused_sends for t in tabs)} sends refused while down |"
+    )
+    for error, count in Counter(tab.error for tab in lost if tab.error).most_common(3):
+        print(f"|   {count} of those tabs: {error} |")
+    if seed is not None:
+        stored = _stored_bodies(seed[0], run_id)
+        acked = {body for tab in tabs for body in tab.echo_seen}
+        print(
+            f"| stored by the server | {len(stored)}; stored yet not shown at the partner "
+            f"even after a reload: {len(stored & still_missing)}; shown in the sender's tab "
+            f"yet not stored: {len(acked - stored)} |"
+        )
+    print(f"| rows shown twice in one page (any tab) | {sum(t.repeated_rows for t in tabs)} |")
+
+
 async def run(
     args: argparse.Namespace,
     base: str,
@@ -490,7 +619,9 @@ async def run(
     async def connect(tab: Tab) -> None:
         async with gate:
             try:
-                await _connect(tab, base, names.open_conversation)
+                await _connect(
+                    tab, base, names.open_conversation, reconnect=args.kill_after is not None
+                )
             except Exception as exc:  # noqa: BLE001 - counted and reported, the rest go on
                 tab.error = tab.error or f"{type(exc).__name__}: {exc}"[:200]
 
@@ -527,6 +658,7 @@ async def run(
     gc.disable()
     stop_lag = asyncio.Event()
     lag_task = asyncio.create_task(_loop_lag(stop_lag, lag))
+    killed: tuple[int, list[int]] | None = None
     if ready and args.rate > 0:
         interval = 1.0 / args.rate
         with CpuWindow(tree) as busy:
@@ -535,12 +667,23 @@ async def run(
             while (due := begin + sent * interval) < end:
                 if (wait := due - time.perf_counter()) > 0:
                     await asyncio.sleep(wait)
+                if (
+                    killed is None
+                    and args.kill_after is not None
+                    and pid is not None
+                    and time.perf_counter() - begin >= args.kill_after
+                ):
+                    killed = _kill_a_backend(pid)
                 a, b = ready[sent % len(ready)]
                 sender, receiver = (a, b) if (sent // len(ready)) % 2 == 0 else (b, a)
                 body = f"lt-{run_id}-{sent}"
                 receiver.pending[body] = sender.echo_pending[body] = time.perf_counter()
                 form = {"body": body, "attachment_ids": ""}
-                await sender.emit(names.send_message, {"form": form})
+                try:
+                    await sender.emit(names.send_message, {"form": form})
+                except Exception:  # noqa: BLE001 - its socket is down: never sent, never acked
+                    del receiver.pending[body], sender.echo_pending[body]
+                    sender.refused_sends += 1
                 sent += 1
             # The CPU window is the whole send phase, not just until the last emit.
             await asyncio.sleep(max(0.0, end - time.perf_counter()))
@@ -610,12 +753,15 @@ async def run(
             f"({pushed_not_seen} of them already in the sender's own tab; "
             f"{unanswered} sends not in the sender's own tab either) |"
         )
+        still: set[str] = set()
         if missing:
-            reloaded = await _reload_missing(tabs, base, names.open_conversation)
+            still = await _reload_missing(tabs, base, names.open_conversation)
             print(
                 f"| of those, still missing once each such partner tab reloads (the newest "
-                f"page, as a browser reload shows it) | {reloaded} |"
+                f"page, as a browser reload shows it) | {len(still)} |"
             )
+        if killed is not None:
+            _report_kill(args, tabs, killed, still, seed, run_id)
         print(f"| bench event-loop lag while sending, max | {max(lag, default=0):.0f} ms |")
         events = Counter()
         for tab in tabs:
@@ -631,6 +777,7 @@ async def run(
 
     async def close(tab: Tab) -> None:
         nonlocal unclosed
+        tab.closing = True
         async with gate:
             if tab.sio is not None and tab.sio.connected:
                 try:
@@ -669,6 +816,13 @@ def main() -> None:
         help="sign users up through /api instead of writing them to the database (with "
         "--url, always unless --database-url names the running server's database, whose "
         "secret must be the one this environment and checkout give)",
+    )
+    parser.add_argument(
+        "--kill-after",
+        type=float,
+        help="with --url and --pid of `./iris cluster`: kill -9 one backend's worker this many "
+        "seconds into the send phase; tabs reconnect through the balancer as the page does, "
+        "and with --database-url every stored message is checked at its partner",
     )
     parser.add_argument(
         "--pid",
