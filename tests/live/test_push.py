@@ -155,3 +155,46 @@ def test_a_message_and_its_receipt_each_look_up_the_registry_once(tabs, monkeypa
         ("ada-phone", TabChange.RECEIPTS),
         ("bob-tab", TabChange.MESSAGE_ARRIVED),
     ]
+
+
+def test_after_a_worker_dies_every_local_tab_is_re_read_a_few_at_a_time(tabs, monkeypatch):
+    """A survivor re-reads each tab connected to it, but ``RESYNC_AT_ONCE`` at a time: all
+    at once, their statements queued ahead of every live message's on the database threads.
+    The registry is read in one trip."""
+    registry = get_registry()
+    trips: list[int] = []
+    tokens_of = registry.tokens_of
+
+    async def counted_tokens_of(user_ids):  # type: ignore[no-untyped-def]
+        trips.append(len(user_ids))
+        return await tokens_of(user_ids)
+
+    monkeypatch.setattr(registry, "tokens_of", counted_tokens_of)
+    tabs.release.set()
+    in_flight, most = 0, 0
+    apply = tabs.apply
+
+    async def overlapping_apply(token: str, user_id: int, change: Change) -> bool:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        for _ in range(5):  # let every re-read that may start, start
+            await asyncio.sleep(0)
+        in_flight -= 1
+        return await apply(token, user_id, change)
+
+    monkeypatch.setattr(tabs, "apply", overlapping_apply)
+
+    async def scenario() -> int:
+        for user_id in range(1, 6):
+            for device in ("phone", "laptop"):
+                await registry.add(user_id, f"{user_id}-{device}")
+        return await push.resync_local_tabs()
+
+    assert asyncio.run(scenario()) == 10
+    assert most == push.RESYNC_AT_ONCE < 10
+    assert trips == [5]
+    assert sorted(token for token, _ in tabs.applied) == sorted(
+        f"{u}-{d}" for u in range(1, 6) for d in ("phone", "laptop")
+    )
+    assert {change.kind for _, change in tabs.applied} == {TabChange.RESYNC}
