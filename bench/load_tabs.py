@@ -113,34 +113,33 @@ def handlers() -> Handlers:
     )
 
 
-def _bodies(delta: dict[str, Any]) -> Iterator[str]:
-    """Message bodies in a delta: any substate's ``messages`` list (``chat_state`` before
-    the split, ``messages_state`` after it) and its ``arrived`` list (rows added to an open
-    page, where the checkout has it)."""
+def _row_lists(delta: dict[str, Any]) -> Iterator[list[str]]:
+    """The bodies of each list of message rows in a delta: any substate's ``messages``
+    list (``chat_state`` before the split, ``messages_state`` after it) and its ``arrived``
+    list (rows added to an open page, where the checkout has it)."""
     for substate in delta.values():
         if not isinstance(substate, dict):
             continue
         for name in ("messages_rx_state_", "arrived_rx_state_"):
             rows = substate.get(name)
             if isinstance(rows, list):
-                for row in rows:
-                    if isinstance(row, dict) and isinstance(row.get("body"), str):
-                        yield row["body"]
+                yield [
+                    row["body"]
+                    for row in rows
+                    if isinstance(row, dict) and isinstance(row.get("body"), str)
+                ]
+
+
+def _bodies(delta: dict[str, Any]) -> Iterator[str]:
+    """Message bodies in a delta."""
+    for bodies in _row_lists(delta):
+        yield from bodies
 
 
 def _repeated_rows(delta: dict[str, Any]) -> int:
     """Rows of a page (one ``messages`` or ``arrived`` list) whose body is listed there
     before: a message shown twice."""
-    repeated = 0
-    for substate in delta.values():
-        if not isinstance(substate, dict):
-            continue
-        for name in ("messages_rx_state_", "arrived_rx_state_"):
-            rows = substate.get(name)
-            if isinstance(rows, list):
-                bodies = [r["body"] for r in rows if isinstance(r, dict) and "body" in r]
-                repeated += len(bodies) - len(set(bodies))
-    return repeated
+    return sum(len(bodies) - len(set(bodies)) for bodies in _row_lists(delta))
 
 
 def _field(delta: dict[str, Any], name: str) -> Iterator[Any]:
