@@ -268,8 +268,9 @@ async def extend_locks(
     worker_id: str | None = None,
 ) -> int:
     """Renew to ``expiry_ms`` each of these locks that is still held with its lock id and
-    has less than ``LOCK_RENEW_BELOW`` of it left, ``BATCH_KEYS`` to a round trip, and list
-    them as ``worker_id``'s (when given); returns how many of the locks are still there."""
+    has less than ``LOCK_RENEW_BELOW`` of it left, and list them as ``worker_id``'s (when
+    given); ``BATCH_KEYS // 2`` locks to a round trip (each brings its key and its id).
+    Returns how many of the locks are still there."""
     script = redis.register_script(_EXTEND_LOCKS)
     due = int(expiry_ms * LOCK_RENEW_BELOW)
     listed = held_locks_key(worker_id) if worker_id is not None else "-"

@@ -287,8 +287,9 @@ class ReflexTabs:
         11.8 ms of the backends' CPU against 8.3 with 100 tabs. Reflex keeps a hold below
         the lock's expiry (10 s) because nothing renews the lock meanwhile; here
         ``keepalive.watch_held_locks`` renews the lock of every held tab once it is due, so
-        the lock outlives any hold while the worker lives, and a dead worker's locks still
-        expire 10 s after its last renewal. Call it only where those renewals run."""
+        the lock outlives any hold while the worker lives; a dead worker's locks are released
+        by the survivors (``live.workers``), or else expire 10 s after its last renewal. Call
+        it only where those renewals run."""
         manager = self._redis_manager(holding=True)
         if manager is None or oplock_hold_time():
             return False
