@@ -55,7 +55,7 @@ _expiry = {"redis_token_expiration": _settings.tab_state_ttl} if _state_mode == 
 
 # With several workers, a tab's states stay in the memory of the worker holding its socket
 # between events (Reflex's opportunistic lock: it keeps the tab's Redis lock and writes the
-# states back when its hold ends, 5 s, or another worker asks for the tab), instead of a
+# states back when its hold ends, IRIS_TAB_HOLD_SECONDS, or another worker asks), instead of a
 # Redis read and write per event. Every change for a tab is applied by that worker
 # (iris_reflex/live/relay.py), so nobody else asks. REFLEX_OPLOCK_ENABLED=false turns it off.
 if _state_mode == "redis":

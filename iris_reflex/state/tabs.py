@@ -267,7 +267,7 @@ class ReflexTabs:
 
         With several workers Reflex's opportunistic lock (``rxconfig.py``) keeps a tab's
         states in the memory of the worker using them and writes them to Redis when its hold
-        ends (``oplock_hold_time``, 5 s) or another worker asks for the tab. Until then the
+        ends (``IRIS_TAB_HOLD_SECONDS``, 60 s) or another worker asks for the tab. Until then the
         stored copy still holds what a change just took away (a message that expired or was
         deleted). Ending the hold early writes the copy as soon as the state is free (at
         once when it is). Nothing to do without a hold (one worker, or no lease here)."""
