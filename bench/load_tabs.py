@@ -47,7 +47,7 @@ import time
 import urllib.parse
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,18 +223,49 @@ class Tab:
             self.error = f"redirected: {event.get('payload')}"
 
 
-async def _open_socket(tab: Tab, base: str, *, reconnect: bool) -> None:
-    """A socket for the tab: its client token, its cookie, the boot event. ``reconnect``: a
-    lost socket is opened again the same way, through ``base``, as the page does. (Not
-    python-socketio's own reconnection: python-engineio pops the extra headers on the first
-    connect, so a reconnected socket would carry no cookie, which a browser always sends.)"""
+async def open_tab_socket(
+    base: str,
+    client_token: str,
+    session_token: str,
+    *,
+    on_event: Callable[[dict[str, Any]], Awaitable[None]],
+    on_new_token: Callable[[str], Awaitable[None]],
+    on_disconnect: Callable[..., Awaitable[None]],
+    timeout: float = LOAD_TIMEOUT,
+) -> socketio.AsyncClient:
+    """A socket opened as the page opens it: ``client_token`` in the query, the session
+    cookie in the handshake, the boot event in the CONNECT packet. A half-open attempt is
+    closed before the error goes on, so the token is not left linked on the server."""
     sio = socketio.AsyncClient(
         reconnection=False,
         # python-engineio moves a Cookie header into aiohttp's cookie jar, which never
         # sends cookies to an IP address such as 127.0.0.1; extra options go on as they are.
-        websocket_extra_options={"headers": {"Cookie": f"{SESSION_COOKIE}={tab.session_token}"}},
+        websocket_extra_options={"headers": {"Cookie": f"{SESSION_COOKIE}={session_token}"}},
     )
-    sio.on("event", tab.on_update, namespace=NAMESPACE)
+    sio.on("event", on_event, namespace=NAMESPACE)
+    sio.on("new_token", on_new_token, namespace=NAMESPACE)
+    sio.on("disconnect", on_disconnect, namespace=NAMESPACE)
+    boot = {"name": BOOT_EVENT, "payload": {}, "router_data": ROUTER_DATA}
+    try:
+        await sio.connect(
+            f"{base}?{urllib.parse.urlencode({'token': client_token})}",
+            socketio_path=NAMESPACE,
+            namespaces=[NAMESPACE],
+            transports=["websocket"],
+            auth={constants.CompileVars.CONNECT_AUTH_EVENT: boot},
+            wait_timeout=timeout,
+        )
+    except BaseException:
+        await sio.disconnect()
+        raise
+    return sio
+
+
+async def _open_socket(tab: Tab, base: str, *, reconnect: bool) -> None:
+    """The tab's socket. ``reconnect``: a lost socket is opened again the same way, through
+    ``base``, as the page does. (Not python-socketio's own reconnection: python-engineio
+    pops the extra headers on the first connect, so a reconnected socket would carry no
+    cookie, which a browser always sends.)"""
 
     async def new_token(token: str) -> None:
         # Taken for a duplicate tab: the server handed a new token and an empty state.
@@ -246,22 +277,14 @@ async def _open_socket(tab: Tab, base: str, *, reconnect: bool) -> None:
         if reconnect and not tab.closing:
             tab.reconnecting = asyncio.create_task(_reopen(tab, base))
 
-    sio.on("new_token", new_token, namespace=NAMESPACE)
-    sio.on("disconnect", lost, namespace=NAMESPACE)
-    boot = {"name": BOOT_EVENT, "payload": {}, "router_data": ROUTER_DATA}
-    try:
-        await sio.connect(
-            f"{base}?{urllib.parse.urlencode({'token': tab.client_token})}",
-            socketio_path=NAMESPACE,
-            namespaces=[NAMESPACE],
-            transports=["websocket"],
-            auth={constants.CompileVars.CONNECT_AUTH_EVENT: boot},
-            wait_timeout=LOAD_TIMEOUT,
-        )
-    except BaseException:
-        await sio.disconnect()  # a half-open attempt must not keep the token linked
-        raise
-    tab.sio = sio
+    tab.sio = await open_tab_socket(
+        base,
+        tab.client_token,
+        tab.session_token,
+        on_event=tab.on_update,
+        on_new_token=new_token,
+        on_disconnect=lost,
+    )
 
 
 async def _reopen(tab: Tab, base: str) -> None:

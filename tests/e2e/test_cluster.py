@@ -35,7 +35,6 @@ import secrets
 import signal
 import subprocess
 import time
-import urllib.parse
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,9 +47,14 @@ import pytest
 import socketio
 import sqlalchemy as sa
 from playwright.sync_api import Browser
-from reflex_base import constants
 
-from bench.load_tabs import BOOT_EVENT, NAMESPACE, ROUTER_DATA, SESSION_COOKIE, _pair, handlers
+from bench.load_tabs import (
+    NAMESPACE,
+    ROUTER_DATA,
+    _pair,
+    handlers,
+    open_tab_socket,
+)
 from iris_reflex.db import engine_for
 from tests.conftest import create_database
 from tests.e2e.conftest import Server, answers, app_env, free_port, start_iris, wait_for
@@ -339,30 +343,15 @@ class ClusterTab:
 
     async def connect(self, base: str, timeout: float = DEADLINE) -> None:
         self.hydrated.clear()
-        sio = socketio.AsyncClient(
-            reconnection=False,
-            websocket_extra_options={
-                "headers": {"Cookie": f"{SESSION_COOKIE}={self.session_token}"}
-            },
+        sio = await open_tab_socket(
+            base,
+            self.client_token,
+            self.session_token,
+            on_event=self.on_update,
+            on_new_token=self.on_new_token,
+            on_disconnect=self._on_disconnect,
+            timeout=timeout,
         )
-        sio.on("event", self.on_update, namespace=NAMESPACE)
-        sio.on("new_token", self.on_new_token, namespace=NAMESPACE)
-        sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
-        boot = {"name": BOOT_EVENT, "payload": {}, "router_data": ROUTER_DATA}
-        query = urllib.parse.urlencode({"token": self.client_token})
-        try:
-            await sio.connect(
-                f"{base}?{query}",
-                socketio_path=NAMESPACE,
-                namespaces=[NAMESPACE],
-                transports=["websocket"],
-                auth={constants.CompileVars.CONNECT_AUTH_EVENT: boot},
-                wait_timeout=timeout,
-            )
-        except BaseException:
-            # A half-open attempt must not keep the token linked on the server.
-            await sio.disconnect()
-            raise
         self.sio, self.backend, self.connected = sio, base, True
         queued, self.queued = self.queued, []
         for event in queued:
