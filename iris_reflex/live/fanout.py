@@ -9,7 +9,7 @@ it has already updated itself, and a push must never lock its own tab.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 
 from iris_reflex.db import session_scope
 from iris_reflex.live import push
@@ -28,7 +28,6 @@ from iris_reflex.live.events import (
     Typing,
 )
 from iris_reflex.services import friends
-from iris_reflex.services.message_views import MessageView
 
 
 def _friend_ids(user_id: int) -> list[int]:
@@ -43,24 +42,21 @@ async def _each(user_ids: Sequence[int], change: Change, skip: str | None) -> No
     )
 
 
-def _arrived(user_id: int, tokens: list[str], view: MessageView) -> Awaitable[int]:
-    """Hand a new message to these open tabs of the user. Each tab checks, under its lock,
-    that it may still show it (``message_actions.arrive``)."""
-    return push.push_to_tabs(user_id, tokens, Change(TabChange.MESSAGE_ARRIVED, message=view))
-
-
 async def deliver(event: Event, skip_token: str | None = None) -> None:
     """Push ``event`` to every tab that must hear about it."""
     skip = skip_token
     match event:
         case MessageSent(message=view):
-            # The recipient's tabs show it (and read it if it is open); the sender's others too.
-            recipient_tabs, sender_tabs = await push.tabs_of_each(
-                (view.recipient_id, view.sender_id)
+            # The recipient's tabs show it (and read it if it is open); the sender's others
+            # too. Each tab checks, under its lock, that it may still show it
+            # (``message_actions.arrive``). Tabs on other workers were handed it already.
+            arrived = Change(TabChange.MESSAGE_ARRIVED, message=view)
+            recipient_tabs, sender_tabs = await push.hand_over(
+                ((view.recipient_id, arrived), (view.sender_id, arrived)), skip_token=skip
             )
             await asyncio.gather(
-                _arrived(view.recipient_id, recipient_tabs, view),
-                _arrived(view.sender_id, [t for t in sender_tabs if t != skip], view),
+                push.push_to_tabs(view.recipient_id, recipient_tabs, arrived),
+                push.push_to_tabs(view.sender_id, sender_tabs, arrived),
             )
         case ConversationsChanged(user_ids=user_ids):
             await _each(user_ids, Change(TabChange.CONVERSATIONS), skip)
@@ -69,18 +65,14 @@ async def deliver(event: Event, skip_token: str | None = None) -> None:
         ):
             # The reader's other tabs drop their unread counts; the sender sees the receipt
             # when both share receipts (ticks on those messages: nothing else changed).
-            tabs = await push.tabs_of_each((reader_id, sender_id) if may_see else (reader_id,))
-            pushes = [
-                push.push_to_user(
-                    reader_id, Change(TabChange.CONVERSATIONS), skip_token=skip, tokens=tabs[0]
-                )
-            ]
+            told = [(reader_id, Change(TabChange.CONVERSATIONS))]
             if may_see:
-                pushes.append(
-                    push.push_to_user(
-                        sender_id, Change(TabChange.RECEIPTS, message_ids=ids), tokens=tabs[1]
-                    )
-                )
+                told.append((sender_id, Change(TabChange.RECEIPTS, message_ids=ids)))
+            tabs = await push.hand_over(told, skip_token=skip)
+            # ``skip`` is the reader's tab: the sender's receipts fold across all of them.
+            pushes = [push.push_to_user(reader_id, told[0][1], skip_token=skip, tokens=tabs[0])]
+            if may_see:
+                pushes.append(push.push_to_user(sender_id, told[1][1], tokens=tabs[1]))
             await asyncio.gather(*pushes)
         case FriendsChanged(user_ids=user_ids):
             await _each(user_ids, Change(TabChange.FRIENDS), skip)

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from iris_reflex import metrics
 from iris_reflex.live.events import Change, TabChange
-from iris_reflex.live.registry import get_registry
+from iris_reflex.live.registry import RedisRegistry, get_registry
 from iris_reflex.live.relay import get_relay
 
 log = logging.getLogger("iris.live")
@@ -148,6 +148,35 @@ async def tabs_of(user_id: int, *, skip_token: str | None = None) -> list[str]:
     if _driver is None:
         return []
     return [t for t in await get_registry().tokens(user_id) if t != skip_token]
+
+
+async def register_tab(user_id: int, token: str) -> None:
+    """The tab is ``user_id``'s from now on, connected to this worker: pushes reach it."""
+    await get_registry().add(user_id, token, worker_id())
+
+
+async def hand_over(
+    changes: Sequence[tuple[int, Change]], *, skip_token: str | None = None
+) -> list[list[str]]:
+    """Each user's tabs (but ``skip_token``) that are still to be reached from here, for
+    ``changes`` (one per user, in order). With several workers the tabs registered on another
+    worker are handed their change in the same Redis call that looks them up
+    (``relay.Relay.send_to_users``): what is returned is the tabs registered here or on no
+    worker, and those whose worker nobody heard (it died, or renamed itself at start-up),
+    which ``_push_one`` then reaches as any other."""
+    if _driver is None:
+        return [[] for _ in changes]
+    registry, relay, here = get_registry(), get_relay(), worker_id()
+    if relay is None or here is None or not isinstance(registry, RedisRegistry):
+        looked_up = await registry.tokens_of([user_id for user_id, _ in changes])
+        return [[t for t in tokens if t != skip_token] for tokens in looked_up]
+    results = await relay.send_to_users(
+        [registry.key(user_id) for user_id, _ in changes], changes, here=here, skip_token=skip_token
+    )
+    for (_, change), (relayed, _) in zip(changes, results, strict=True):
+        if relayed:
+            metrics.by_kind(metrics.RELAYED, change.kind.value).inc(relayed)
+    return [left for _, left in results]
 
 
 async def tabs_of_each(user_ids: Sequence[int]) -> list[list[str]]:

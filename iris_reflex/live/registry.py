@@ -1,7 +1,9 @@
 """Which open tabs (Reflex client tokens) belong to which signed-in user.
 
 Reflex knows tabs, not users. A tab registers here once its session is verified and leaves
-on logout; pushes then reach every tab of a user. With one worker the map lives in memory;
+on logout; pushes then reach every tab of a user. With several workers each entry also names
+the worker the tab registered on, so one Redis call can look a user's tabs up and hand a
+change to their workers (``relay.Relay.send_to_users``). With one worker the map lives in memory;
 with several workers (``IRIS_REDIS_URL``) it lives in Redis, so a message sent through any
 worker finds tabs connected to any other (Reflex forwards the state update itself).
 Entries can go stale (a closed tab): the pusher drops tokens Reflex no longer knows, and Redis
@@ -32,7 +34,10 @@ async def redis_result(result: Awaitable[T] | T) -> T:
 class TabRegistry(Protocol):
     """The user → tabs map."""
 
-    async def add(self, user_id: int, token: str) -> None: ...
+    async def add(self, user_id: int, token: str, worker_id: str | None = None) -> None:
+        """Register ``token`` as ``user_id``'s, connected to ``worker_id`` (None: unknown,
+        or one worker)."""
+        ...
 
     async def remove(self, user_id: int, token: str) -> None: ...
 
@@ -53,7 +58,7 @@ class MemoryRegistry:
     def __init__(self) -> None:
         self._tabs: dict[int, set[str]] = {}
 
-    async def add(self, user_id: int, token: str) -> None:
+    async def add(self, user_id: int, token: str, worker_id: str | None = None) -> None:
         self._tabs.setdefault(user_id, set()).add(token)
 
     async def remove(self, user_id: int, token: str) -> None:
@@ -74,34 +79,36 @@ class MemoryRegistry:
 
 
 class RedisRegistry:
-    """Shared by every worker: one Redis set per user."""
+    """Shared by every worker: one Redis hash per user, each tab's token naming the worker
+    it registered on ("" when unknown)."""
 
-    def __init__(self, url: str, prefix: str = "iris:tabs:") -> None:
+    def __init__(self, url: str, prefix: str = "iris:tab-workers:") -> None:
         self._redis = redis.from_url(url, decode_responses=True)
         self._prefix = prefix
 
-    def _key(self, user_id: int) -> str:
+    def key(self, user_id: int) -> str:
+        """The user's hash (``relay.Relay.send_to_users`` reads it inside Redis)."""
         return f"{self._prefix}{user_id}"
 
-    async def add(self, user_id: int, token: str) -> None:
-        key = self._key(user_id)
+    async def add(self, user_id: int, token: str, worker_id: str | None = None) -> None:
+        key = self.key(user_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(key, token)
+            pipe.hset(key, token, worker_id or "")
             pipe.expire(key, REDIS_TTL_SECONDS)
             await pipe.execute()
 
     async def remove(self, user_id: int, token: str) -> None:
-        await redis_result(self._redis.srem(self._key(user_id), token))
+        await redis_result(self._redis.hdel(self.key(user_id), token))
 
     async def tokens(self, user_id: int) -> set[str]:
-        return set(await redis_result(self._redis.smembers(self._key(user_id))))
+        return set(await redis_result(self._redis.hkeys(self.key(user_id))))
 
     async def tokens_of(self, user_ids: Sequence[int]) -> list[set[str]]:
         if len(user_ids) == 1:
             return [await self.tokens(user_ids[0])]
         async with self._redis.pipeline(transaction=False) as pipe:
             for user_id in user_ids:
-                pipe.smembers(self._key(user_id))
+                pipe.hkeys(self.key(user_id))
             return [set(members) for members in await pipe.execute()]
 
     async def users(self) -> set[int]:
@@ -122,4 +129,4 @@ def get_registry() -> TabRegistry:
     settings = get_settings()
     if not settings.redis_url:
         return MemoryRegistry()
-    return RedisRegistry(settings.redis_url, prefix=f"{settings.redis_prefix}tabs:")
+    return RedisRegistry(settings.redis_url, prefix=f"{settings.redis_prefix}tab-workers:")

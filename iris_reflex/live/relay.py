@@ -18,6 +18,15 @@ in it nor hand a worker a forged change), and that worker applies it as its own 
 (``push.apply_relayed``). When nobody receives it (that worker just died, or is renaming
 itself at start-up), the pusher applies it itself through Redis, as before.
 
+A message's fan-out hands its changes over in the same Redis call that looks its tabs up
+(``send_to_users``): the registry names the worker each tab registered on, and a Lua script
+publishes to those workers and returns the tabs left to reach from here (this worker's, and
+any whose worker nobody heard). Profiled on two backends, the lookup and the publish were
+two round trips per event, a tenth of the backends' samples with the publish. The change is
+sealed once per user, with the user; the tab's token travels beside it, unsealed: a token
+paired with another user's change is refused where it is applied, since a tab takes changes
+only for the user it is signed in as (``state.tabs``).
+
 Pub/sub keeps nothing, so what could be lost is covered where it would be lost: a worker that
 dies after receiving a change left it with every other push it owed, which the survivors
 re-read (``live.workers``); a worker whose subscription broke re-reads its own tabs once it
@@ -29,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import redis.asyncio as redis
@@ -41,8 +50,57 @@ from iris_reflex.settings import get_settings
 
 log = logging.getLogger("iris.live")
 
-LABEL = "iris relay: a change for a tab"  # associated data of every relayed blob
+LABEL = "iris relay: a change for a user's tab"  # associated data of every relayed blob
 RETRY_SECONDS = 1.0  # after Redis failed, before subscribing again
+MAX_TOKEN_BYTES = 256  # a Reflex client token is a UUID; anything longer is not one
+
+# KEYS[i]: user i's registry hash (token -> the worker it registered on). ARGV[1]: the
+# channel prefix; ARGV[2]: this worker; ARGV[3]: the tab that acted (skipped); ARGV[3 + i]:
+# user i's sealed change. Each tab named for another worker is published there, framed as
+# ``framed`` frames it; returns, per user, {tabs relayed, {tabs left to reach from here}}.
+_SEND_TO_USERS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local tabs = redis.call('HGETALL', key)
+  local relayed, left = 0, {}
+  for j = 1, #tabs, 2 do
+    local token, worker = tabs[j], tabs[j + 1]
+    if token ~= ARGV[3] then
+      if worker ~= '' and worker ~= ARGV[2]
+         and redis.call('PUBLISH', ARGV[1] .. worker, #token .. ':' .. token .. ARGV[3 + i]) > 0
+      then
+        relayed = relayed + 1
+      else
+        left[#left + 1] = token
+      end
+    end
+  end
+  out[i] = {relayed, left}
+end
+return out
+"""
+
+
+def framed(token: str, blob: bytes) -> bytes:
+    """What goes over a worker's channel: the tab's token, length first, then the sealed
+    change (as ``_SEND_TO_USERS`` builds it in Redis)."""
+    raw = token.encode()
+    return b"%d:%s%s" % (len(raw), raw, blob)
+
+
+def _unframed(data: object) -> tuple[str, bytes]:
+    if not isinstance(data, bytes):
+        raise sealing.SealError("a relayed change that is not bytes")
+    head, colon, rest = data.partition(b":")
+    if not colon or not head.isdigit() or int(head) > MAX_TOKEN_BYTES:
+        raise sealing.SealError("a relayed change without a tab")
+    size = int(head)
+    try:
+        token = rest[:size].decode()
+    except UnicodeDecodeError as exc:
+        raise sealing.SealError("a relayed change for a tab that is not one") from exc
+    return token, rest[size:]
+
 
 Apply = Callable[[int, str, Change], Coroutine[Any, Any, None]]
 
@@ -54,22 +112,47 @@ class Relay:
         self._redis = redis.from_url(url, client_name=name)  # named in Redis's CLIENT LIST
         self._channel = f"{prefix}tab-changes:"
         self._running: set[asyncio.Task[None]] = set()
+        self._send_to_users = self._redis.register_script(_SEND_TO_USERS)
 
     def channel(self, worker_id: str) -> str:
         return self._channel + worker_id
 
+    @staticmethod
+    def _sealed(user_id: int, change: Change) -> bytes:
+        return sealing.seal({"user_id": user_id, "change": change}, label=LABEL)
+
     async def send(self, worker_id: str, user_id: int, token: str, change: Change) -> bool:
         """Publish ``change`` for ``token`` to ``worker_id``; False when no worker heard it."""
-        blob = sealing.seal({"user_id": user_id, "token": token, "change": change}, label=LABEL)
+        blob = framed(token, self._sealed(user_id, change))
         receivers = await redis_result(self._redis.publish(self.channel(worker_id), blob))
         return bool(receivers)
 
+    async def send_to_users(
+        self,
+        registry_keys: Sequence[str],
+        changes: Sequence[tuple[int, Change]],
+        *,
+        here: str,
+        skip_token: str | None,
+    ) -> list[tuple[int, list[str]]]:
+        """In one call to Redis, hand each ``(user, change)`` to the workers the user's tabs
+        registered on (``registry_keys``, in the same order); per user, how many tabs were
+        relayed and which are left to reach from here: tabs registered ``here`` or on no
+        worker, and tabs whose worker nobody heard. ``skip_token`` gets nothing."""
+        if not changes:
+            return []
+        blobs = [self._sealed(user_id, change) for user_id, change in changes]
+        args: list[str | bytes] = [self._channel, here, skip_token or "", *blobs]
+        replies = await self._send_to_users(keys=list(registry_keys), args=args)
+        return [(int(relayed), [t.decode() for t in left]) for relayed, left in replies]
+
     def _received(self, blob: object, apply: Apply) -> None:
         try:
-            fields = sealing.unseal(blob, label=LABEL)
-            user_id, token, change = fields["user_id"], fields["token"], fields["change"]
-            if not (isinstance(user_id, int) and isinstance(token, str)):
-                raise sealing.SealError("a relayed change without a user and a tab")
+            token, sealed = _unframed(blob)
+            fields = sealing.unseal(sealed, label=LABEL)
+            user_id, change = fields["user_id"], fields["change"]
+            if not isinstance(user_id, int):
+                raise sealing.SealError("a relayed change without a user")
             if not isinstance(change, Change):
                 raise sealing.SealError("a relayed change that is not a change")
         except (sealing.SealError, KeyError):

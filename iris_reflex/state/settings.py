@@ -21,7 +21,7 @@ import reflex as rx
 from iris_reflex.actions import accounts as account_actions
 from iris_reflex.db import in_session
 from iris_reflex.errors import DomainError
-from iris_reflex.live.registry import get_registry
+from iris_reflex.live import push
 from iris_reflex.paths import LOGIN_ROUTE
 from iris_reflex.services import accounts, users
 from iris_reflex.services.timers import DEFAULT_TIMER_CHOICES, parse_period, period_text
@@ -147,7 +147,7 @@ class SettingsState(Sealed, rx.State):
         user_id = await self._signed_in()
         preferences = await in_session(accounts.get_preferences, actor_id=user_id)
         # Registered like a chat tab, so a session ended elsewhere reaches this tab too.
-        await get_registry().add(user_id, self._token())
+        await push.register_tab(user_id, self._token())
         self._show(preferences)
         await self._show_profile(user_id)
         self.change_error = ""

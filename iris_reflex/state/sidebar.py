@@ -7,9 +7,8 @@ import dataclasses
 import reflex as rx
 
 from iris_reflex.db import in_session
-from iris_reflex.live import outbox, presence
+from iris_reflex.live import outbox, presence, push
 from iris_reflex.live.events import PresenceChanged
-from iris_reflex.live.registry import get_registry
 from iris_reflex.services import conversations, friends, pairs, users
 from iris_reflex.services.conversations import ConversationSummary
 from iris_reflex.services.message_views import MessageView
@@ -45,7 +44,7 @@ class SidebarState(SessionState):
         """On load of the home page: register this tab for live updates and fill the sidebar
         (the friends tab loads its own lists)."""
         user_id = await self._signed_in()
-        await get_registry().add(user_id, self._token())
+        await push.register_tab(user_id, self._token())
         presence.tab_opened(user_id, self._token())
         await in_session(users.touch_last_seen, user_id=user_id)
         outbox.publish(PresenceChanged(user_id))

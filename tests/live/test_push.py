@@ -34,6 +34,9 @@ class HeldTabs:
     async def owner(self, token: str) -> str | None:
         return "this-worker"
 
+    def worker_id(self) -> str | None:
+        return None  # one worker: no relay
+
     def flush(self, token: str) -> None:
         pass
 

@@ -21,7 +21,7 @@ import pytest
 
 from iris_reflex import metrics, sealing
 from iris_reflex.live.events import Change, TabChange
-from iris_reflex.live.relay import LABEL, Relay
+from iris_reflex.live.relay import LABEL, Relay, framed
 from iris_reflex.services.attachments import AttachmentView
 from iris_reflex.services.message_views import MessageView
 from tests.redis_server import REDIS_URL, require_redis
@@ -136,16 +136,23 @@ def test_what_this_deployment_did_not_seal_is_refused_and_the_listener_goes_on(p
         refused_before = metrics.RELAY_REFUSED._value.get()
         try:
             channel = sender.channel("worker-b")
-            forged = {"user_id": 2, "token": "tab-1", "change": Change(TabChange.RESYNC)}
+            forged = {"user_id": 2, "change": Change(TabChange.RESYNC)}
             other_deployment = sealing.cipher_for("another deployment's secret " * 2)
             nonce = os.urandom(sealing.NONCE_BYTES)
             blobs: list[Any] = [
-                pickle.dumps(forged),  # a bare pickle: never unpickled
-                sealing.VERSION
-                + nonce
-                + other_deployment.encrypt(nonce, pickle.dumps(forged), LABEL.encode()),
-                sealing.seal(forged, label="iris tab state"),  # sealed for something else
-                sealing.seal({"user_id": "2", "token": "tab-1", "change": "resync"}, label=LABEL),
+                framed("tab-1", pickle.dumps(forged)),  # a bare pickle: never unpickled
+                framed(
+                    "tab-1",
+                    sealing.VERSION
+                    + nonce
+                    + other_deployment.encrypt(nonce, pickle.dumps(forged), LABEL.encode()),
+                ),
+                framed("tab-1", sealing.seal(forged, label="iris tab state")),  # another purpose
+                framed("tab-1", sealing.seal({"user_id": "2", "change": "resync"}, label=LABEL)),
+                # A genuine change without its tab, or with a length that is not one.
+                sealing.seal(forged, label=LABEL),
+                b"99999:tab-1" + sealing.seal(forged, label=LABEL),
+                b"1:\xff" + sealing.seal(forged, label=LABEL),  # a token that is not text
             ]
             for blob in blobs:
                 await sender._redis.publish(channel, blob)
@@ -251,5 +258,113 @@ def test_a_push_goes_to_the_worker_holding_the_tab_and_is_applied_here_when_none
             if holder.task is not None and not holder.task.done():
                 await holder.stop()
             await sender.close()
+
+    asyncio.run(scenario())
+
+
+class SplitTabs:
+    """This worker, ``worker-a``: tabs ``here`` are connected to it; every other tab is
+    connected nowhere (its worker died). Records what is applied here."""
+
+    def __init__(self, here: set[str]) -> None:
+        self.here = here
+        self.applied: list[tuple[str, Change]] = []
+
+    def worker_id(self) -> str | None:
+        return "worker-a"
+
+    async def is_connected(self, token: str) -> bool:
+        return token in self.here
+
+    def is_local(self, token: str) -> bool:
+        return token in self.here
+
+    async def owner(self, token: str) -> str | None:
+        return "worker-a" if token in self.here else None
+
+    def flush(self, token: str) -> None:
+        pass
+
+    async def apply(self, token: str, user_id: int, change: Change) -> bool:
+        self.applied.append((token, change))
+        return True
+
+
+def test_a_fan_out_hands_changes_to_other_workers_in_the_call_that_looks_the_tabs_up(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+):
+    """A message's fan-out and its receipt each make one call to Redis: the tabs
+    registered on another worker get their change there, the rest are pushed from here
+    (registered here, on no worker yet, or on a worker nobody hears), and the tab that
+    acted gets nothing."""
+    from iris_reflex.live import fanout, push
+    from iris_reflex.live.events import MessageSent, MessagesRead
+    from iris_reflex.live.registry import RedisRegistry
+
+    ada, bob = 1, 2
+
+    async def scenario() -> None:
+        sender = Relay(REDIS_URL, prefix)
+        registry = RedisRegistry(REDIS_URL, prefix=f"{prefix}tab-workers:")
+        monkeypatch.setattr(push, "get_relay", lambda: sender)
+        monkeypatch.setattr(push, "get_registry", lambda: registry)
+        calls: list[str] = []
+        send_to_users, tokens_of = sender.send_to_users, registry.tokens_of
+
+        async def counted_send_to_users(*args: Any, **kwargs: Any) -> Any:
+            calls.append("send_to_users")
+            return await send_to_users(*args, **kwargs)
+
+        async def counted_tokens_of(user_ids: Any) -> Any:
+            calls.append("tokens_of")
+            return await tokens_of(user_ids)
+
+        monkeypatch.setattr(sender, "send_to_users", counted_send_to_users)
+        monkeypatch.setattr(registry, "tokens_of", counted_tokens_of)
+        here = SplitTabs({"ada-laptop", "ada-phone", "bob-new"})
+        push.install(here)  # type: ignore[arg-type]
+        holder = Listening(prefix, "worker-b")
+        await holder.start(sender)
+        try:
+            for user_id, token, worker in (
+                (ada, "ada-laptop", "worker-a"),  # the tab that sent
+                (ada, "ada-phone", "worker-a"),
+                (ada, "ada-desk", "worker-b"),
+                (ada, "ada-old", "worker-gone"),
+                (bob, "bob-tab", "worker-b"),
+                (bob, "bob-new", None),  # registered before its worker knew its name
+            ):
+                await registry.add(user_id, token, worker)
+            view = _message()
+            arrived = Change(TabChange.MESSAGE_ARRIVED, message=view)
+            await fanout.deliver(MessageSent(view), skip_token="ada-laptop")
+            assert calls == ["send_to_users"]
+            relayed = {await holder.next_applied(), await holder.next_applied()}
+            assert relayed == {(bob, "bob-tab", arrived), (ada, "ada-desk", arrived)}
+            assert sorted(here.applied) == sorted([("ada-phone", arrived), ("bob-new", arrived)])
+            # Nobody heard worker-gone: its tab is not connected, so it left the registry.
+            assert await registry.tokens(ada) == {"ada-laptop", "ada-phone", "ada-desk"}
+
+            here.applied.clear()
+            read = MessagesRead(
+                reader_id=bob, sender_id=ada, sender_may_see=True, message_ids=(41,)
+            )
+            await fanout.deliver(read, skip_token="bob-tab")
+            assert calls == ["send_to_users", "send_to_users"]
+            receipts = Change(TabChange.RECEIPTS, message_ids=(41,))
+            assert await holder.next_applied() == (ada, "ada-desk", receipts)
+            assert sorted(here.applied) == sorted(
+                [
+                    ("ada-laptop", receipts),
+                    ("ada-phone", receipts),
+                    ("bob-new", Change(TabChange.CONVERSATIONS)),
+                ]
+            )
+            assert holder.applied.empty()
+        finally:
+            push.install(None)
+            await holder.stop()
+            await sender.close()
+            await registry.close()
 
     asyncio.run(scenario())
