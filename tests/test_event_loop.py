@@ -18,3 +18,18 @@ def test_granian_builds_its_default_loop_from_uvloop():
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def test_redis_replies_are_parsed_by_hiredis():
+    """redis-py parses replies in C when hiredis is installed (``requirements.txt``): every
+    Redis call of Reflex's state manager, the registry and the relay goes through it. This
+    fails when hiredis goes missing or redis-py stops taking it."""
+    import redis.asyncio as redis
+    from redis._parsers import _AsyncHiredisParser
+
+    client = redis.Redis()
+    try:
+        connection = client.connection_pool.make_connection()
+        assert isinstance(connection._parser, _AsyncHiredisParser), type(connection._parser)
+    finally:
+        asyncio.run(client.aclose())
