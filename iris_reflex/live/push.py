@@ -179,14 +179,6 @@ async def hand_over(
     return [left for _, left in results]
 
 
-async def tabs_of_each(user_ids: Sequence[int]) -> list[list[str]]:
-    """Each user's registered tabs, in order, in one trip to the registry: with several
-    workers each lookup is a Redis round trip, and one event's fan-out needs two."""
-    if _driver is None:
-        return [[] for _ in user_ids]
-    return [list(tokens) for tokens in await get_registry().tokens_of(user_ids)]
-
-
 async def push_to_tabs(user_id: int, tokens: list[str], change: Change) -> int:
     """Apply ``change`` to these tabs of the user (from ``tabs_of``); returns tabs reached.
     One tab failing never stops the others."""
@@ -234,7 +226,7 @@ async def push_to_user(
 ) -> int:
     """Apply ``change`` to each of the user's open tabs but ``skip_token``; returns tabs
     reached (0 when it was folded into a push already under way, which then runs it).
-    ``tokens``: the user's tabs, already looked up after the change (``tabs_of_each``);
+    ``tokens``: the user's tabs, already looked up after the change (``hand_over``);
     a follow-up round looks them up again."""
     looked_up = None if tokens is None else [t for t in tokens if t != skip_token]
     if change.kind not in _MERGEABLE:

@@ -63,8 +63,11 @@ def pushes(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[Push
         assert skip_token is None
         return [f"tab-of-{user_id}"]
 
-    async def one_tab_of_each(user_ids: Sequence[int]) -> list[list[str]]:
-        return [[f"tab-of-{user_id}"] for user_id in user_ids]
+    async def one_tab_of_each(
+        changes: Sequence[tuple[int, Change]], *, skip_token: str | None = None
+    ) -> list[list[str]]:
+        assert skip_token is None
+        return [[f"tab-of-{user_id}"] for user_id, _ in changes]
 
     async def record_tabs(user_id: int, tokens: list[str], change: Change) -> int:
         assert tokens == [f"tab-of-{user_id}"]
@@ -72,7 +75,7 @@ def pushes(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[Push
 
     monkeypatch.setattr(push, "push_to_user", record)
     monkeypatch.setattr(push, "tabs_of", one_tab_each)
-    monkeypatch.setattr(push, "tabs_of_each", one_tab_of_each)
+    monkeypatch.setattr(push, "hand_over", one_tab_of_each)
     monkeypatch.setattr(push, "push_to_tabs", record_tabs)
     yield seen
 
@@ -184,7 +187,7 @@ def test_failing_push_is_logged_and_the_action_still_succeeds(client, monkeypatc
 
     monkeypatch.setattr(push, "push_to_user", broken)
     monkeypatch.setattr(push, "tabs_of", broken)
-    monkeypatch.setattr(push, "tabs_of_each", broken)
+    monkeypatch.setattr(push, "hand_over", broken)
     response = client.post("/api/conversations/bob/messages", json={"body": "hi"}, headers=ada)
     assert response.status_code == 201
     assert client.portal is not None
