@@ -65,14 +65,14 @@ async def deliver(event: Event, skip_token: str | None = None) -> None:
         ):
             # The reader's other tabs drop their unread counts; the sender sees the receipt
             # when both share receipts (ticks on those messages: nothing else changed).
-            told = [(reader_id, Change(TabChange.CONVERSATIONS))]
-            if may_see:
-                told.append((sender_id, Change(TabChange.RECEIPTS, message_ids=ids)))
+            unread = Change(TabChange.CONVERSATIONS)
+            receipts = Change(TabChange.RECEIPTS, message_ids=ids)
+            told = [(reader_id, unread), *([(sender_id, receipts)] if may_see else [])]
             tabs = await push.hand_over(told, skip_token=skip)
             # ``skip`` is the reader's tab: the sender's receipts fold across all of them.
-            pushes = [push.push_to_user(reader_id, told[0][1], skip_token=skip, tokens=tabs[0])]
+            pushes = [push.push_to_user(reader_id, unread, skip_token=skip, tokens=tabs[0])]
             if may_see:
-                pushes.append(push.push_to_user(sender_id, told[1][1], tokens=tabs[1]))
+                pushes.append(push.push_to_user(sender_id, receipts, tokens=tabs[1]))
             await asyncio.gather(*pushes)
         case FriendsChanged(user_ids=user_ids):
             await _each(user_ids, Change(TabChange.FRIENDS), skip)
