@@ -368,3 +368,80 @@ def test_a_fan_out_hands_changes_to_other_workers_in_the_call_that_looks_the_tab
             await registry.close()
 
     asyncio.run(scenario())
+
+
+def test_fan_outs_under_way_together_share_a_call_and_each_gets_its_own_answer(prefix: str):
+    """Fan-outs that wait while a call is under way go to Redis in one call of the script,
+    each with its own skipped tab and change, and each gets back its own tabs; a failing
+    call fails every fan-out it carried, and the next ones go on."""
+    from iris_reflex.live.registry import RedisRegistry
+
+    fan_outs = 40
+
+    async def scenario() -> None:
+        sender = Relay(REDIS_URL, prefix)
+        registry = RedisRegistry(REDIS_URL, prefix=f"{prefix}tab-workers:")
+        holder = Listening(prefix, "worker-b")
+        script = sender._send_to_users
+        users_per_call: list[int] = []
+
+        async def counted(*, keys: list[str], args: list[Any]) -> Any:
+            users_per_call.append(len(keys))
+            return await script(keys=keys, args=args)
+
+        sender._send_to_users = counted  # type: ignore[assignment]
+        await holder.start(sender)
+        try:
+            for user_id in range(1, fan_outs + 1):
+                await registry.add(user_id, f"acted-{user_id}", "worker-a")
+                await registry.add(user_id, f"there-{user_id}", "worker-b")
+                await registry.add(user_id, f"here-{user_id}", "worker-a")
+            changes = [
+                Change(TabChange.TYPING, username=f"user-{user_id}")
+                for user_id in range(1, fan_outs + 1)
+            ]
+            answers = await asyncio.gather(
+                *(
+                    sender.send_to_users(
+                        [registry.key(user_id)],
+                        [(user_id, change)],
+                        here="worker-a",
+                        skip_token=f"acted-{user_id}",
+                    )
+                    for user_id, change in enumerate(changes, start=1)
+                )
+            )
+            assert answers == [[(1, [f"here-{u}"])] for u in range(1, fan_outs + 1)]
+            assert sum(users_per_call) == fan_outs
+            assert len(users_per_call) < fan_outs  # the first alone, the rest together
+            relayed = {await holder.next_applied() for _ in range(fan_outs)}
+            assert relayed == {
+                (u, f"there-{u}", change) for u, change in enumerate(changes, start=1)
+            }
+            assert holder.applied.empty()
+
+            async def broken(*, keys: list[str], args: list[Any]) -> Any:
+                raise ConnectionError("Redis went away")
+
+            sender._send_to_users = broken  # type: ignore[assignment]
+            failed = await asyncio.gather(
+                *(
+                    sender.send_to_users(
+                        [registry.key(1)], [(1, changes[0])], here="worker-a", skip_token=None
+                    )
+                    for _ in range(3)
+                ),
+                return_exceptions=True,
+            )
+            assert all(isinstance(f, ConnectionError) for f in failed)
+            sender._send_to_users = counted  # type: ignore[assignment]
+            again = await sender.send_to_users(
+                [registry.key(2)], [(2, changes[1])], here="worker-a", skip_token="acted-2"
+            )
+            assert again == [(1, ["here-2"])]
+        finally:
+            await holder.stop()
+            await sender.close()
+            await registry.close()
+
+    asyncio.run(scenario())
