@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import math
 import os
 import re
 import resource
@@ -162,8 +163,10 @@ class Tab:
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     pending: dict[str, float] = field(default_factory=dict)  # the friend's bodies -> emit time
     latencies_ms: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)  # each delivery's emit time, in order
     echo_pending: dict[str, float] = field(default_factory=dict)  # own bodies -> emit time
     echo_ms: list[float] = field(default_factory=list)
+    echo_sent_at: list[float] = field(default_factory=list)
     echo_seen: set[str] = field(default_factory=set)  # own bodies shown back (acknowledged)
     last_delivery: float = 0.0
     client_events: Counter[str] = field(default_factory=Counter)
@@ -194,9 +197,11 @@ class Tab:
             for body in _bodies(delta):
                 if (sent := self.pending.pop(body, None)) is not None:
                     self.latencies_ms.append((now - sent) * 1000)
+                    self.sent_at.append(sent)
                     self.last_delivery = now
                 elif (sent := self.echo_pending.pop(body, None)) is not None:
                     self.echo_ms.append((now - sent) * 1000)
+                    self.echo_sent_at.append(sent)
                     self.echo_seen.add(body)
         if delta:
             self.repeated_rows += _repeated_rows(delta)
@@ -683,17 +688,20 @@ async def run(
     killed: tuple[int, list[int]] | None = None
     if ready and args.rate > 0:
         interval = 1.0 / args.rate
-        with CpuWindow(tree) as busy:
-            begin = time.perf_counter()
-            end = begin + args.seconds
-            while (due := begin + sent * interval) < end:
+
+        async def send_for(seconds: float, *, kill_after: float | None) -> None:
+            """Send at ``--rate`` for ``seconds``, then wait out the rest of them."""
+            nonlocal sent, killed
+            start, first = time.perf_counter(), sent
+            end = start + seconds
+            while (due := start + (sent - first) * interval) < end:
                 if (wait := due - time.perf_counter()) > 0:
                     await asyncio.sleep(wait)
                 if (
                     killed is None
-                    and args.kill_after is not None
+                    and kill_after is not None
                     and pid is not None
-                    and time.perf_counter() - begin >= args.kill_after
+                    and time.perf_counter() - start >= kill_after
                 ):
                     killed = _kill_a_backend(pid)
                 a, b = ready[sent % len(ready)]
@@ -709,7 +717,15 @@ async def run(
                 sent += 1
             # The CPU window is the whole send phase, not just until the last emit.
             await asyncio.sleep(max(0.0, end - time.perf_counter()))
+
+        if args.warmup > 0:  # counted for "missing", not for the figures below
+            await send_for(args.warmup, kill_after=None)
+        warm = sent
+        with CpuWindow(tree) as busy:
+            begin = time.perf_counter()
+            await send_for(args.seconds, kill_after=args.kill_after)
             send_s = time.perf_counter() - begin
+        sent -= warm
         rss_sent = tree.rss_mb() if tree else (float("nan"), float("nan"))
         drain_end = time.perf_counter() + args.drain
         while time.perf_counter() < drain_end and any(tab.pending for tab in tabs):
@@ -718,8 +734,19 @@ async def run(
     await lag_task
     gc.enable()
 
-    latencies = [ms for tab in tabs for ms in tab.latencies_ms]
-    echoes = [ms for tab in tabs for ms in tab.echo_ms]
+    # With --warmup, the figures are those of the messages emitted once it was over.
+    latencies = [
+        ms
+        for tab in tabs
+        for emitted, ms in zip(tab.sent_at, tab.latencies_ms, strict=True)
+        if emitted >= begin
+    ]
+    echoes = [
+        ms
+        for tab in tabs
+        for emitted, ms in zip(tab.echo_sent_at, tab.echo_ms, strict=True)
+        if emitted >= begin
+    ]
     missing = sum(len(tab.pending) for tab in tabs)
     unanswered = sum(len(tab.echo_pending) for tab in tabs)
     # Missing at the partner although the sender's own tab showed the message (so it was
@@ -764,12 +791,19 @@ async def run(
                     + ", ".join(f"{k} {v:.0f} ms" for k, v in stats.items())
                     + " |"
                 )
+        if args.warmup > 0:
+            print(
+                f"| warm-up before the figures (sent at the same rate, then checked for "
+                f"missing with the rest) | {warm} in {args.warmup:.0f} s |"
+            )
         if latencies:
             last = max(tab.last_delivery for tab in tabs)
             print(
                 f"| deliveries per second (first send to last delivery) | "
                 f"{len(latencies) / (last - begin):.1f} |"
             )
+        if latencies and args.timeline:
+            _print_timeline(tabs, begin)
         print(
             f"| missing at the partner {args.drain:.0f} s after the last send | {missing} "
             f"({pushed_not_seen} of them already in the sender's own tab; "
@@ -812,6 +846,26 @@ async def run(
         print(f"({unclosed} tabs did not disconnect cleanly within 10 s)")
 
 
+def _print_timeline(tabs: list[Tab], begin: float) -> None:
+    """Delivery latency by the second of sending each message was emitted in (negative:
+    the warm-up)."""
+    by_second: dict[int, list[float]] = {}
+    for tab in tabs:
+        for sent, ms in zip(tab.sent_at, tab.latencies_ms, strict=True):
+            by_second.setdefault(math.floor(sent - begin), []).append(ms)
+    print()
+    print("| second of sending | delivered | p50 / p99 / max |")
+    print("|---|---|---|")
+    for second in sorted(by_second):
+        stats = percentiles(by_second[second]) if len(by_second[second]) > 1 else None
+        shown = (
+            f"{stats['p50']:.0f} / {stats['p99']:.0f} / {stats['max']:.0f} ms"
+            if stats
+            else f"{by_second[second][0]:.0f} ms"
+        )
+        print(f"| {second} | {len(by_second[second])} | {shown} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tabs", type=int, default=100, help="even: one pair of friends per 2")
@@ -845,6 +899,20 @@ def main() -> None:
         help="with --url and --pid of `./iris cluster`: kill -9 one backend's worker this many "
         "seconds into the send phase; tabs reconnect through the balancer as the page does, "
         "and with --database-url every stored message is checked at its partner",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        help="send at --rate for this many seconds before the measured --seconds: each tab's "
+        "first events after it loaded take its states from Redis again (several workers), and "
+        "with every tab starting at once that is a burst the steady state does not have",
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="also print delivery p50 / p99 / max for each second of sending (by emit time): "
+        "when the slow deliveries were sent, to line them up with what the server did then",
     )
     parser.add_argument(
         "--pid",
