@@ -26,10 +26,9 @@ two round trips per event, and 12.7 % of the backends' samples. Fan-outs that co
 a call is under way wait and go together in the next one: at 250 messages/s with 1,000 tabs
 a worker had hundreds under way at once, each on a Redis connection of its own (727 were
 open) and each paying redis-py's cost per command (the calls were 11 % of the backends'
-samples). The change is
-sealed once per user, with the user; the tab's token travels beside it, unsealed: a token
-paired with another user's change is refused where it is applied, since a tab takes changes
-only for the user it is signed in as (``state.tabs``).
+samples). The change is sealed once per user, with the user; the tab's token travels
+beside it, unsealed: a token paired with another user's change is refused where it is
+applied, since a tab takes changes only for the user it is signed in as (``state.tabs``).
 
 Pub/sub keeps nothing, so what could be lost is covered where it would be lost: a worker that
 dies after receiving a change left it with every other push it owed, which the survivors
@@ -64,7 +63,8 @@ MAX_TOKEN_BYTES = 256  # a Reflex client token is a UUID; anything longer is not
 # channel prefix; ARGV[2]: this worker; ARGV[1 + 2i]: the tab that acted for user i's change
 # (skipped); ARGV[2 + 2i]: user i's sealed change. Each tab named for another worker is
 # published there, framed as ``framed`` frames it; returns, per user, {tabs relayed, {tabs
-# left to reach from here}}. The users may come from several fan-outs (``HandOverBatch``).
+# left to reach from here}}. The users may come from several fan-outs
+# (``Relay._call_waiting``).
 _SEND_TO_USERS = """
 local out = {}
 for i, key in ipairs(KEYS) do
