@@ -169,14 +169,16 @@ async def in_session(
     return await asyncio.to_thread(run)
 
 
-async def in_read(
+async def in_one_statement(
     fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
 ) -> T:
-    """``in_session`` for a read of one statement (a session check before a push).
+    """``in_session`` for one statement: a read (a session check before a push), or a
+    write of one statement that needs nothing else to be atomic with it (a message sent on
+    its known route, ``sending.send_on_known_route``).
 
-    Each statement is its own transaction: no ``BEGIN`` and ``ROLLBACK`` around it, two of
-    the three round trips such a check cost. Never for anything that writes, or that
-    reads twice and needs both reads to agree.
+    Each statement is its own transaction: no ``BEGIN`` and ``COMMIT`` around it, two of
+    the three round trips such a statement cost. Never for anything that reads twice and
+    needs both reads to agree, or writes twice and needs both writes or neither.
     """
 
     def run() -> T:

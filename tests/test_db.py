@@ -84,7 +84,7 @@ def test_a_one_statement_read_runs_outside_a_transaction(
             dbapi = session.connection().connection.dbapi_connection
             return value, _in_transaction(dbapi)
 
-        assert asyncio.run(db.in_read(read)) == (1, False)
+        assert asyncio.run(db.in_one_statement(read)) == (1, False)
         if kind == "postgresql":  # sqlite3 itself begins only before a write
             assert asyncio.run(db.in_session(read)) == (1, True)  # the usual session: open
     finally:

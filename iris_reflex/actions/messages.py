@@ -39,9 +39,38 @@ def send_message(
         timer_mode=timer_mode,
         attachment_ids=attachment_ids or [],
     )
+    _announce_sent(sent, skip_token)
+    return sent
+
+
+def send_on_known_route(
+    db: Session,
+    *,
+    identity: Identity,
+    username: str,
+    body: str,
+    timer_seconds: int | None = None,
+    timer_mode: str | None = None,
+    skip_token: str | None = None,
+) -> Sent | None:
+    """``send_message``'s hot path, in one statement that checks ``identity``'s session too
+    (``sending.send_on_known_route``); None when the full path must run."""
+    sent = sending.send_on_known_route(
+        db,
+        identity=identity,
+        username=username,
+        body=body,
+        timer_seconds=timer_seconds,
+        timer_mode=timer_mode,
+    )
+    if sent is not None:
+        _announce_sent(sent, skip_token)
+    return sent
+
+
+def _announce_sent(sent: Sent, skip_token: str | None) -> None:
     sweeper.wake_at(sent.message.expires_at)
     outbox.publish(MessageSent(sent.message), skip_token=skip_token)
-    return sent
 
 
 def set_conversation_timer(

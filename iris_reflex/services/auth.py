@@ -609,22 +609,38 @@ def authenticate(session: Session, token: str | None) -> Identity:
         raise NotAuthenticated(SESSION_ENDED)
     user_id, session_id = _decode(token, SESSION_AUDIENCE)
     row = _live_session(session, user_id=user_id, session_id=session_id)
-    _note_activity(session, row)
+    note_activity(session, session_id, row.last_active_at, now=clock.now())
     return Identity(user_id=user_id, session_id=session_id)
 
 
-def _note_activity(session: Session, row: Row[Any]) -> None:
+def claimed_identity(token: str | None) -> Identity | None:
+    """The identity a session token claims (signature, audience and expiry checked), without
+    the database: for a statement that checks the session itself (``live_session_clause``).
+    None for anything ``authenticate`` would refuse before reading the database."""
+    if not token:
+        return None
+    try:
+        user_id, session_id = _decode(token, SESSION_AUDIENCE)
+    except NotAuthenticated:
+        return None
+    return Identity(user_id=user_id, session_id=session_id)
+
+
+def note_activity(
+    session: Session, session_id: str, last_active_at: datetime | None, *, now: datetime
+) -> None:
     """Record that the session is in use, at most once per ``ACTIVITY_EVERY``: most events
-    only read the row they already loaded. The conditional update keeps concurrent events
-    from writing it twice."""
-    now = clock.now()
-    if row.last_active_at is not None and now - row.last_active_at < ACTIVITY_EVERY:
+    only read the time they already loaded (``last_active_at``). The conditional update
+    keeps concurrent events from writing it twice."""
+    if last_active_at is not None and now - last_active_at < ACTIVITY_EVERY:
         return
     stale = col(UserSession.last_active_at).is_(None) | (
         col(UserSession.last_active_at) <= now - ACTIVITY_EVERY
     )
     session.exec(
-        update(UserSession).where(col(UserSession.id) == row.id, stale).values(last_active_at=now)
+        update(UserSession)
+        .where(col(UserSession.id) == session_id, stale)
+        .values(last_active_at=now)
     )
     session.commit()
 

@@ -16,6 +16,11 @@ Why it is built this way:
   message cannot live forever and every read keeps filtering on ``expires_at`` alone.
 - Changing a conversation's default timer writes a notice into the conversation, already
   read, so both people see who changed what and it never counts as unread.
+- The hot path (``send_on_known_route``): a text message to a friend one has written to
+  before is stored by one statement on its own, no transaction around it, that checks
+  again everything the full path checks (the sender's session, the friendship and blocks,
+  the conversation and its default timer, taken from the previous send as a guess). When
+  anything differs, nothing is stored and the full path runs, and says why.
 """
 
 from __future__ import annotations
@@ -24,14 +29,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Integer, String, bindparam, insert, select
 from sqlmodel import Session
 
 from iris_reflex import clock
 from iris_reflex.db import HotStatement
 from iris_reflex.errors import Invalid, NotFound
-from iris_reflex.models import Message, MessageKind, TimerMode, User
-from iris_reflex.services import conversations, friends, uploads, users
+from iris_reflex.models import Conversation, Message, MessageKind, TimerMode, User, UserSession
+from iris_reflex.services import auth, conversations, friends, pairs, uploads, users
+from iris_reflex.services.auth import Identity
 from iris_reflex.services.message_views import MessageView, view_of, with_attachments
 from iris_reflex.services.timers import (
     describe_period,
@@ -70,6 +76,18 @@ def validate_body(body: str) -> str:
     return text
 
 
+def _message_timer(
+    asked: int | None, seconds: int | None, mode: str | None, opened: conversations.Opened
+) -> tuple[int | None, str | None]:
+    """The message's timer: none asked (``asked`` is None), the conversation's default; an
+    explicit 0 means "no timer" for this one. A mode only with a timer."""
+    if asked is None:
+        seconds = opened.timer_seconds
+    if not seconds:
+        return seconds, None
+    return seconds, mode or opened.timer_mode or TimerMode.FROM_SEND.value
+
+
 def check_send_message(
     session: Session,
     *,
@@ -101,11 +119,7 @@ def check_send_message(
     explicit_mode = validate_timer_mode(timer_mode)
     conversation = conversations.open_with_friend(session, actor_id=actor_id, username=username)
     now = clock.now()
-    # No timer given: the conversation's default. An explicit 0 means "no timer" for this one.
-    seconds = conversation.timer_seconds if timer_seconds is None else explicit_timer
-    mode = (
-        (explicit_mode or conversation.timer_mode or TimerMode.FROM_SEND.value) if seconds else None
-    )
+    seconds, mode = _message_timer(timer_seconds, explicit_timer, explicit_mode, conversation)
     # A plain row and a plain statement, not a model and the ORM's unit of work (a model's
     # construction and dump alone were 2 % of a busy worker's CPU samples). The sender's view
     # of an unread message is the row as written (``view_of``: no read time, the stored
@@ -132,7 +146,134 @@ def check_send_message(
     view = MessageView(id=message_id, **unread)
     if files:
         view = with_attachments(session, [view])[0]
+    _remember_route(actor_id, username, conversation)
     return Sent(message=view, recipient_id=conversation.friend_id)
+
+
+# What the previous send of each (sender, friend's username) found, for the hot path's
+# guess: ids and a timer setting, never text. Checked again by every send that uses it.
+_routes: dict[tuple[int, str], conversations.Opened] = {}
+ROUTES_MAX = 50_000
+
+
+def _remember_route(actor_id: int, username: str, opened: conversations.Opened) -> None:
+    if len(_routes) >= ROUTES_MAX:
+        _routes.clear()
+    _routes[(actor_id, users.username_key(username))] = opened
+
+
+_SESSIONS = UserSession.metadata.tables["user_sessions"]
+_CONVERSATIONS = Conversation.metadata.tables["conversations"]
+_USERS = User.metadata.tables["users"]
+# The new row's values, each a parameter typed as its column (SQLite keeps times as text);
+# the sender, the friend and the time are also what the conditions check.
+_ROUTE_VALUES = {
+    name: bindparam(name, type_=_MESSAGES.c[name].type)
+    for name in (
+        "conversation_id",
+        "sender_id",
+        "recipient_id",
+        "kind",
+        "body",
+        "created_at",
+        "expires_at",
+        "timer_seconds",
+        "timer_mode",
+    )
+}
+_ROUTE_SESSION = bindparam("session_id", type_=String)
+# The message inserted only if the route still holds: the conversation is the pair's with
+# the default timer it had, the username is still the friend's, they are still friends with
+# no block, and the sender's session is live. Returns the new id and when that session was
+# last noted active (``auth.note_activity``).
+_SEND_ON_ROUTE = HotStatement(
+    insert(_MESSAGES)
+    .from_select(
+        list(_ROUTE_VALUES),
+        select(*_ROUTE_VALUES.values())
+        .select_from(_CONVERSATIONS.join(_USERS, _USERS.c.id == _ROUTE_VALUES["recipient_id"]))
+        .where(
+            _CONVERSATIONS.c.id == _ROUTE_VALUES["conversation_id"],
+            _CONVERSATIONS.c.user_low_id == bindparam("low_id", type_=Integer),
+            _CONVERSATIONS.c.user_high_id == bindparam("high_id", type_=Integer),
+            _CONVERSATIONS.c.timer_seconds.is_not_distinct_from(
+                bindparam("default_seconds", type_=Integer)
+            ),
+            _CONVERSATIONS.c.timer_mode.is_not_distinct_from(
+                bindparam("default_mode", type_=String)
+            ),
+            _USERS.c.username_key == bindparam("key", type_=String),
+            friends.friends_clause(_ROUTE_VALUES["sender_id"], _ROUTE_VALUES["recipient_id"]),
+            auth.live_session_clause(
+                user_id=_ROUTE_VALUES["sender_id"],
+                session_id=_ROUTE_SESSION,
+                now=_ROUTE_VALUES["created_at"],
+            ),
+        ),
+    )
+    .returning(
+        _MESSAGES.c.id,
+        select(_SESSIONS.c.last_active_at)
+        .where(_SESSIONS.c.id == _ROUTE_SESSION)
+        .scalar_subquery(),
+    )
+)
+
+
+def send_on_known_route(
+    session: Session,
+    *,
+    identity: Identity,
+    username: str,
+    body: str,
+    timer_seconds: int | None = None,
+    timer_mode: str | None = None,
+) -> Sent | None:
+    """The hot path of ``check_send_message`` for a text message: one statement, committed
+    on its own (``session`` is in autocommit), with the session check of ``auth.authenticate``
+    in it. ``None`` when this sender has no route to that friend yet, or the route no longer
+    holds (the full path then stores the message, or says why not).
+
+    Raises:
+        Invalid: as ``check_send_message``, for the text and the timer.
+    """
+    route = _routes.get((identity.user_id, users.username_key(username)))
+    if route is None:
+        return None
+    text = validate_body(body)
+    explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
+    explicit_mode = validate_timer_mode(timer_mode)
+    seconds, mode = _message_timer(timer_seconds, explicit_timer, explicit_mode, route)
+    now = clock.now()
+    low, high = pairs.ordered(identity.user_id, route.friend_id)
+    unread: dict[str, Any] = {
+        "conversation_id": route.conversation_id,
+        "sender_id": identity.user_id,
+        "recipient_id": route.friend_id,
+        "kind": MessageKind.TEXT.value,
+        "body": text,
+        "created_at": now,
+        "expires_at": first_expiry(now, seconds, mode),
+        "timer_seconds": seconds,
+        "timer_mode": mode,
+    }
+    params = {
+        **unread,
+        "low_id": low,
+        "high_id": high,
+        "default_seconds": route.timer_seconds,
+        "default_mode": route.timer_mode,
+        "key": users.username_key(username),
+        "session_id": identity.session_id,
+    }
+    row = _SEND_ON_ROUTE.run(session, params).first()
+    if row is None:
+        _routes.pop((identity.user_id, users.username_key(username)), None)
+        return None
+    message_id, last_active_at = row
+    auth.note_activity(session, identity.session_id, last_active_at, now=now)
+    view = MessageView(id=message_id, read_at=None, **unread)
+    return Sent(message=view, recipient_id=route.friend_id)
 
 
 def set_conversation_timer(

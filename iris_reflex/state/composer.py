@@ -53,15 +53,24 @@ class ComposerState(ConversationState):
         timer_seconds, timer_mode = self._picked_timer()
         if timer_seconds == -1:
             raise Invalid(UNREADABLE_TIMER)
-        sent = await self._as_signed_in(
-            message_actions.send_message,
-            username=self.active_username,
-            body=body,
-            timer_seconds=timer_seconds,
-            timer_mode=timer_mode,
-            attachment_ids=[i for i in attachment_ids if i is not None],
-            skip_token=self._token(),
-        )
+        chosen = {
+            "username": self.active_username,
+            "body": body,
+            "timer_seconds": timer_seconds,
+            "timer_mode": timer_mode,
+            "skip_token": self._token(),
+        }
+        # Text to a friend written to before: one statement. Else, or when that route no
+        # longer holds, the full path (which also says what is wrong).
+        sent = None
+        if not attachment_ids:
+            sent = await self._as_claimed(message_actions.send_on_known_route, **chosen)
+        if sent is None:
+            sent = await self._as_signed_in(
+                message_actions.send_message,
+                attachment_ids=[i for i in attachment_ids if i is not None],
+                **chosen,
+            )
         # The new message is shown as the service returned it, for this user: no re-read.
         messages = await self.get_state(MessagesState)
         messages._append([sent.message])

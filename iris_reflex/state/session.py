@@ -19,7 +19,7 @@ from reflex.config import get_config
 from reflex.istate.data import RouterData
 from sqlmodel import Session
 
-from iris_reflex.db import in_session, session_scope
+from iris_reflex.db import in_one_statement, in_session, session_scope
 from iris_reflex.errors import NotAuthenticated
 from iris_reflex.live.registry import get_registry
 from iris_reflex.paths import HOME_ROUTE, LOGIN_ROUTE
@@ -168,6 +168,21 @@ class SessionState(Sealed, rx.State):
         self._user_id = identity.user_id
         self._session_id = identity.session_id
         return result
+
+    async def _as_claimed(self, action: Callable[..., T | None], /, **kwargs: Any) -> T | None:
+        """``action(db, identity=<what the cookie's token claims>, **kwargs)`` as one
+        statement of its own (``db.in_one_statement``), for an action whose statement checks
+        that session itself (``auth.live_session_clause``) and returns None when it is not
+        live. None too when the token proves nothing, or another user than this tab's: the
+        caller then takes ``_as_signed_in``, which says why."""
+        identity = auth.claimed_identity(self._cookie_token())
+        if identity is None or self._user_id not in (None, identity.user_id):
+            return None
+        done = await in_one_statement(action, identity=identity, **kwargs)
+        if done is not None:
+            self._user_id = identity.user_id
+            self._session_id = identity.session_id
+        return done
 
     def _token(self) -> str:
         """This tab's client token (live pushes skip the tab that acted). Read from the

@@ -29,7 +29,7 @@ from reflex_base.utils.exceptions import LockExpiredError
 from sqlmodel import Session
 
 from iris_reflex.actions import messages as message_actions
-from iris_reflex.db import in_read, in_session
+from iris_reflex.db import in_one_statement, in_session
 from iris_reflex.errors import DomainError
 from iris_reflex.live.events import Change, TabChange
 from iris_reflex.live.keepalive import HeldLocks, release_locks_of
@@ -452,7 +452,7 @@ class ReflexTabs:
             identity = auth.Identity(user_id=user_id, session_id=session_id)
             if change.kind is TabChange.MESSAGE_ARRIVED and change.message is not None:
                 return await _show_new_message(session, identity, change.message)
-            if not await in_read(auth.session_is_live, identity):
+            if not await in_one_statement(auth.session_is_live, identity):
                 return False
             await apply_change(session, change)
         return True
@@ -462,7 +462,7 @@ class ReflexTabs:
             session = await root.get_state(SessionState)
             if session._user_id != user_id:
                 return False  # someone else's now (the next push drops it from the registry)
-            if await in_read(_still_signed_in, user_id, session._session_id):
+            if await in_one_statement(_still_signed_in, user_id, session._session_id):
                 return False  # the same session as the asking tab (another tab of this browser)
             await session._empty_tab()
         self.flush(token)

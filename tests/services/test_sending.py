@@ -9,17 +9,20 @@ All times come from the frozen clock, so expiry boundaries are exact.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import event
 from sqlmodel import Session
 
-from iris_reflex import clock
+from iris_reflex import clock, db
 from iris_reflex.errors import Invalid
-from iris_reflex.models import Conversation
-from iris_reflex.services import conversations, friends, sending
+from iris_reflex.models import Conversation, User, UserSession
+from iris_reflex.services import auth, blocks, conversations, friends, sending
+from iris_reflex.services.auth import Identity
 from iris_reflex.services.message_views import MessageView
+from iris_reflex.services.timers import AFTER_READ_UNREAD_LIMIT
 from tests.services.builders import befriend, friends_ada_and_bob, send
 from tests.services.messaging import conversation_rows, message_rows, page, refused, snapshot
 
@@ -248,3 +251,148 @@ def test_a_body_with_a_lone_surrogate_is_refused_and_nothing_stored(session):
     with pytest.raises(Invalid, match="must be text"):
         send(session, ada, "bob", "hi \udc00 there")
     assert conversations.list_messages(session, actor_id=ada, username="bob") == []
+
+
+# --- the hot path: a message on a route known from the previous send -----------------------
+
+
+@pytest.fixture
+def one_statement(database_url: str) -> Iterator[Session]:
+    """A session whose every statement is its own transaction, as ``db.in_one_statement``
+    gives the hot path."""
+    with Session(db._autocommit_engine(database_url), expire_on_commit=False) as statements:
+        yield statements
+
+
+@pytest.fixture(autouse=True)
+def no_routes_known() -> Iterator[None]:
+    sending._routes.clear()
+    yield
+    sending._routes.clear()
+
+
+def _signed_in(session: Session, user_id: int) -> Identity:
+    user = session.get(User, user_id)
+    assert user is not None
+    signed = auth.open_session(session, user)
+    return Identity(user_id=user_id, session_id=signed.session_id)
+
+
+def _count_statements(session: Session) -> list[str]:
+    seen: list[str] = []
+    event.listen(
+        session.get_bind(),
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_rest: seen.append(statement.split()[0].upper()),
+    )
+    return seen
+
+
+def test_a_known_route_stores_the_message_in_one_statement_as_the_full_path_would(
+    session, one_statement, frozen_clock
+):
+    ada, bob = friends_ada_and_bob(session)
+    identity = _signed_in(session, ada)
+    assert (
+        sending.send_on_known_route(one_statement, identity=identity, username="bob", body="x")
+        is None
+    )
+    first = sending.check_send_message(session, actor_id=ada, username="bob", body="first")
+    [conversation] = conversation_rows(session)
+    conversation.timer_seconds, conversation.timer_mode = 60, "after_read"
+    session.add(conversation)
+    session.commit()
+    # The timer changed after the route was learnt: the route no longer holds.
+    assert (
+        sending.send_on_known_route(one_statement, identity=identity, username="bob", body="x")
+        is None
+    )
+    sending.check_send_message(session, actor_id=ada, username="bob", body="learns the timer")
+    before = len(message_rows(session))
+
+    statements = _count_statements(one_statement)
+    sent = sending.send_on_known_route(
+        one_statement, identity=identity, username="Bob", body="  on the route  "
+    )
+
+    assert sent is not None and sent.recipient_id == bob
+    assert statements == ["INSERT"]  # no BEGIN, no COMMIT, nothing read before
+    session.expire_all()
+    rows = message_rows(session)
+    assert len(rows) == before + 1
+    stored = rows[-1]
+    assert sent.message == MessageView(
+        id=stored.id,
+        conversation_id=first.message.conversation_id,
+        sender_id=ada,
+        recipient_id=bob,
+        kind="text",
+        body="on the route",
+        created_at=frozen_clock.current,
+        expires_at=frozen_clock.current + AFTER_READ_UNREAD_LIMIT,
+        timer_seconds=60,
+        timer_mode="after_read",
+        read_at=None,
+    )
+    assert (stored.body, stored.expires_at, stored.timer_seconds, stored.timer_mode) == (
+        "on the route",
+        sent.message.expires_at,
+        60,
+        "after_read",
+    )
+    assert stored.read_at is None and stored.deleted_at is None
+
+
+def _route_known(session: Session, ada: int) -> None:
+    sending.check_send_message(session, actor_id=ada, username="bob", body="learns the route")
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["blocked", "unfriended", "session revoked", "session expired", "username taken over"],
+)
+def test_a_route_that_no_longer_holds_stores_nothing(session, one_statement, frozen_clock, change):
+    ada, bob = friends_ada_and_bob(session)
+    identity = _signed_in(session, ada)
+    _route_known(session, ada)
+    if change == "blocked":
+        blocks.block(session, actor_id=bob, username="ada")
+    elif change == "unfriended":
+        friends.remove_friend(session, actor_id=ada, username="bob")
+    elif change == "session revoked":
+        auth.logout(session, identity)
+    elif change == "session expired":
+        frozen_clock.advance(days=400)
+    else:  # bob is renamed: "bob" now names nobody who is ada's friend
+        renamed = session.get(User, bob)
+        assert renamed is not None
+        renamed.username, renamed.username_key = "robert", "robert"
+        session.add(renamed)
+        session.commit()
+    before = snapshot(session)
+
+    assert (
+        sending.send_on_known_route(one_statement, identity=identity, username="bob", body="x")
+        is None
+    )
+
+    assert snapshot(session) == before
+    assert (ada, "bob") not in sending._routes  # the next send takes the full path
+
+
+def test_a_route_notes_the_session_active_once_it_is_due(session, one_statement, frozen_clock):
+    ada, _bob = friends_ada_and_bob(session)
+    identity = _signed_in(session, ada)
+    _route_known(session, ada)
+    opened = session.get(UserSession, identity.session_id)
+    assert opened is not None
+    noted = opened.last_active_at
+
+    sending.send_on_known_route(one_statement, identity=identity, username="bob", body="soon")
+    session.expire_all()
+    assert session.get(UserSession, identity.session_id).last_active_at == noted
+
+    frozen_clock.advance(seconds=auth.ACTIVITY_EVERY.total_seconds() + 1)
+    sending.send_on_known_route(one_statement, identity=identity, username="bob", body="later")
+    session.expire_all()
+    assert session.get(UserSession, identity.session_id).last_active_at == frozen_clock.current

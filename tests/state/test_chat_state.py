@@ -327,6 +327,35 @@ def test_tab_whose_friendship_ended_after_opening_cannot_send(app_db, session):
     assert _message_count(session) == 0
 
 
+@pytest.mark.parametrize("ended", ["friendship", "session"])
+def test_a_message_on_a_known_route_is_one_statement_and_an_ended_route_refuses_as_before(
+    app_db, session, database_url, ended
+):
+    """From the second message to a friend, sending is one statement that checks the
+    session and the friendship itself (``sending.send_on_known_route``); once either ended,
+    the tab is refused as on a first message, and nothing is stored."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    chat = _loaded_tab(ada)
+    run(chat.open_conversation("Bob"))
+    run(chat.send_message({"body": "first"}))
+
+    with _Statements(database_url) as seen:
+        run(chat.send_message({"body": "second"}))
+
+    assert seen.count == 1
+    assert _bodies(chat)[-2:] == ["first", "second"]
+    assert _message_count(session) == 2
+    if ended == "friendship":
+        friends.remove_friend(session, actor_id=bob.id, username="Ada")
+        refused = run(chat.send_message({"body": "hello?"}))
+        assert _error_text(refused) == friends.NO_SUCH_CONVERSATION
+    else:
+        auth.revoke_sessions(session, user_id=ada.id)
+        assert _redirects_to_login(run(chat.send_message({"body": "still here?"})))
+    assert _message_count(session) == 2
+
+
 # --------------------------------------------------------------------- a conversation
 
 
