@@ -137,12 +137,36 @@ def arrive(
     A deletion or expiry committed before this is seen here; one committed after it pushes
     a re-read that takes the tab's lock later, so a removed message never stays on screen.
     """
-    if read:
-        receipt = conversations.read_on_arrival(db, identity=identity, message=message)
-        if receipt is not None:
-            _announce_read(receipt, skip_token)
-            if message.id in receipt.message_ids:
-                return Arrival(signed_in=True, shown=read_by_recipient(message, receipt.read_at))
+    receipt = (
+        conversations.read_on_arrival(db, identity=identity, message=message) if read else None
+    )
+    return _arrival(db, identity, message, receipt, skip_token)
+
+
+def arrive_alone(
+    db: Session, *, identity: Identity, message: MessageView, read: bool, skip_token: str
+) -> Arrival | None:
+    """``arrive`` in one statement of its own (``db`` in autocommit, no ``BEGIN`` and
+    ``COMMIT``): the usual case. None when it read nothing (a message that starts an
+    after-read countdown, one already read, an ended session or friendship): ``arrive`` then
+    runs in a transaction and finds out which."""
+    if not read:
+        return _arrival(db, identity, message, None, skip_token)  # a read: one statement
+    receipt = conversations.read_on_arrival_alone(db, identity=identity, message=message)
+    return None if receipt is None else _arrival(db, identity, message, receipt, skip_token)
+
+
+def _arrival(
+    db: Session,
+    identity: Identity,
+    message: MessageView,
+    receipt: ReadReceipt | None,
+    skip_token: str,
+) -> Arrival:
+    if receipt is not None:
+        _announce_read(receipt, skip_token)
+        if message.id in receipt.message_ids:
+            return Arrival(signed_in=True, shown=read_by_recipient(message, receipt.read_at))
     status = conversations.arrival_status(db, identity=identity, message=message)
     return Arrival(signed_in=status.signed_in, shown=message if status.shown else None)
 

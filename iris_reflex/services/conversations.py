@@ -149,6 +149,23 @@ _READ_ON_ARRIVAL = HotStatement(
         friends.friends_clause(_READER, _FRIEND),
     )
 )
+# ``_READ_ON_ARRIVAL`` as a statement of its own, no transaction around it: only when no
+# message it would read starts an after-read countdown (whose deadline is a second UPDATE
+# that must commit with it). Else it reads nothing, and the transaction does it.
+_COUNTING_DOWN = _MESSAGES.alias("counting_down")
+_READ_ON_ARRIVAL_ALONE = HotStatement(
+    _mark_read_statement(
+        auth.live_session_clause(user_id=_READER, session_id=_SESSION_ID, now=_NOW),
+        friends.friends_clause(_READER, _FRIEND),
+        ~exists().where(
+            _COUNTING_DOWN.c.conversation_id == bindparam("in_conversation", type_=Integer),
+            _COUNTING_DOWN.c.recipient_id == _READER,
+            _COUNTING_DOWN.c.read_at.is_(None),
+            _COUNTING_DOWN.c.id <= bindparam("up_to_id", type_=BigInteger),
+            _COUNTING_DOWN.c.timer_mode == TimerMode.AFTER_READ.value,
+        ),
+    )
+)
 # The same checks for a message arriving in a tab that does not have it open.
 _ARRIVAL_STATUS = HotStatement(
     sql_select(
@@ -427,6 +444,25 @@ def read_on_arrival(
     return _read_unread(
         session,
         _READ_ON_ARRIVAL,
+        actor_id=identity.user_id,
+        friend_id=message.sender_id,
+        conversation_id=message.conversation_id,
+        up_to_id=message.id,
+        session_id=identity.session_id,
+    )
+
+
+def read_on_arrival_alone(
+    session: Session, *, identity: Identity, message: MessageView
+) -> ReadReceipt | None:
+    """``read_on_arrival`` in one statement of its own (``session`` in autocommit), for the
+    usual case: nothing read starts an after-read countdown. ``None`` when nothing was read;
+    then ``read_on_arrival`` in a transaction reads what there is to read, or says why not."""
+    if message.recipient_id != identity.user_id:
+        return None
+    return _read_unread(
+        session,
+        _READ_ON_ARRIVAL_ALONE,
         actor_id=identity.user_id,
         friend_id=message.sender_id,
         conversation_id=message.conversation_id,

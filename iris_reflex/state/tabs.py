@@ -117,18 +117,20 @@ async def apply_change(state: rx.State, change: Change) -> None:
 
 async def _show_new_message(session: SessionState, identity: Identity, view: MessageView) -> bool:
     """The hot path: a new message handed over as this user sees it is appended and its
-    sidebar row updated, without re-reading the page or the list. One trip to the database
-    (``message_actions.arrive``) checks the session and that the message is still there, and
-    reads it if its conversation is open here. False when the session has ended."""
+    sidebar row updated, without re-reading the page or the list. One statement
+    (``message_actions.arrive_alone``, no transaction around it) checks the session and that
+    the message is still there, and reads it if its conversation is open here. False when
+    the session has ended."""
     messages = await session.get_state(MessagesState)
     read = messages._is_open_for(view) and view.sender_id != identity.user_id
-    arrival = await in_session(
-        message_actions.arrive,
-        identity=identity,
-        message=view,
-        read=read,
-        skip_token=session._token(),
+    token = session._token()
+    arrival = await in_one_statement(
+        message_actions.arrive_alone, identity=identity, message=view, read=read, skip_token=token
     )
+    if arrival is None:  # an after-read countdown to start, or nothing was read: find out
+        arrival = await in_session(
+            message_actions.arrive, identity=identity, message=view, read=read, skip_token=token
+        )
     if not arrival.signed_in:
         return False
     if arrival.shown is None:

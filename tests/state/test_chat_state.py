@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Coroutine, Iterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -962,6 +963,51 @@ def test_a_new_message_costs_the_same_however_many_conversations(app_db, session
     # the list, 11 with three separate checks, 8 when the fan-out read the message first.
     # More means the hot path regressed.
     assert few == 1
+
+
+def test_an_after_read_message_arriving_in_an_open_conversation_starts_its_countdown(
+    app_db, session, database_url
+):
+    """A message read on arrival is one statement with no transaction around it, unless
+    reading it starts an after-read countdown: its deadline is a second write that must
+    commit with the read, so that read takes the transaction."""
+    ada, bob = _person(session, "Ada"), _person(session, "Bob")
+    _befriend(session, ada, bob)
+    _sent_events(session, ada, "Bob", "first")
+    bob_tab = _loaded_tab(bob)
+    run(bob_tab.open_conversation("Ada"))
+    push.install(ReflexTabs(_ConnectedTabs(bob_tab)))
+    with outbox.record() as published:
+        message_actions.send_message(
+            session,
+            actor_id=ada.id,
+            username="Bob",
+            body="read me",
+            timer_seconds=300,
+            timer_mode="after_read",
+        )
+    events = [event for event, _skip in published]
+
+    autocommit: list[bool] = []  # per write of the countdown: outside a transaction?
+
+    def seen(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("UPDATE messages SET expires_at"):
+            options = conn.get_execution_options()
+            autocommit.append(options.get("isolation_level") == "AUTOCOMMIT")
+
+    engine = engine_for(database_url)
+    sa_event.listen(engine, "before_cursor_execute", seen)
+    try:
+        _deliver(events)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", seen)
+
+    assert _bodies(bob_tab)[-1] == "read me"
+    assert autocommit == [False]  # the countdown commits with the read, in one transaction
+    session.expire_all()
+    [row] = [m for m in session.exec(select(Message)).all() if m.body == "read me"]
+    assert row.read_at is not None
+    assert row.expires_at == row.read_at + timedelta(seconds=300)
 
 
 def test_a_first_message_adds_its_sidebar_row_without_reading_the_list(
