@@ -152,7 +152,7 @@ def arrive_alone(
     runs in a transaction and finds out which."""
     if not read:
         return _arrival(db, identity, message, None, skip_token)  # a read: one statement
-    receipt = conversations.read_on_arrival_alone(db, identity=identity, message=message)
+    receipt = conversations.read_on_arrival(db, identity=identity, message=message, alone=True)
     return None if receipt is None else _arrival(db, identity, message, receipt, skip_token)
 
 

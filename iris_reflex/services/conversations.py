@@ -432,37 +432,22 @@ def mark_read(
 
 
 def read_on_arrival(
-    session: Session, *, identity: Identity, message: MessageView
+    session: Session, *, identity: Identity, message: MessageView, alone: bool = False
 ) -> ReadReceipt | None:
     """A message just arrived in a tab of its recipient that has its conversation open: it
     is read now, with any earlier one still unread there. The hot path's ``mark_read``: one
     ``UPDATE ... RETURNING`` that also checks the tab's session and the friendship. ``None``
     when nothing was read (already read, gone, no longer friends, or the session ended:
-    ``arrival_status`` tells which)."""
+    ``arrival_status`` tells which).
+
+    ``alone``: the statement runs on its own (``session`` in autocommit), so it reads nothing
+    when a message it would read starts an after-read countdown (that deadline is a second
+    ``UPDATE``, which must commit with the read): the caller then reads in a transaction."""
     if message.recipient_id != identity.user_id:
         return None
     return _read_unread(
         session,
-        _READ_ON_ARRIVAL,
-        actor_id=identity.user_id,
-        friend_id=message.sender_id,
-        conversation_id=message.conversation_id,
-        up_to_id=message.id,
-        session_id=identity.session_id,
-    )
-
-
-def read_on_arrival_alone(
-    session: Session, *, identity: Identity, message: MessageView
-) -> ReadReceipt | None:
-    """``read_on_arrival`` in one statement of its own (``session`` in autocommit), for the
-    usual case: nothing read starts an after-read countdown. ``None`` when nothing was read;
-    then ``read_on_arrival`` in a transaction reads what there is to read, or says why not."""
-    if message.recipient_id != identity.user_id:
-        return None
-    return _read_unread(
-        session,
-        _READ_ON_ARRIVAL_ALONE,
+        _READ_ON_ARRIVAL_ALONE if alone else _READ_ON_ARRIVAL,
         actor_id=identity.user_id,
         friend_id=message.sender_id,
         conversation_id=message.conversation_id,
