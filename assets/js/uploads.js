@@ -152,10 +152,24 @@
     if (e.target.id !== 'composer-form') return;
     items.forEach((i) => { if (i.status === 'done') i.status = 'sending'; });
     render();
+    // The sent message's row comes with the server's answer: the list scrolls to it then
+    // (the server sends no script for that, so a text message costs one emit, not two).
+    const list = document.getElementById('message-list');
+    scrollAfterSend = list ? {height: list.scrollHeight, until: Date.now() + 10000} : null;
   });
-  // React may re-create the tray element (switching chats); keep it filled.
+  let scrollAfterSend = null;
+  function scrollToSent() {
+    if (!scrollAfterSend) return;
+    const list = document.getElementById('message-list');
+    if (!list || Date.now() > scrollAfterSend.until) { scrollAfterSend = null; return; }
+    if (list.scrollHeight === scrollAfterSend.height) return;
+    scrollAfterSend = null;
+    list.scrollTop = list.scrollHeight;
+  }
   new MutationObserver(() => {
+    // React may re-create the tray element (switching chats); keep it filled.
     const tray = document.getElementById('upload-tray');
     if (tray && tray.childElementCount !== items.length) render();
+    scrollToSent();
   }).observe(document.body, {childList: true, subtree: true});
 })();

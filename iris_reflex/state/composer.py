@@ -22,6 +22,7 @@ MAX_FILES_IN_FORM = 100
 CUSTOM_TIMER_MAX = 16
 UNREADABLE_TIMER = "Write the custom timer like 90s, 10m, 2h, 3d or 1w."
 _CHOICES = {value for value, _ in TIMER_CHOICES}
+CLEAR_SENT_FILES = "window.irisUploads && window.irisUploads.clear();"
 
 
 def _refused(_state: Any, message: str) -> list[Any]:
@@ -77,11 +78,10 @@ class ComposerState(ConversationState):
         sidebar = await self.get_state(SidebarState)
         if not sidebar._message_shown(sent.message, read=True):
             await sidebar._refresh()
-        return rx.call_script(
-            "window.irisUploads && window.irisUploads.clear();"
-            "setTimeout(() => { const el = document.getElementById('message-list');"
-            " if (el) el.scrollTop = el.scrollHeight; }, 30)"
-        )
+        # The list scrolls to the new row by itself (``assets/js/uploads.js``). Only files
+        # sent with it need a word back, to leave the tray: a text message costs its tab one
+        # emit, not two (the hot path).
+        return rx.call_script(CLEAR_SENT_FILES) if attachment_ids else None
 
     async def _show_changes(self) -> None:
         messages = await self.get_state(MessagesState)

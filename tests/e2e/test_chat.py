@@ -102,3 +102,38 @@ def test_friends_talk_live_with_receipts_and_delete(browser: Browser, iris_url: 
 
     for page in (ada, eve):
         page.context.close()
+
+
+def test_the_list_follows_what_one_sends(browser: Browser, iris_url: str):
+    """A send gets no script back from the server: the page itself scrolls to the new row
+    once the delta brings it, however long the conversation is."""
+    cyd = signed_up(browser, iris_url, "Cyd")
+    dan = signed_up(browser, iris_url, "Dan")
+    friends_tab(cyd)
+    cyd.get_by_label("Find people by username").fill("dan")
+    cyd.get_by_role("button", name="Send friend request to Dan").click()
+    friends_tab(dan)
+    dan.get_by_role("button", name="Accept Cyd").click()
+    cyd.get_by_role("button", name="Message Dan").click()
+
+    composer = cyd.get_by_label("Message", exact=True)
+    sent = 30
+    for n in range(1, sent + 1):
+        composer.fill(f"line {n}")
+        composer.press("Enter")
+        expect(cyd.locator(".message-mine")).to_have_count(n, timeout=TIMEOUT)
+    at_end = """() => {
+        const el = document.getElementById('message-list');
+        return el.scrollHeight > el.clientHeight + 100
+            && el.scrollTop + el.clientHeight >= el.scrollHeight - 2;
+    }"""
+    cyd.wait_for_function(at_end, timeout=TIMEOUT)
+    # Scrolled up to read, then one more: back to the end, where the new row is.
+    cyd.locator("#message-list").evaluate("el => { el.scrollTop = 0; }")
+    composer.fill("and the last")
+    composer.press("Enter")
+    expect(cyd.locator(".message-mine").last).to_contain_text("and the last", timeout=TIMEOUT)
+    cyd.wait_for_function(at_end, timeout=TIMEOUT)
+    expect(cyd.locator(".message-mine").last).to_be_in_viewport()
+    for page in (cyd, dan):
+        page.context.close()

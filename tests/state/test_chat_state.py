@@ -42,6 +42,7 @@ from iris_reflex.services import (
     users,
 )
 from iris_reflex.settings import get_settings
+from iris_reflex.state.composer import CLEAR_SENT_FILES
 from iris_reflex.state.conversation import ARRIVED_MAX, KEPT_MAX
 from iris_reflex.state.session import SessionState
 from iris_reflex.state.tabs import ReflexTabs
@@ -370,7 +371,8 @@ def test_sent_message_shows_as_sent_then_read_once_friend_opens_it(app_db, sessi
     assert ada_tab.active_username == "Bob"
     assert ada_tab.messages == []
 
-    assert action_name(run(ada_tab.send_message({"body": "  hello  "}))) == "_call_script"
+    # Nothing comes back but the delta: the page scrolls to the new row by itself.
+    assert run(ada_tab.send_message({"body": "  hello  "})) is None
     assert [(m.body, m.mine, m.status) for m in ada_tab.messages] == [("hello", True, "sent")]
     assert ada_tab.messages[0].show_day is True
     assert [(c.username, c.preview) for c in ada_tab.conversations] == [("Bob", "You: hello")]
@@ -1289,7 +1291,9 @@ def test_files_go_with_the_message_and_show_in_both_tabs(app_db, session, tmp_pa
     doc = _pending_upload(ada, b"notes", "n.txt")
 
     sent = run(ada_tab.send_message({"body": "", "attachment_ids": f"{doc},{photo}"}))
+    # The files went with the message: the tray is told to let them go.
     assert action_name(sent) == "_call_script"
+    assert action_args(sent)["javascript_code"] == CLEAR_SENT_FILES
     [row] = ada_tab.messages
     assert row.body == ""
     # Pictures first, then file cards; URLs are backend paths, never storage keys.
@@ -1363,7 +1367,7 @@ def test_the_picker_off_overrides_the_chat_default(app_db, session, choice, time
     chat = _loaded_tab(ada)
     run(chat.open_conversation("Bob"))
     run(chat.set_timer_choice(choice))
-    assert action_name(run(chat.send_message({"body": "which timer?"}))) == "_call_script"
+    assert run(chat.send_message({"body": "which timer?"})) is None
     [sent] = [m for m in chat.messages if m.body == "which timer?"]
     assert (sent.expires_ms > 0) is timed
 
