@@ -135,5 +135,16 @@ def test_the_list_follows_what_one_sends(browser: Browser, iris_url: str):
     expect(cyd.locator(".message-mine").last).to_contain_text("and the last", timeout=TIMEOUT)
     cyd.wait_for_function(at_end, timeout=TIMEOUT)
     expect(cyd.locator(".message-mine").last).to_be_in_viewport()
+    screenshot(cyd, "chat-sent-scrolled-light")
+    # At phone width, in dark: the same.
+    cyd.set_viewport_size({"width": 390, "height": 844})
+    cyd.emulate_media(color_scheme="dark")
+    cyd.locator("#message-list").evaluate("el => { el.scrollTop = 0; }")
+    composer.fill("from the phone")
+    composer.press("Enter")
+    expect(cyd.locator(".message-mine").last).to_contain_text("from the phone", timeout=TIMEOUT)
+    cyd.wait_for_function(at_end, timeout=TIMEOUT)
+    expect(cyd.locator(".message-mine").last).to_be_in_viewport()
+    screenshot(cyd, "chat-sent-scrolled-phone-dark")
     for page in (cyd, dan):
         page.context.close()
