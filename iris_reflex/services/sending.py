@@ -76,6 +76,12 @@ def validate_body(body: str) -> str:
     return text
 
 
+def _asked_timer(seconds: int | None, mode: str | None) -> tuple[int | None, str | None]:
+    """The timer and mode the sender asked for, checked (``Invalid`` when impossible); None
+    for what was not asked."""
+    return (validate_timer(seconds) if seconds is not None else None), validate_timer_mode(mode)
+
+
 def _message_timer(
     asked: int | None, seconds: int | None, mode: str | None, opened: conversations.Opened
 ) -> tuple[int | None, str | None]:
@@ -115,8 +121,7 @@ def check_send_message(
     """
     text = validate_body(body) if body.strip() or not attachment_ids else ""
     files = uploads.check_attachable(session, actor_id=actor_id, attachment_ids=attachment_ids)
-    explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
-    explicit_mode = validate_timer_mode(timer_mode)
+    explicit_timer, explicit_mode = _asked_timer(timer_seconds, timer_mode)
     conversation = conversations.open_with_friend(session, actor_id=actor_id, username=username)
     now = clock.now()
     seconds, mode = _message_timer(timer_seconds, explicit_timer, explicit_mode, conversation)
@@ -241,8 +246,7 @@ def send_on_known_route(
     if route is None:
         return None
     text = validate_body(body)
-    explicit_timer = validate_timer(timer_seconds) if timer_seconds is not None else None
-    explicit_mode = validate_timer_mode(timer_mode)
+    explicit_timer, explicit_mode = _asked_timer(timer_seconds, timer_mode)
     seconds, mode = _message_timer(timer_seconds, explicit_timer, explicit_mode, route)
     now = clock.now()
     low, high = pairs.ordered(identity.user_id, route.friend_id)

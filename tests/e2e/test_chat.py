@@ -104,6 +104,26 @@ def test_friends_talk_live_with_receipts_and_delete(browser: Browser, iris_url: 
         page.context.close()
 
 
+# The message list is scrolled to its end, and long enough for that to mean something.
+AT_END = """() => {
+    const el = document.getElementById('message-list');
+    return el.scrollHeight > el.clientHeight + 100
+        && el.scrollTop + el.clientHeight >= el.scrollHeight - 2;
+}"""
+
+
+def send_from_the_top(page: Page, text: str) -> None:
+    """Scrolled up to read, the user sends one more: the list goes back to its end, where
+    the new row is."""
+    page.locator("#message-list").evaluate("el => { el.scrollTop = 0; }")
+    composer = page.get_by_label("Message", exact=True)
+    composer.fill(text)
+    composer.press("Enter")
+    expect(page.locator(".message-mine").last).to_contain_text(text, timeout=TIMEOUT)
+    page.wait_for_function(AT_END, timeout=TIMEOUT)
+    expect(page.locator(".message-mine").last).to_be_in_viewport()
+
+
 def test_the_list_follows_what_one_sends(browser: Browser, iris_url: str):
     """A send gets no script back from the server: the page itself scrolls to the new row
     once the delta brings it, however long the conversation is."""
@@ -122,29 +142,12 @@ def test_the_list_follows_what_one_sends(browser: Browser, iris_url: str):
         composer.fill(f"line {n}")
         composer.press("Enter")
         expect(cyd.locator(".message-mine")).to_have_count(n, timeout=TIMEOUT)
-    at_end = """() => {
-        const el = document.getElementById('message-list');
-        return el.scrollHeight > el.clientHeight + 100
-            && el.scrollTop + el.clientHeight >= el.scrollHeight - 2;
-    }"""
-    cyd.wait_for_function(at_end, timeout=TIMEOUT)
-    # Scrolled up to read, then one more: back to the end, where the new row is.
-    cyd.locator("#message-list").evaluate("el => { el.scrollTop = 0; }")
-    composer.fill("and the last")
-    composer.press("Enter")
-    expect(cyd.locator(".message-mine").last).to_contain_text("and the last", timeout=TIMEOUT)
-    cyd.wait_for_function(at_end, timeout=TIMEOUT)
-    expect(cyd.locator(".message-mine").last).to_be_in_viewport()
+    cyd.wait_for_function(AT_END, timeout=TIMEOUT)
+    send_from_the_top(cyd, "and the last")
     screenshot(cyd, "chat-sent-scrolled-light")
-    # At phone width, in dark: the same.
     cyd.set_viewport_size({"width": 390, "height": 844})
     cyd.emulate_media(color_scheme="dark")
-    cyd.locator("#message-list").evaluate("el => { el.scrollTop = 0; }")
-    composer.fill("from the phone")
-    composer.press("Enter")
-    expect(cyd.locator(".message-mine").last).to_contain_text("from the phone", timeout=TIMEOUT)
-    cyd.wait_for_function(at_end, timeout=TIMEOUT)
-    expect(cyd.locator(".message-mine").last).to_be_in_viewport()
+    send_from_the_top(cyd, "from the phone")
     screenshot(cyd, "chat-sent-scrolled-phone-dark")
     for page in (cyd, dan):
         page.context.close()
